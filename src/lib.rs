@@ -1,0 +1,14 @@
+//! unisock: modern networking for FluffOS mudlibs through the socket efuns.
+//!
+//! The crate is a library with a C ABI (`src/ffi/`, the only place with
+//! `extern "C"`). The driver (through the C++ shim in `cpp_shim/`) watches one
+//! file descriptor, the reactor's, calls `unisock_dispatch` when it is
+//! readable and drains events. See docs/ARCHITECTURE.md.
+
+pub mod error;
+pub mod modes;
+pub mod options;
+pub mod value;
+
+pub use error::{Error, Result, ResultCode};
+pub use value::Value;
