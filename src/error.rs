@@ -9,133 +9,205 @@
 use std::cell::RefCell;
 use std::fmt;
 
-macro_rules! result_codes {
-    ($( $(#[$doc:meta])* $name:ident = $num:literal => $text:literal, )*) => {
-        /// Numbered result of every C entry point.
-        #[repr(u32)]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum ResultCode {
-            $( $(#[$doc])* $name = $num, )*
-        }
-
-        impl ResultCode {
-            /// All codes, for tests and docs.
-            pub const ALL: &'static [ResultCode] = &[$(ResultCode::$name,)*];
-
-            /// The fixed description of the code.
-            pub fn text(self) -> &'static str {
-                match self { $(ResultCode::$name => $text,)* }
-            }
-
-            /// The code for a number, if it is one of ours.
-            pub fn from_u32(n: u32) -> Option<ResultCode> {
-                match n { $($num => Some(ResultCode::$name),)* _ => None }
-            }
-        }
-    };
+/// Numbered result of every C entry point. Numbers are stable and never reused.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResultCode {
+    /// Success.
+    Ok = 0,
+    /// A panic inside unisock was caught at the boundary; the call had no effect that can be relied on.
+    Panic = 7000,
+    /// A required pointer argument was NULL.
+    NullParameter = 7001,
+    /// A string argument was not valid UTF-8.
+    InvalidUtf8 = 7002,
+    /// A value of the wrong kind was passed (e.g. an int where an array was expected).
+    WrongValueKind = 7003,
+    /// An index was past the end of an array or mapping.
+    IndexOutOfRange = 7004,
+    /// The caller's buffer was too small; the required size was reported.
+    BufferTooSmall = 7005,
+    /// A call came from a thread other than the one that first used unisock.
+    WrongThread = 7006,
+    /// An operating-system call failed in a way no EE code describes.
+    Io = 7007,
+    /// Input could not be parsed (JSON, URL, header text, date).
+    Parse = 7008,
+    /// The value is too large or too deep for unisock to accept.
+    TooLarge = 7009,
+    /// The option id is not in the catalog.
+    UnknownOption = 7100,
+    /// The option exists but does not apply to this socket's mode.
+    OptionNotForMode = 7101,
+    /// The option value failed validation.
+    BadOptionValue = 7102,
+    /// The option is read-only.
+    OptionReadOnly = 7103,
+    /// The option is write-only (an action) and cannot be read.
+    OptionWriteOnly = 7104,
+    /// The option can no longer change (the socket is already connected or listening).
+    OptionTooLate = 7105,
+    /// EESOCKET: problem creating socket.
+    EeSocket = 7201,
+    /// EESETSOCKOPT: problem with setsockopt.
+    EeSetsockopt = 7202,
+    /// EENONBLOCK: problem setting non-blocking mode.
+    EeNonblock = 7203,
+    /// EENOSOCKS: no more available efun sockets.
+    EeNosocks = 7204,
+    /// EEFDRANGE: descriptor out of range.
+    EeFdrange = 7205,
+    /// EEBADF: descriptor is invalid (no such socket, or closed).
+    EeBadf = 7206,
+    /// EESECURITY: security violation attempted.
+    EeSecurity = 7207,
+    /// EEISBOUND: socket is already bound.
+    EeIsbound = 7208,
+    /// EEADDRINUSE: address already in use.
+    EeAddrinuse = 7209,
+    /// EEBIND: problem with bind.
+    EeBind = 7210,
+    /// EEGETSOCKNAME: problem with getsockname.
+    EeGetsockname = 7211,
+    /// EEMODENOTSUPP: socket mode not supported.
+    EeModenotsupp = 7212,
+    /// EENOADDR: socket not bound to an address.
+    EeNoaddr = 7213,
+    /// EEISCONN: socket is already connected.
+    EeIsconn = 7214,
+    /// EELISTEN: problem with listen.
+    EeListen = 7215,
+    /// EENOTLISTN: socket not listening.
+    EeNotlistn = 7216,
+    /// EEWOULDBLOCK: operation would block.
+    EeWouldblock = 7217,
+    /// EEINTR: interrupted system call.
+    EeIntr = 7218,
+    /// EEACCEPT: problem with accept.
+    EeAccept = 7219,
+    /// EEISLISTEN: socket is listening.
+    EeIslisten = 7220,
+    /// EEBADADDR: problem with address format.
+    EeBadaddr = 7221,
+    /// EEALREADY: operation already in progress.
+    EeAlready = 7222,
+    /// EECONNREFUSED: connection refused.
+    EeConnrefused = 7223,
+    /// EECONNECT: problem with connect.
+    EeConnect = 7224,
+    /// EENOTCONN: socket not connected.
+    EeNotconn = 7225,
+    /// EETYPENOTSUPP: object type not supported.
+    EeTypenotsupp = 7226,
+    /// EESENDTO: problem with sendto.
+    EeSendto = 7227,
+    /// EESEND: problem with send.
+    EeSend = 7228,
+    /// EECALLBACK: the data was accepted but not all written yet; the write callback follows.
+    EeCallback = 7229,
+    /// EESOCKRLSD: socket already released.
+    EeSockrlsd = 7230,
+    /// EESOCKNOTRLSD: socket not released.
+    EeSocknotrlsd = 7231,
+    /// EEBADDATA: sending data with too many nested levels.
+    EeBaddata = 7232,
+    /// TLS configuration failed (certificate or key unreadable or invalid).
+    TlsConfig = 7300,
 }
 
-result_codes! {
-    /// Success.
-    Ok = 0 => "success",
-    /// A panic inside unisock was caught at the boundary; the call had no effect that can be relied on.
-    Panic = 7000 => "internal error (panic caught at the C boundary)",
-    /// A required pointer argument was NULL.
-    NullParameter = 7001 => "a required pointer argument was NULL",
-    /// A string argument was not valid UTF-8.
-    InvalidUtf8 = 7002 => "string is not valid UTF-8",
-    /// A value of the wrong kind was passed (e.g. an int where an array was expected).
-    WrongValueKind = 7003 => "value is of the wrong kind for this call",
-    /// An index was past the end of an array or mapping.
-    IndexOutOfRange = 7004 => "index out of range",
-    /// The caller's buffer was too small; the required size was reported.
-    BufferTooSmall = 7005 => "buffer too small",
-    /// A call came from a thread other than the one that first used unisock.
-    WrongThread = 7006 => "unisock called from a thread other than the driver thread",
-    /// An operating-system call failed in a way no EE code describes.
-    Io = 7007 => "operating system error",
-    /// Input could not be parsed (JSON, URL, header text, date).
-    Parse = 7008 => "input could not be parsed",
-    /// The value is too large or too deep for unisock to accept.
-    TooLarge = 7009 => "value too large",
-    /// The option id is not in the catalog.
-    UnknownOption = 7100 => "unknown option",
-    /// The option exists but does not apply to this socket's mode.
-    OptionNotForMode = 7101 => "option does not apply to this mode",
-    /// The option value failed validation.
-    BadOptionValue = 7102 => "bad option value",
-    /// The option is read-only.
-    OptionReadOnly = 7103 => "option is read-only",
-    /// The option is write-only (an action) and cannot be read.
-    OptionWriteOnly = 7104 => "option is write-only",
-    /// The option can no longer change (the socket is already connected or listening).
-    OptionTooLate = 7105 => "option can only be set before connect/listen",
-    /// EESOCKET: problem creating socket.
-    EeSocket = 7201 => "problem creating socket",
-    /// EESETSOCKOPT: problem with setsockopt.
-    EeSetsockopt = 7202 => "problem with setsockopt",
-    /// EENONBLOCK: problem setting non-blocking mode.
-    EeNonblock = 7203 => "problem setting non-blocking mode",
-    /// EENOSOCKS: no more available efun sockets.
-    EeNosocks = 7204 => "no more available efun sockets",
-    /// EEFDRANGE: descriptor out of range.
-    EeFdrange = 7205 => "descriptor out of range",
-    /// EEBADF: descriptor is invalid (no such socket, or closed).
-    EeBadf = 7206 => "descriptor is invalid",
-    /// EESECURITY: security violation attempted.
-    EeSecurity = 7207 => "security violation attempted",
-    /// EEISBOUND: socket is already bound.
-    EeIsbound = 7208 => "socket is already bound",
-    /// EEADDRINUSE: address already in use.
-    EeAddrinuse = 7209 => "address already in use",
-    /// EEBIND: problem with bind.
-    EeBind = 7210 => "problem with bind",
-    /// EEGETSOCKNAME: problem with getsockname.
-    EeGetsockname = 7211 => "problem with getsockname",
-    /// EEMODENOTSUPP: socket mode not supported.
-    EeModenotsupp = 7212 => "socket mode not supported",
-    /// EENOADDR: socket not bound to an address.
-    EeNoaddr = 7213 => "socket not bound to an address",
-    /// EEISCONN: socket is already connected.
-    EeIsconn = 7214 => "socket is already connected",
-    /// EELISTEN: problem with listen.
-    EeListen = 7215 => "problem with listen",
-    /// EENOTLISTN: socket not listening.
-    EeNotlistn = 7216 => "socket not listening",
-    /// EEWOULDBLOCK: operation would block.
-    EeWouldblock = 7217 => "operation would block",
-    /// EEINTR: interrupted system call.
-    EeIntr = 7218 => "interrupted system call",
-    /// EEACCEPT: problem with accept.
-    EeAccept = 7219 => "problem with accept",
-    /// EEISLISTEN: socket is listening.
-    EeIslisten = 7220 => "socket is listening",
-    /// EEBADADDR: problem with address format.
-    EeBadaddr = 7221 => "problem with address format",
-    /// EEALREADY: operation already in progress.
-    EeAlready = 7222 => "operation already in progress",
-    /// EECONNREFUSED: connection refused.
-    EeConnrefused = 7223 => "connection refused",
-    /// EECONNECT: problem with connect.
-    EeConnect = 7224 => "problem with connect",
-    /// EENOTCONN: socket not connected.
-    EeNotconn = 7225 => "socket not connected",
-    /// EETYPENOTSUPP: object type not supported.
-    EeTypenotsupp = 7226 => "object type not supported",
-    /// EESENDTO: problem with sendto.
-    EeSendto = 7227 => "problem with sendto",
-    /// EESEND: problem with send.
-    EeSend = 7228 => "problem with send",
-    /// EECALLBACK: the data was accepted but not all written yet; the write callback follows.
-    EeCallback = 7229 => "wait for callback",
-    /// EESOCKRLSD: socket already released.
-    EeSockrlsd = 7230 => "socket already released",
-    /// EESOCKNOTRLSD: socket not released.
-    EeSocknotrlsd = 7231 => "socket not released",
-    /// EEBADDATA: sending data with too many nested levels.
-    EeBaddata = 7232 => "sending data with too many nested levels",
-    /// TLS configuration failed (certificate or key unreadable or invalid).
-    TlsConfig = 7300 => "TLS configuration error",
+/// Every code with its fixed description.
+const TEXTS: &[(ResultCode, &str)] = &[
+    (ResultCode::Ok, "success"),
+    (
+        ResultCode::Panic,
+        "internal error (panic caught at the C boundary)",
+    ),
+    (
+        ResultCode::NullParameter,
+        "a required pointer argument was NULL",
+    ),
+    (ResultCode::InvalidUtf8, "string is not valid UTF-8"),
+    (
+        ResultCode::WrongValueKind,
+        "value is of the wrong kind for this call",
+    ),
+    (ResultCode::IndexOutOfRange, "index out of range"),
+    (ResultCode::BufferTooSmall, "buffer too small"),
+    (
+        ResultCode::WrongThread,
+        "unisock called from a thread other than the driver thread",
+    ),
+    (ResultCode::Io, "operating system error"),
+    (ResultCode::Parse, "input could not be parsed"),
+    (ResultCode::TooLarge, "value too large"),
+    (ResultCode::UnknownOption, "unknown option"),
+    (
+        ResultCode::OptionNotForMode,
+        "option does not apply to this mode",
+    ),
+    (ResultCode::BadOptionValue, "bad option value"),
+    (ResultCode::OptionReadOnly, "option is read-only"),
+    (ResultCode::OptionWriteOnly, "option is write-only"),
+    (
+        ResultCode::OptionTooLate,
+        "option can only be set before connect/listen",
+    ),
+    (ResultCode::EeSocket, "problem creating socket"),
+    (ResultCode::EeSetsockopt, "problem with setsockopt"),
+    (ResultCode::EeNonblock, "problem setting non-blocking mode"),
+    (ResultCode::EeNosocks, "no more available efun sockets"),
+    (ResultCode::EeFdrange, "descriptor out of range"),
+    (ResultCode::EeBadf, "descriptor is invalid"),
+    (ResultCode::EeSecurity, "security violation attempted"),
+    (ResultCode::EeIsbound, "socket is already bound"),
+    (ResultCode::EeAddrinuse, "address already in use"),
+    (ResultCode::EeBind, "problem with bind"),
+    (ResultCode::EeGetsockname, "problem with getsockname"),
+    (ResultCode::EeModenotsupp, "socket mode not supported"),
+    (ResultCode::EeNoaddr, "socket not bound to an address"),
+    (ResultCode::EeIsconn, "socket is already connected"),
+    (ResultCode::EeListen, "problem with listen"),
+    (ResultCode::EeNotlistn, "socket not listening"),
+    (ResultCode::EeWouldblock, "operation would block"),
+    (ResultCode::EeIntr, "interrupted system call"),
+    (ResultCode::EeAccept, "problem with accept"),
+    (ResultCode::EeIslisten, "socket is listening"),
+    (ResultCode::EeBadaddr, "problem with address format"),
+    (ResultCode::EeAlready, "operation already in progress"),
+    (ResultCode::EeConnrefused, "connection refused"),
+    (ResultCode::EeConnect, "problem with connect"),
+    (ResultCode::EeNotconn, "socket not connected"),
+    (ResultCode::EeTypenotsupp, "object type not supported"),
+    (ResultCode::EeSendto, "problem with sendto"),
+    (ResultCode::EeSend, "problem with send"),
+    (ResultCode::EeCallback, "wait for callback"),
+    (ResultCode::EeSockrlsd, "socket already released"),
+    (ResultCode::EeSocknotrlsd, "socket not released"),
+    (
+        ResultCode::EeBaddata,
+        "sending data with too many nested levels",
+    ),
+    (ResultCode::TlsConfig, "TLS configuration error"),
+];
+
+impl ResultCode {
+    /// All codes, for tests and docs.
+    pub fn all() -> impl Iterator<Item = ResultCode> {
+        TEXTS.iter().map(|(c, _)| *c)
+    }
+
+    /// The fixed description of the code.
+    pub fn text(self) -> &'static str {
+        TEXTS
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map_or("unknown result code", |(_, t)| t)
+    }
+
+    /// The code for a number, if it is one of ours.
+    pub fn from_u32(n: u32) -> Option<ResultCode> {
+        TEXTS.iter().map(|(c, _)| *c).find(|c| *c as u32 == n)
+    }
 }
 
 impl ResultCode {
@@ -248,8 +320,8 @@ mod tests {
     #[test]
     fn codes_are_unique() {
         let mut seen = std::collections::HashSet::new();
-        for c in ResultCode::ALL {
-            assert!(seen.insert(*c as u32));
+        for c in ResultCode::all() {
+            assert!(seen.insert(c as u32));
         }
     }
 }

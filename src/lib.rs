@@ -6,9 +6,18 @@
 //! readable and drains events. See docs/ARCHITECTURE.md.
 
 pub mod error;
+pub mod gen;
+pub mod http_util;
 pub mod modes;
 pub mod options;
 pub mod value;
 
 pub use error::{Error, Result, ResultCode};
 pub use value::Value;
+
+pub mod core;
+pub mod ffi;
+pub mod legacy;
+pub mod reactor;
+pub mod tls;
+pub mod transport;

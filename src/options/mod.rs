@@ -43,12 +43,13 @@ impl Kinds {
         self.0 & bit.0 != 0
     }
 
-    /// LPC spelling: "int", "string|array", ...
+    /// LPC spelling: "int", "string|array", ... (string first, as the spec
+    /// writes "string|int").
     pub fn lpc(self) -> String {
         let names = [
+            (Kinds::STRING, "string"),
             (Kinds::INT, "int"),
             (Kinds::REAL, "float"),
-            (Kinds::STRING, "string"),
             (Kinds::BUFFER, "buffer"),
             (Kinds::ARRAY, "array"),
             (Kinds::MAPPING, "mapping"),
@@ -168,6 +169,16 @@ pub struct OptionDef {
     pub modes: ModeSet,
     pub access: Access,
     pub when: When,
+    /// Setting appends the (validated) value to an array the store keeps;
+    /// getting returns that array (REST_ADD_ROUTE).
+    pub append: bool,
     /// One line on what the option means.
     pub doc: &'static str,
+}
+
+impl OptionDef {
+    /// Every name the option is known by: the canonical one, then the aliases.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        std::iter::once(self.name).chain(self.aliases.iter().copied())
+    }
 }

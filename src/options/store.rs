@@ -7,6 +7,9 @@ use super::{validate, Access, OptionDef, When};
 use crate::error::{Error, ResultCode};
 use crate::value::Value;
 
+/// Most entries an appending option (REST_ADD_ROUTE) holds.
+pub const MAX_APPENDED: usize = 4096;
+
 /// The options one socket holds.
 #[derive(Clone, Debug, Default)]
 pub struct OptionStore {
@@ -37,7 +40,24 @@ impl OptionStore {
                 ),
             ));
         }
-        if def.access != Access::WriteOnly {
+        if def.append {
+            let slot = self
+                .values
+                .entry(def.id)
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(items) = slot {
+                if items.len() >= MAX_APPENDED {
+                    return Err(Error::new(
+                        ResultCode::TooLarge,
+                        format!(
+                            "{verb}: {} ({}) already holds {MAX_APPENDED} entries",
+                            def.name, def.id
+                        ),
+                    ));
+                }
+                items.push(stored);
+            }
+        } else if def.access != Access::WriteOnly {
             self.values.insert(def.id, stored);
         }
         Ok(def)
@@ -136,5 +156,25 @@ mod tests {
         assert_eq!(s.get(133, 20).unwrap(), Value::Int(0));
         s.set(133, &Value::str("hunter2"), 20, false).unwrap();
         assert_eq!(s.get(133, 20).unwrap(), Value::str("<set>"));
+    }
+
+    #[test]
+    fn appending_option_keeps_an_array() {
+        let mut s = OptionStore::default();
+        assert_eq!(s.get(111, 14).unwrap(), Value::Array(vec![]));
+        let route = |p: &str| {
+            Value::mapping([
+                ("method", Value::str("GET")),
+                ("pattern", Value::str(p)),
+                ("handler", Value::str("h")),
+            ])
+        };
+        s.set(111, &route("/a"), 14, false).unwrap();
+        s.set(111, &route("/b/{id:int}"), 14, true).unwrap();
+        assert!(s.set(111, &route("/c/{"), 14, false).is_err());
+        assert_eq!(
+            s.get(111, 14).unwrap(),
+            Value::Array(vec![route("/a"), route("/b/{id:int}")])
+        );
     }
 }

@@ -1,0 +1,475 @@
+/*
+ * unisock-host: a small C program that plays the driver for unisock.
+ *
+ * It watches unisock's one reactor fd (poll), calls unisock_dispatch when it
+ * is readable and drains the events, exactly as the FluffOS shim does. It
+ * reads one command per line from a file or stdin and prints every result
+ * and every event as one JSON object per line on stdout.
+ *
+ * Verbs (modes and options by name or number, values as JSON):
+ *   create ID MODE            set ID OPTION VALUE        get ID OPTION
+ *   bind ID PORT [IP]         listen ID                  accept LISTENER NEW_ID
+ *   connect ID ADDRESS        write ID VALUE [TARGET]    close ID
+ *   release ID                acquire ID                 adopt ID FD MODE
+ *   status [ID]               address ID [local]         wait EVENT [TIMEOUT_MS [ID]]
+ *   run MS                    autoaccept LISTENER [FIRST_ID]
+ *   autoecho ID|all           fds                        count
+ *   echo TEXT                 quit
+ * `wait` runs the loop until an event of that type (read, write, close,
+ * listen, any) arrives, printing everything meanwhile; on timeout it prints
+ * {"wait":"timeout"} and the exit status becomes 1.
+ * Lines starting with # and empty lines are ignored.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "unisock.h"
+
+static int failures = 0;
+static int reactor_fd = -1;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    switch (c) {
+      case '"': fputs("\\\"", f); break;
+      case '\\': fputs("\\\\", f); break;
+      case '\n': fputs("\\n", f); break;
+      case '\r': fputs("\\r", f); break;
+      case '\t': fputs("\\t", f); break;
+      default:
+        if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+  }
+  fputc('"', f);
+}
+
+static void print_value(const unisock_value *v) {
+  char *json = NULL;
+  if (v && unisock_value_to_json(v, &json) == UNISOCK_RESULT_OK) {
+    fputs(json, stdout);
+    unisock_string_free(json);
+  } else {
+    fputs("null", stdout);
+  }
+}
+
+/* Prints {"cmd":..., "result":..., "code":..., "ee":..., "error":...}. */
+static void print_result(const char *cmd, long long id, unisock_result r) {
+  char name[128];
+  printf("{\"cmd\":");
+  json_str(stdout, cmd);
+  if (id >= 0) printf(",\"id\":%lld", id);
+  unisock_result_text(r, name, sizeof name, NULL);
+  printf(",\"result\":%s,\"code\":%u,\"ee\":%d", r == UNISOCK_RESULT_OK ? "\"ok\"" : "\"error\"",
+         (unsigned)r, unisock_result_ee(r));
+  if (r != UNISOCK_RESULT_OK) {
+    char msg[2048];
+    unisock_last_error(msg, sizeof msg, NULL);
+    printf(",\"text\":");
+    json_str(stdout, name);
+    printf(",\"error\":");
+    json_str(stdout, msg);
+  }
+  printf("}\n");
+  fflush(stdout);
+}
+
+static int parse_mode(const char *s, long long *out) {
+  char *end;
+  long long n = strtoll(s, &end, 10);
+  if (*s && !*end) { *out = n; return 1; }
+  int64_t v;
+  if (unisock_mode_number(s, &v) == UNISOCK_RESULT_OK) { *out = v; return 1; }
+  return 0;
+}
+
+static int parse_option(const char *s, long long *out) {
+  char *end;
+  long long n = strtoll(s, &end, 10);
+  if (*s && !*end) { *out = n; return 1; }
+  int64_t v;
+  if (unisock_option_id(s, &v) == UNISOCK_RESULT_OK) { *out = v; return 1; }
+  return 0;
+}
+
+/* Splits off the next space-separated word of *p (NULL at the end). */
+static char *word(char **p) {
+  while (**p == ' ' || **p == '\t') (*p)++;
+  if (!**p) return NULL;
+  char *start = *p;
+  while (**p && **p != ' ' && **p != '\t') (*p)++;
+  if (**p) *(*p)++ = 0;
+  return start;
+}
+
+/* Splits off one JSON value at the front of *p (strings, arrays, objects, scalars). */
+static char *json_word(char **p) {
+  while (**p == ' ' || **p == '\t') (*p)++;
+  char *start = *p, *q = *p;
+  if (!*q) return NULL;
+  if (*q == '"' || *q == '[' || *q == '{') {
+    int depth = 0, in_str = 0;
+    for (; *q; q++) {
+      if (in_str) {
+        if (*q == '\\' && q[1]) q++;
+        else if (*q == '"') { in_str = 0; if (depth == 0) { q++; break; } }
+      } else if (*q == '"') in_str = 1;
+      else if (*q == '[' || *q == '{') depth++;
+      else if (*q == ']' || *q == '}') { if (--depth == 0) { q++; break; } }
+    }
+  } else {
+    while (*q && *q != ' ' && *q != '\t') q++;
+  }
+  if (*q) *q++ = 0;
+  *p = q;
+  return start;
+}
+
+static unisock_value *json_value(const char *text) {
+  unisock_value *v = NULL;
+  if (!text) return NULL;
+  if (unisock_value_from_json(text, strlen(text), &v) != UNISOCK_RESULT_OK) return NULL;
+  return v;
+}
+
+/* ---- automatic accept and echo (for tests and benchmarks) --------------- */
+
+#define MAX_AUTO 65536
+static int autoaccept_listener[16];
+static int autoaccept_n = 0;
+static int next_auto_id = 1000;
+static int echo_all = 0;
+static unsigned char echo_on[MAX_AUTO];
+typedef struct { unsigned char *data; size_t len; int binary; } pending_t;
+static pending_t pending[MAX_AUTO];
+static int quiet_echo = 0;
+
+static int is_echo(int id) { return id >= 0 && id < MAX_AUTO && (echo_all || echo_on[id]); }
+
+static void echo_write(int id, const unisock_value *data) {
+  const uint8_t *ptr; size_t len;
+  if (unisock_value_bytes(data, &ptr, &len) != UNISOCK_RESULT_OK) return;
+  pending_t *p = &pending[id];
+  if (p->len) { /* still blocked: keep it for the write event */
+    p->data = realloc(p->data, p->len + len);
+    memcpy(p->data + p->len, ptr, len);
+    p->len += len;
+    return;
+  }
+  unisock_result r = unisock_write(id, data, NULL);
+  if (r == UNISOCK_RESULT_EE_ALREADY) {
+    p->data = malloc(len);
+    memcpy(p->data, ptr, len);
+    p->len = len;
+    p->binary = unisock_value_get_kind(data) == UNISOCK_VALUE_KIND_BUFFER;
+  } else if (r != UNISOCK_RESULT_OK && r != UNISOCK_RESULT_EE_CALLBACK) {
+    print_result("autoecho-write", id, r);
+  }
+}
+
+static void echo_flush(int id) {
+  pending_t *p = &pending[id];
+  if (!p->len) return;
+  unisock_value *v = NULL;
+  if (p->binary) unisock_value_new_buffer(p->data, p->len, &v);
+  else if (unisock_value_new_string((const char *)p->data, p->len, &v) != UNISOCK_RESULT_OK)
+    unisock_value_new_buffer(p->data, p->len, &v);
+  free(p->data);
+  p->data = NULL;
+  p->len = 0;
+  unisock_result r = unisock_write(id, v, NULL);
+  if (r != UNISOCK_RESULT_OK && r != UNISOCK_RESULT_EE_CALLBACK) print_result("autoecho-write", id, r);
+  unisock_value_free(v);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+/* Dispatches once and prints the events; returns 1 if one matched `want`. */
+static int drain(const char *want, int want_id) {
+  int matched = 0;
+  unisock_dispatch(NULL);
+  for (;;) {
+    unisock_event *ev = NULL;
+    if (unisock_next_event(&ev) != UNISOCK_RESULT_OK || !ev) break;
+    uint32_t kind = unisock_event_get_kind(ev);
+    int id = unisock_event_socket(ev);
+    const char *name = unisock_event_kind_name(kind);
+    const unisock_value *data = unisock_event_data(ev);
+    const char *addr = unisock_event_addr(ev);
+    int handled_quietly = 0;
+
+    if (kind == UNISOCK_EVENT_KIND_LISTEN) {
+      for (int i = 0; i < autoaccept_n; i++) {
+        if (autoaccept_listener[i] == id) {
+          int nid = next_auto_id++;
+          unisock_result r = unisock_accept(id, nid);
+          if (r == UNISOCK_RESULT_OK) {
+            if (!quiet_echo) printf("{\"accepted\":%d,\"listener\":%d}\n", nid, id);
+          } else {
+            print_result("autoaccept", nid, r);
+          }
+          handled_quietly = quiet_echo;
+        }
+      }
+    } else if (kind == UNISOCK_EVENT_KIND_READ && is_echo(id) && data) {
+      echo_write(id, data);
+      handled_quietly = quiet_echo;
+    } else if (kind == UNISOCK_EVENT_KIND_WRITE && is_echo(id)) {
+      echo_flush(id);
+      handled_quietly = quiet_echo;
+    } else if (kind == UNISOCK_EVENT_KIND_CLOSE && id >= 0 && id < MAX_AUTO) {
+      free(pending[id].data);
+      pending[id].data = NULL;
+      pending[id].len = 0;
+      handled_quietly = quiet_echo && is_echo(id);
+    }
+    if (!handled_quietly) {
+      printf("{\"event\":\"%s\",\"socket\":%d", name, id);
+      if (data) { printf(",\"data\":"); print_value(data); }
+      if (addr) { printf(",\"addr\":"); json_str(stdout, addr); }
+      printf("}\n");
+    }
+    if (want && (!strcmp(want, "any") || !strcmp(want, name)) && (want_id < 0 || want_id == id))
+      matched = 1;
+    unisock_event_free(ev);
+  }
+  fflush(stdout);
+  return matched;
+}
+
+/* Runs the loop for up to `ms` (or until an event matching `want`). */
+static int run_loop(long long ms, const char *want, int want_id) {
+  long long deadline = now_ms() + ms;
+  if (want && drain(want, want_id)) return 1;
+  for (;;) {
+    long long left = deadline - now_ms();
+    if (left <= 0) return 0;
+    struct pollfd p = {.fd = reactor_fd, .events = POLLIN};
+    int n = poll(&p, 1, (int)left);
+    if (n < 0 && errno != EINTR) return 0;
+    if (n > 0 && drain(want, want_id) && want) return 1;
+  }
+}
+
+static int count_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  struct dirent *e;
+  while ((e = readdir(d))) if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n - 1; /* the DIR's own fd */
+}
+
+static void command(char *line) {
+  char *p = line;
+  char *verb = word(&p);
+  if (!verb || verb[0] == '#') return;
+  long long id = -1;
+  unisock_result r;
+
+  if (!strcmp(verb, "create")) {
+    char *ids = word(&p), *ms = word(&p);
+    long long mode;
+    if (!ids || !ms || !parse_mode(ms, &mode)) { printf("{\"cmd\":\"create\",\"error\":\"usage: create ID MODE\"}\n"); failures++; return; }
+    id = atoll(ids);
+    print_result("create", id, unisock_create((int)id, mode));
+  } else if (!strcmp(verb, "set")) {
+    char *ids = word(&p), *os = word(&p), *vs = json_word(&p);
+    long long opt;
+    if (!ids || !os || !vs || !parse_option(os, &opt)) { printf("{\"cmd\":\"set\",\"error\":\"usage: set ID OPTION JSON\"}\n"); failures++; return; }
+    unisock_value *v = json_value(vs);
+    if (!v) { printf("{\"cmd\":\"set\",\"error\":\"bad JSON value\"}\n"); failures++; return; }
+    id = atoll(ids);
+    print_result("set", id, socket_set_option((int)id, opt, v));
+    unisock_value_free(v);
+  } else if (!strcmp(verb, "get")) {
+    char *ids = word(&p), *os = word(&p);
+    long long opt;
+    if (!ids || !os || !parse_option(os, &opt)) { printf("{\"cmd\":\"get\",\"error\":\"usage: get ID OPTION\"}\n"); failures++; return; }
+    id = atoll(ids);
+    unisock_value *v = NULL;
+    r = socket_get_option((int)id, opt, &v);
+    if (r != UNISOCK_RESULT_OK) { print_result("get", id, r); return; }
+    printf("{\"cmd\":\"get\",\"id\":%lld,\"option\":%lld,\"result\":\"ok\",\"value\":", id, opt);
+    print_value(v);
+    printf("}\n");
+    unisock_value_free(v);
+  } else if (!strcmp(verb, "bind")) {
+    char *ids = word(&p), *port = word(&p);
+    while (*p == ' ') p++;
+    if (!ids || !port) { printf("{\"cmd\":\"bind\",\"error\":\"usage: bind ID PORT [IP]\"}\n"); failures++; return; }
+    id = atoll(ids);
+    char addr[300];
+    const char *a = NULL;
+    if (*p) { snprintf(addr, sizeof addr, "%s %s", p, port); a = addr; }
+    print_result("bind", id, unisock_bind((int)id, atoll(port), a));
+  } else if (!strcmp(verb, "listen")) {
+    id = atoll(p);
+    print_result("listen", id, unisock_listen((int)id));
+  } else if (!strcmp(verb, "accept")) {
+    char *l = word(&p), *n = word(&p);
+    if (!l || !n) { printf("{\"cmd\":\"accept\",\"error\":\"usage: accept LISTENER NEW_ID\"}\n"); failures++; return; }
+    id = atoll(n);
+    print_result("accept", id, unisock_accept(atoi(l), (int)id));
+  } else if (!strcmp(verb, "connect")) {
+    char *ids = word(&p);
+    while (*p == ' ') p++;
+    if (!ids || !*p) { printf("{\"cmd\":\"connect\",\"error\":\"usage: connect ID ADDRESS\"}\n"); failures++; return; }
+    id = atoll(ids);
+    print_result("connect", id, unisock_connect((int)id, p));
+  } else if (!strcmp(verb, "write")) {
+    char *ids = word(&p), *vs = json_word(&p);
+    while (*p == ' ') p++;
+    if (!ids || !vs) { printf("{\"cmd\":\"write\",\"error\":\"usage: write ID JSON [TARGET]\"}\n"); failures++; return; }
+    unisock_value *v = json_value(vs);
+    if (!v) { printf("{\"cmd\":\"write\",\"error\":\"bad JSON value\"}\n"); failures++; return; }
+    id = atoll(ids);
+    print_result("write", id, unisock_write((int)id, v, *p ? p : NULL));
+    unisock_value_free(v);
+  } else if (!strcmp(verb, "close")) {
+    id = atoll(p);
+    print_result("close", id, unisock_close((int)id));
+  } else if (!strcmp(verb, "release")) {
+    id = atoll(p);
+    print_result("release", id, unisock_release((int)id));
+  } else if (!strcmp(verb, "acquire")) {
+    id = atoll(p);
+    print_result("acquire", id, unisock_acquire((int)id));
+  } else if (!strcmp(verb, "adopt")) {
+    char *ids = word(&p), *fds = word(&p), *ms = word(&p);
+    long long mode;
+    if (!ids || !fds || !ms || !parse_mode(ms, &mode)) { printf("{\"cmd\":\"adopt\",\"error\":\"usage: adopt ID FD MODE\"}\n"); failures++; return; }
+    id = atoll(ids);
+    print_result("adopt", id, unisock_adopt_fd((int)id, atoi(fds), mode));
+  } else if (!strcmp(verb, "status")) {
+    char *ids = word(&p);
+    id = ids ? atoll(ids) : -1;
+    unisock_value *v = NULL;
+    r = unisock_status((int)id, &v);
+    if (r != UNISOCK_RESULT_OK) { print_result("status", id, r); return; }
+    printf("{\"cmd\":\"status\",\"result\":\"ok\",\"value\":");
+    print_value(v);
+    printf("}\n");
+    unisock_value_free(v);
+  } else if (!strcmp(verb, "address")) {
+    char *ids = word(&p), *local = word(&p);
+    id = ids ? atoll(ids) : -1;
+    unisock_value *v = NULL;
+    r = unisock_address((int)id, local != NULL, &v);
+    if (r != UNISOCK_RESULT_OK) { print_result("address", id, r); return; }
+    printf("{\"cmd\":\"address\",\"id\":%lld,\"result\":\"ok\",\"value\":", id);
+    print_value(v);
+    printf("}\n");
+    unisock_value_free(v);
+  } else if (!strcmp(verb, "wait")) {
+    char *what = word(&p), *ms = word(&p), *ids = word(&p);
+    if (!what) { printf("{\"cmd\":\"wait\",\"error\":\"usage: wait EVENT [TIMEOUT_MS [ID]]\"}\n"); failures++; return; }
+    long long t = ms ? atoll(ms) : 5000;
+    int want_id = ids ? atoi(ids) : -1;
+    fflush(stdout);
+    if (!run_loop(t, what, want_id)) {
+      printf("{\"wait\":\"timeout\",\"event\":");
+      json_str(stdout, what);
+      printf(",\"ms\":%lld}\n", t);
+      failures++;
+    }
+  } else if (!strcmp(verb, "run")) {
+    run_loop(atoll(p), NULL, -1);
+  } else if (!strcmp(verb, "autoaccept")) {
+    char *l = word(&p), *first = word(&p);
+    if (l && autoaccept_n < 16) autoaccept_listener[autoaccept_n++] = atoi(l);
+    if (first) next_auto_id = atoi(first);
+    printf("{\"cmd\":\"autoaccept\",\"result\":\"ok\"}\n");
+  } else if (!strcmp(verb, "autoecho")) {
+    char *w = word(&p), *q = word(&p);
+    if (w && !strcmp(w, "all")) echo_all = 1;
+    else if (w && atoi(w) >= 0 && atoi(w) < MAX_AUTO) echo_on[atoi(w)] = 1;
+    if (q && !strcmp(q, "quiet")) quiet_echo = 1;
+    printf("{\"cmd\":\"autoecho\",\"result\":\"ok\"}\n");
+  } else if (!strcmp(verb, "fds")) {
+    printf("{\"cmd\":\"fds\",\"value\":%d}\n", count_fds());
+  } else if (!strcmp(verb, "count")) {
+    size_t open = 0, flushing = 0;
+    unisock_socket_count(&open, &flushing);
+    printf("{\"cmd\":\"count\",\"open\":%zu,\"flushing\":%zu}\n", open, flushing);
+  } else if (!strcmp(verb, "echo")) {
+    while (*p == ' ') p++;
+    printf("{\"echo\":");
+    json_str(stdout, p);
+    printf("}\n");
+  } else if (!strcmp(verb, "quit")) {
+    unisock_close_all();
+    printf("{\"done\":true,\"failures\":%d}\n", failures);
+    fflush(stdout);
+    exit(failures ? 1 : 0);
+  } else {
+    printf("{\"error\":\"unknown verb\",\"verb\":");
+    json_str(stdout, verb);
+    printf("}\n");
+    failures++;
+  }
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  FILE *in = stdin;
+  if (argc > 1 && strcmp(argv[1], "-")) {
+    in = fopen(argv[1], "r");
+    if (!in) { perror(argv[1]); return 2; }
+  }
+  int32_t fd;
+  if (unisock_reactor_fd(&fd) != UNISOCK_RESULT_OK) { fprintf(stderr, "no reactor\n"); return 2; }
+  reactor_fd = fd;
+
+  /* Between commands, keep the reactor running: events print as they come. */
+  int in_fd = fileno(in);
+  char buf[1 << 16];
+  size_t have = 0;
+  int eof = 0;
+  while (!eof) {
+    struct pollfd p[2] = {{.fd = in_fd, .events = POLLIN}, {.fd = reactor_fd, .events = POLLIN}};
+    int n = poll(p, 2, -1);
+    if (n < 0) { if (errno == EINTR) continue; break; }
+    if (p[1].revents & POLLIN) drain(NULL, -1);
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t got = read(in_fd, buf + have, sizeof buf - 1 - have);
+      if (got <= 0) { eof = 1; got = 0; }
+      have += (size_t)got;
+      buf[have] = 0;
+      char *start = buf, *nl;
+      while ((nl = memchr(start, '\n', have - (size_t)(start - buf)))) {
+        *nl = 0;
+        command(start);
+        start = nl + 1;
+      }
+      have -= (size_t)(start - buf);
+      memmove(buf, start, have);
+      if (eof && have) { buf[have] = 0; command(buf); have = 0; }
+      if (have == sizeof buf - 1) { printf("{\"error\":\"line too long\"}\n"); have = 0; failures++; }
+    }
+  }
+  unisock_close_all();
+  printf("{\"done\":true,\"failures\":%d}\n", failures);
+  fflush(stdout);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,38 @@
+//! Names and numbers of modes and options, for hosts that take them as text
+//! (the unisock-host harness, consoles, tests).
+
+use std::ffi::c_char;
+
+use super::{boundary, c_str, put};
+use crate::error::{Error, ResultCode};
+use crate::modes;
+use crate::options::catalog;
+
+fn number_or<T>(name: &str, lookup: impl Fn(&str) -> Option<T>, what: &str) -> crate::Result<T>
+where
+    T: Copy,
+{
+    lookup(name).ok_or_else(|| Error::new(ResultCode::Parse, format!("unknown {what} {name:?}")))
+}
+
+/// The number of the option named `name` (canonical name or alias,
+/// NUL-terminated) into `*out`; PARSE if there is none.
+#[no_mangle]
+pub extern "C" fn unisock_option_id(name: *const c_char, out: *mut i64) -> ResultCode {
+    boundary(|| {
+        let name = c_str(name, "name")?;
+        let id = number_or(name, |n| catalog::by_name(n).map(|d| d.id as i64), "option")?;
+        put(out, id, "out").map(|_| ResultCode::Ok)
+    })
+}
+
+/// The number of the mode named `name` (e.g. "STREAM", "SOCKET_STREAM",
+/// "REST_SERVER") into `*out`; PARSE if there is none.
+#[no_mangle]
+pub extern "C" fn unisock_mode_number(name: *const c_char, out: *mut i64) -> ResultCode {
+    boundary(|| {
+        let name = c_str(name, "name")?;
+        let n = number_or(name, |n| modes::by_name(n).map(|m| m.number as i64), "mode")?;
+        put(out, n, "out").map(|_| ResultCode::Ok)
+    })
+}

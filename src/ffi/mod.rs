@@ -1,0 +1,149 @@
+//! The C ABI: the only place with `extern "C"`, raw pointers and
+//! `catch_unwind`. One file per C surface (values, sockets and options,
+//! events, HTTP utilities); one boundary function for panics and errors.
+//!
+//! Rules every entry point follows (architecture.md):
+//! - it runs inside [`boundary`]: a panic becomes `UNISOCK_PANIC`, an error
+//!   its code plus a message for `unisock_last_error`;
+//! - NULL pointers give `NullParameter`, unknown socket ids `EeBadf`;
+//! - ownership of every pointer is written in the function's doc comment,
+//!   which cbindgen copies into include/unisock.h;
+//! - it is called from the driver thread only (checked in debug builds).
+//!
+//! The entry points take raw pointers but are not `unsafe fn`: each one
+//! checks its pointers for NULL before use and documents the remaining
+//! contract (validity, lifetime) for C callers, for whom `unsafe` means nothing.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+pub mod catalog;
+pub mod events;
+pub mod results;
+pub mod sockets;
+pub mod values;
+
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use parking_lot::Mutex;
+
+use crate::core::Unisock;
+use crate::error::{set_last_error, Error, Result, ResultCode};
+
+static CONTEXT: Mutex<Option<Unisock>> = Mutex::new(None);
+
+#[cfg(debug_assertions)]
+static DRIVER_THREAD: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+
+fn check_thread() -> Result<()> {
+    #[cfg(debug_assertions)]
+    {
+        let me = std::thread::current().id();
+        if *DRIVER_THREAD.get_or_init(|| me) != me {
+            return Err(Error::code(ResultCode::WrongThread));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` with the library context, creating it on first use.
+pub(crate) fn with_context<R>(f: impl FnOnce(&mut Unisock) -> Result<R>) -> Result<R> {
+    check_thread()?;
+    let mut guard = CONTEXT.lock();
+    if guard.is_none() {
+        *guard = Some(Unisock::new()?);
+    }
+    f(guard.as_mut().expect("initialised above"))
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    let what = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("unisock internal error (panic): {what}")
+}
+
+/// Runs an entry point's body: errors become their code (message kept for
+/// `unisock_last_error`), panics become `Panic`. `Ok(code)` lets a call
+/// succeed with a non-zero code (EeCallback from a write).
+pub(crate) fn boundary(f: impl FnOnce() -> Result<ResultCode>) -> ResultCode {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            set_last_error(&e.message);
+            e.code
+        }
+        Err(p) => {
+            set_last_error(&panic_message(p.as_ref()));
+            ResultCode::Panic
+        }
+    }
+}
+
+/// Like [`boundary`] for functions returning a plain value: `fallback` on panic.
+pub(crate) fn boundary_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        set_last_error(&panic_message(p.as_ref()));
+        fallback
+    })
+}
+
+fn null(name: &str) -> Error {
+    Error::new(ResultCode::NullParameter, format!("{name} is NULL"))
+}
+
+/// Borrows a NUL-terminated UTF-8 string argument.
+pub(crate) fn c_str<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
+    if p.is_null() {
+        return Err(null(name));
+    }
+    // SAFETY: non-null; the caller promises a NUL-terminated string that
+    // stays valid for the duration of the call (documented per function).
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map_err(|_| {
+        Error::new(
+            ResultCode::InvalidUtf8,
+            format!("{name} is not valid UTF-8"),
+        )
+    })
+}
+
+/// Like [`c_str`] but NULL means "not given".
+pub(crate) fn opt_c_str<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        c_str(p, name).map(Some)
+    }
+}
+
+/// Borrows `len` bytes at `p` (NULL allowed when `len` is 0).
+pub(crate) fn c_bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(null(name));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::new(
+            ResultCode::TooLarge,
+            format!("{name}: length {len} is too large"),
+        ));
+    }
+    // SAFETY: non-null, length bounded; the caller promises `len` readable
+    // bytes that stay valid and unmodified for the duration of the call.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// Writes through an out-pointer after checking it.
+pub(crate) fn put<T>(out: *mut T, value: T, name: &str) -> Result<()> {
+    if out.is_null() {
+        return Err(null(name));
+    }
+    // SAFETY: non-null; the caller promises `out` points to writable storage
+    // for one T (documented per function).
+    unsafe { out.write(value) };
+    Ok(())
+}

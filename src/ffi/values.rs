@@ -1,0 +1,390 @@
+//! Building and reading value trees from C. A value handle is owned by
+//! whoever the function's comment says; `unisock_value_free` frees an owned
+//! one. Borrowed pointers (`const unisock_value *` results) stay valid while
+//! their parent is alive and unchanged.
+
+use std::ffi::c_char;
+
+use super::{boundary, c_bytes, put};
+use crate::error::{Error, Result, ResultCode};
+use crate::value::Value;
+
+/// An LPC value owned by Rust (opaque to C). Pointers to it are really
+/// pointers to [`Value`]; this zero-sized marker only names the type for C.
+pub struct UnisockValue {
+    _private: [u8; 0],
+}
+
+/// The kind of a value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    Undefined = 0,
+    Int = 1,
+    Real = 2,
+    String = 3,
+    Buffer = 4,
+    Array = 5,
+    Mapping = 6,
+}
+
+/// Most elements a value tree built through the C API may have at one level.
+const MAX_ELEMENTS: usize = 1 << 24;
+
+pub(crate) fn boxed(v: Value) -> *mut UnisockValue {
+    Box::into_raw(Box::new(v)) as *mut UnisockValue
+}
+
+pub(crate) fn borrow<'a>(p: *const UnisockValue, name: &str) -> Result<&'a Value> {
+    // SAFETY: the caller passes NULL or a pointer obtained from this library
+    // that has not been freed (documented contract); NULL is checked by as_ref.
+    unsafe { (p as *const Value).as_ref() }
+        .ok_or_else(|| Error::new(ResultCode::NullParameter, format!("{name} is NULL")))
+}
+
+fn borrow_mut<'a>(p: *mut UnisockValue, name: &str) -> Result<&'a mut Value> {
+    // SAFETY: as `borrow`; the caller owns the value and no other reference to it is live.
+    unsafe { (p as *mut Value).as_mut() }
+        .ok_or_else(|| Error::new(ResultCode::NullParameter, format!("{name} is NULL")))
+}
+
+/// Takes back ownership of a value handed to a consuming function.
+fn take(p: *mut UnisockValue, name: &str) -> Result<Value> {
+    if p.is_null() {
+        return Err(Error::new(
+            ResultCode::NullParameter,
+            format!("{name} is NULL"),
+        ));
+    }
+    // SAFETY: non-null, created by `boxed` and owned by the caller, who hands
+    // ownership over with this call (documented).
+    Ok(*unsafe { Box::from_raw(p as *mut Value) })
+}
+
+fn new_value(out: *mut *mut UnisockValue, v: Value) -> ResultCode {
+    boundary(|| {
+        if out.is_null() {
+            return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+        }
+        put(out, boxed(v), "out")?;
+        Ok(ResultCode::Ok)
+    })
+}
+
+/// New undefined value in `*out` (caller owns it: free with unisock_value_free).
+#[no_mangle]
+pub extern "C" fn unisock_value_new_undefined(out: *mut *mut UnisockValue) -> ResultCode {
+    new_value(out, Value::Undefined)
+}
+
+/// New int in `*out` (caller owns it).
+#[no_mangle]
+pub extern "C" fn unisock_value_new_int(v: i64, out: *mut *mut UnisockValue) -> ResultCode {
+    new_value(out, Value::Int(v))
+}
+
+/// New float in `*out` (caller owns it).
+#[no_mangle]
+pub extern "C" fn unisock_value_new_real(v: f64, out: *mut *mut UnisockValue) -> ResultCode {
+    new_value(out, Value::Real(v))
+}
+
+/// New string from `len` bytes at `ptr` (copied; must be valid UTF-8, else
+/// INVALID_UTF8). `*out` is owned by the caller.
+#[no_mangle]
+pub extern "C" fn unisock_value_new_string(
+    ptr: *const c_char,
+    len: usize,
+    out: *mut *mut UnisockValue,
+) -> ResultCode {
+    boundary(|| {
+        let bytes = c_bytes(ptr as *const u8, len, "ptr")?;
+        let s = std::str::from_utf8(bytes).map_err(|e| {
+            Error::new(
+                ResultCode::InvalidUtf8,
+                format!("string is not valid UTF-8 (at byte {})", e.valid_up_to()),
+            )
+        })?;
+        put(out, boxed(Value::Str(s.to_string())), "out")?;
+        Ok(ResultCode::Ok)
+    })
+}
+
+/// New buffer from `len` bytes at `ptr` (copied). `*out` is owned by the caller.
+#[no_mangle]
+pub extern "C" fn unisock_value_new_buffer(
+    ptr: *const u8,
+    len: usize,
+    out: *mut *mut UnisockValue,
+) -> ResultCode {
+    boundary(|| {
+        let bytes = c_bytes(ptr, len, "ptr")?;
+        put(out, boxed(Value::Buffer(bytes.to_vec())), "out")?;
+        Ok(ResultCode::Ok)
+    })
+}
+
+/// New empty array in `*out` (caller owns it).
+#[no_mangle]
+pub extern "C" fn unisock_value_new_array(out: *mut *mut UnisockValue) -> ResultCode {
+    new_value(out, Value::Array(Vec::new()))
+}
+
+/// New empty mapping in `*out` (caller owns it).
+#[no_mangle]
+pub extern "C" fn unisock_value_new_mapping(out: *mut *mut UnisockValue) -> ResultCode {
+    new_value(out, Value::Mapping(Vec::new()))
+}
+
+/// Appends `item` to the array `array`. Takes ownership of `item` in every
+/// case (it is freed if the call fails); `array` stays the caller's.
+#[no_mangle]
+pub extern "C" fn unisock_value_array_push(
+    array: *mut UnisockValue,
+    item: *mut UnisockValue,
+) -> ResultCode {
+    boundary(|| {
+        let item = take(item, "item")?;
+        match borrow_mut(array, "array")? {
+            Value::Array(a) if a.len() < MAX_ELEMENTS => {
+                a.push(item);
+                Ok(ResultCode::Ok)
+            }
+            Value::Array(_) => Err(Error::code(ResultCode::TooLarge)),
+            other => Err(Error::new(
+                ResultCode::WrongValueKind,
+                format!("array_push on {}", other.type_name()),
+            )),
+        }
+    })
+}
+
+/// Sets `key` to `val` in `mapping` (replacing an equal key). Takes ownership
+/// of `key` and `val` in every case; `mapping` stays the caller's.
+#[no_mangle]
+pub extern "C" fn unisock_value_mapping_set(
+    mapping: *mut UnisockValue,
+    key: *mut UnisockValue,
+    val: *mut UnisockValue,
+) -> ResultCode {
+    boundary(|| {
+        let key = take(key, "key");
+        let val = take(val, "val");
+        let (key, val) = (key?, val?);
+        match borrow_mut(mapping, "mapping")? {
+            m @ Value::Mapping(_) => {
+                if let Value::Mapping(pairs) = m {
+                    if pairs.len() >= MAX_ELEMENTS {
+                        return Err(Error::code(ResultCode::TooLarge));
+                    }
+                }
+                m.insert(key, val);
+                Ok(ResultCode::Ok)
+            }
+            other => Err(Error::new(
+                ResultCode::WrongValueKind,
+                format!("mapping_set on {}", other.type_name()),
+            )),
+        }
+    })
+}
+
+/// Frees a value the caller owns. NULL is ignored.
+#[no_mangle]
+pub extern "C" fn unisock_value_free(v: *mut UnisockValue) {
+    let _ = boundary(|| {
+        if !v.is_null() {
+            drop(take(v, "v")?);
+        }
+        Ok(ResultCode::Ok)
+    });
+}
+
+/// Deep copy of `v` in `*out` (caller owns the copy).
+#[no_mangle]
+pub extern "C" fn unisock_value_clone(
+    v: *const UnisockValue,
+    out: *mut *mut UnisockValue,
+) -> ResultCode {
+    boundary(|| {
+        let copy = borrow(v, "v")?.clone();
+        put(out, boxed(copy), "out")?;
+        Ok(ResultCode::Ok)
+    })
+}
+
+/// The kind of `v` (Undefined for NULL).
+#[no_mangle]
+pub extern "C" fn unisock_value_get_kind(v: *const UnisockValue) -> ValueKind {
+    super::boundary_value(ValueKind::Undefined, || match borrow(v, "v") {
+        Ok(Value::Undefined) | Err(_) => ValueKind::Undefined,
+        Ok(Value::Int(_)) => ValueKind::Int,
+        Ok(Value::Real(_)) => ValueKind::Real,
+        Ok(Value::Str(_)) => ValueKind::String,
+        Ok(Value::Buffer(_)) => ValueKind::Buffer,
+        Ok(Value::Array(_)) => ValueKind::Array,
+        Ok(Value::Mapping(_)) => ValueKind::Mapping,
+    })
+}
+
+/// The int in `v` into `*out` (WRONG_VALUE_KIND if not an int).
+#[no_mangle]
+pub extern "C" fn unisock_value_int(v: *const UnisockValue, out: *mut i64) -> ResultCode {
+    boundary(|| match borrow(v, "v")? {
+        Value::Int(i) => put(out, *i, "out").map(|_| ResultCode::Ok),
+        other => Err(Error::new(
+            ResultCode::WrongValueKind,
+            format!("expected an int, got {}", other.type_name()),
+        )),
+    })
+}
+
+/// The float in `v` into `*out` (WRONG_VALUE_KIND if not a float).
+#[no_mangle]
+pub extern "C" fn unisock_value_real(v: *const UnisockValue, out: *mut f64) -> ResultCode {
+    boundary(|| match borrow(v, "v")? {
+        Value::Real(r) => put(out, *r, "out").map(|_| ResultCode::Ok),
+        other => Err(Error::new(
+            ResultCode::WrongValueKind,
+            format!("expected a float, got {}", other.type_name()),
+        )),
+    })
+}
+
+/// The bytes of a string or buffer: `*ptr` borrows them (valid while `v` is
+/// alive and unchanged; strings are NOT NUL-terminated), `*len` is their count.
+#[no_mangle]
+pub extern "C" fn unisock_value_bytes(
+    v: *const UnisockValue,
+    ptr: *mut *const u8,
+    len: *mut usize,
+) -> ResultCode {
+    boundary(|| {
+        let bytes = match borrow(v, "v")? {
+            Value::Str(s) => s.as_bytes(),
+            Value::Buffer(b) => b.as_slice(),
+            other => {
+                return Err(Error::new(
+                    ResultCode::WrongValueKind,
+                    format!("expected a string or buffer, got {}", other.type_name()),
+                ))
+            }
+        };
+        if ptr.is_null() || len.is_null() {
+            return Err(Error::new(ResultCode::NullParameter, "ptr or len is NULL"));
+        }
+        put(ptr, bytes.as_ptr(), "ptr")?;
+        put(len, bytes.len(), "len")?;
+        Ok(ResultCode::Ok)
+    })
+}
+
+/// Number of elements (array) or pairs (mapping) into `*out`.
+#[no_mangle]
+pub extern "C" fn unisock_value_len(v: *const UnisockValue, out: *mut usize) -> ResultCode {
+    boundary(|| {
+        let n = match borrow(v, "v")? {
+            Value::Array(a) => a.len(),
+            Value::Mapping(m) => m.len(),
+            other => {
+                return Err(Error::new(
+                    ResultCode::WrongValueKind,
+                    format!("expected an array or mapping, got {}", other.type_name()),
+                ))
+            }
+        };
+        put(out, n, "out").map(|_| ResultCode::Ok)
+    })
+}
+
+/// Element `index` of array `v` into `*out` (borrowed from `v`).
+#[no_mangle]
+pub extern "C" fn unisock_value_array_get(
+    v: *const UnisockValue,
+    index: usize,
+    out: *mut *const UnisockValue,
+) -> ResultCode {
+    boundary(|| match borrow(v, "v")? {
+        Value::Array(a) => {
+            let item = a
+                .get(index)
+                .ok_or_else(|| Error::code(ResultCode::IndexOutOfRange))?;
+            put(out, item as *const Value as *const UnisockValue, "out").map(|_| ResultCode::Ok)
+        }
+        other => Err(Error::new(
+            ResultCode::WrongValueKind,
+            format!("expected an array, got {}", other.type_name()),
+        )),
+    })
+}
+
+/// Pair `index` of mapping `v`: `*key` and `*val` borrow from `v`.
+#[no_mangle]
+pub extern "C" fn unisock_value_mapping_get(
+    v: *const UnisockValue,
+    index: usize,
+    key: *mut *const UnisockValue,
+    val: *mut *const UnisockValue,
+) -> ResultCode {
+    boundary(|| match borrow(v, "v")? {
+        Value::Mapping(m) => {
+            let (k, x) = m
+                .get(index)
+                .ok_or_else(|| Error::code(ResultCode::IndexOutOfRange))?;
+            if key.is_null() || val.is_null() {
+                return Err(Error::new(ResultCode::NullParameter, "key or val is NULL"));
+            }
+            put(key, k as *const Value as *const UnisockValue, "key")?;
+            put(val, x as *const Value as *const UnisockValue, "val")?;
+            Ok(ResultCode::Ok)
+        }
+        other => Err(Error::new(
+            ResultCode::WrongValueKind,
+            format!("expected a mapping, got {}", other.type_name()),
+        )),
+    })
+}
+
+/// Parses JSON text (`len` bytes) into a value in `*out` (caller owns it).
+/// null → undefined, true/false → 1/0, {"buffer":[bytes]} → buffer.
+#[no_mangle]
+pub extern "C" fn unisock_value_from_json(
+    ptr: *const c_char,
+    len: usize,
+    out: *mut *mut UnisockValue,
+) -> ResultCode {
+    boundary(|| {
+        let bytes = c_bytes(ptr as *const u8, len, "ptr")?;
+        let j: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::new(ResultCode::Parse, format!("bad JSON: {e}")))?;
+        put(out, boxed(Value::from_json(&j)), "out")?;
+        Ok(ResultCode::Ok)
+    })
+}
+
+/// Renders `v` as one line of JSON: `*out` is a NUL-terminated string the
+/// caller frees with unisock_string_free.
+#[no_mangle]
+pub extern "C" fn unisock_value_to_json(
+    v: *const UnisockValue,
+    out: *mut *mut c_char,
+) -> ResultCode {
+    boundary(|| {
+        let text = borrow(v, "v")?.to_json().to_string();
+        let c = std::ffi::CString::new(text).map_err(|_| Error::code(ResultCode::Parse))?;
+        put(out, c.into_raw(), "out")?;
+        Ok(ResultCode::Ok)
+    })
+}
+
+/// Frees a string returned by unisock (NULL is ignored).
+#[no_mangle]
+pub extern "C" fn unisock_string_free(s: *mut c_char) {
+    let _ = boundary(|| {
+        if !s.is_null() {
+            // SAFETY: `s` came from CString::into_raw in this library (documented).
+            drop(unsafe { std::ffi::CString::from_raw(s) });
+        }
+        Ok(ResultCode::Ok)
+    });
+}

@@ -1,0 +1,699 @@
+//! MUD, STREAM, STREAM_BINARY, STREAM_TLS and STREAM_TLS_BINARY: TCP (or TLS)
+//! sockets with upstream FluffOS semantics.
+//!
+//! - connect returns at once; the write callback says when writing may start
+//!   (after the TCP connect, and after the TLS handshake for TLS modes);
+//! - a write that cannot go out whole keeps the rest, answers EECALLBACK and
+//!   fires the write callback once drained; writes meanwhile get EEALREADY;
+//! - reads deliver strings (valid UTF-8, ≤ 65535 bytes), buffers for binary
+//!   modes, and MUD frames' text for the shim to restore;
+//! - close_cb only on remote close or error; socket_close flushes quietly.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::Interest;
+use socket2::{SockRef, Socket};
+
+use super::framing::{mud_frame, split_text, MudDecoder, Utf8Chunker, MAX_CHUNK};
+use crate::core::addr::{self, Target};
+use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
+use crate::error::{Error, Result, ResultCode};
+use crate::modes;
+use crate::reactor::{CompletionKind, Readiness};
+use crate::transport::{tcp, Conn, ReadEnd};
+use crate::value::Value;
+
+const SO_IDLE_TIMEOUT: u16 = 15;
+const SO_MAX_CONNECTIONS: u16 = 16;
+const SO_MAX_BUFFERED: u16 = 17;
+
+/// Most bytes read from one connection per reactor round before others get a turn.
+const READ_ROUND: usize = 1 << 20;
+/// How long a socket closed by LPC may take to flush its output.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(30);
+
+const TIMER_READ_MORE: u64 = 1;
+const TIMER_IDLE: u64 = 2;
+const TIMER_FLUSH: u64 = 3;
+
+enum Sock {
+    None,
+    Bound(Socket),
+    Listening {
+        listener: TcpListener,
+        token: mio::Token,
+        waiting: VecDeque<(TcpStream, SocketAddr)>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    },
+    /// Resolving a host name on a helper thread.
+    Resolving {
+        host: String,
+        port: u16,
+    },
+    Connected(Box<Conn>),
+    /// Accepted, not yet given its id by `attach`.
+    Accepted(TcpStream, Option<Arc<rustls::ServerConfig>>),
+}
+
+pub struct Stream {
+    mode: u8,
+    sock: Sock,
+    text: Utf8Chunker,
+    mud: MudDecoder,
+    /// Output waits in the queue; the write callback is owed once it drains.
+    blocked: bool,
+    /// TCP connect in progress.
+    connecting: bool,
+    /// Host given to socket_connect (SNI, verification, messages).
+    host: String,
+    /// Live connections of a listener (shared with the ones it accepted).
+    live: Arc<AtomicUsize>,
+    /// Set on an accepted connection: decremented when it goes.
+    counted: Option<Arc<AtomicUsize>>,
+    last_activity: Instant,
+    closing: bool,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if let Some(c) = self.counted.take() {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Stream {
+    pub fn new(mode: u8) -> Stream {
+        Stream {
+            mode,
+            sock: Sock::None,
+            text: Utf8Chunker::default(),
+            mud: MudDecoder::default(),
+            blocked: false,
+            connecting: false,
+            host: String::new(),
+            live: Arc::new(AtomicUsize::new(0)),
+            counted: None,
+            last_activity: Instant::now(),
+            closing: false,
+        }
+    }
+
+    /// An already connected stream handed over by the driver (external_start).
+    pub fn adopted(mode: u8, stream: std::net::TcpStream) -> Stream {
+        let mut s = Stream::new(mode);
+        s.sock = Sock::Accepted(TcpStream::from_std(stream), None);
+        s
+    }
+
+    fn tls(&self) -> bool {
+        modes::is_legacy_tls(self.mode)
+    }
+
+    fn conn(&mut self) -> Option<&mut Conn> {
+        match &mut self.sock {
+            Sock::Connected(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Opens the TCP connection to `addr` (after resolution, if any).
+    fn start_connect(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
+        let socket = match std::mem::replace(&mut self.sock, Sock::None) {
+            Sock::Bound(s) => s,
+            _ => tcp::new_socket(&addr, false)?,
+        };
+        tcp::apply_options(SockRef::from(&socket), &cx.core.options, self.mode)?;
+        if let Err(e) = socket.connect(&addr.into()) {
+            if e.raw_os_error() != Some(libc::EINPROGRESS)
+                && e.kind() != std::io::ErrorKind::WouldBlock
+            {
+                return Err(Error::io(
+                    &format!("socket_connect to {}", addr::format(&addr)),
+                    ResultCode::EeConnect,
+                    &e,
+                ));
+            }
+        }
+        let mut stream = TcpStream::from_std(socket.into());
+        let token = cx
+            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| Error::io("register", ResultCode::EeSocket, &e))?;
+        let host = if self.host.is_empty() {
+            addr.ip().to_string()
+        } else {
+            self.host.clone()
+        };
+        self.sock = Sock::Connected(Box::new(Conn::new(stream, token, None, host)));
+        self.connecting = true;
+        cx.core.peer = Some(addr);
+        cx.core.state = State::Connecting;
+        Ok(())
+    }
+
+    /// The TCP connect finished (or failed).
+    fn finish_connect(&mut self, cx: &mut Cx) {
+        let mode = self.mode;
+        let tls = self.tls();
+        let Sock::Connected(conn) = &mut self.sock else {
+            return;
+        };
+        match conn.stream.take_error() {
+            Ok(Some(e)) | Err(e) => {
+                let msg = format!("connect: {e}");
+                return cx.die(Some(msg));
+            }
+            Ok(None) => {}
+        }
+        match conn.stream.peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return, // still connecting
+            Err(e) => return cx.die(Some(format!("connect: {e}"))),
+        }
+        cx.core.local = conn.stream.local_addr().ok();
+        cx.core.mark_connected();
+        self.connecting = false;
+        if tls {
+            let host = conn.host.clone();
+            let started = crate::tls::client_config(&cx.core.options, mode).and_then(|cfg| {
+                let name = crate::tls::server_name(&cx.core.options, &host)?;
+                rustls::ClientConnection::new(cfg, name)
+                    .map_err(|e| Error::new(ResultCode::TlsConfig, format!("tls: {e}")))
+            });
+            match started {
+                Ok(client) => {
+                    let Sock::Connected(old) = std::mem::replace(&mut self.sock, Sock::None) else {
+                        return;
+                    };
+                    self.sock = Sock::Connected(Box::new(Conn::new(
+                        old.stream,
+                        old.token,
+                        Some(client.into()),
+                        host,
+                    )));
+                    cx.core.state = State::Handshake;
+                    self.pump(cx, true, true);
+                }
+                Err(e) => cx.die(Some(e.message)),
+            }
+        } else {
+            cx.core.state = State::DataXfer;
+            // Upstream: the write callback says the connection is ready.
+            cx.emit(EventKind::Write, None, None);
+        }
+    }
+
+    /// Reads, delivers and flushes as readiness allows.
+    fn pump(&mut self, cx: &mut Cx, readable: bool, writable: bool) {
+        let max_frame = cx.core.options.int(SO_MAX_BUFFERED, self.mode) as usize;
+        let mode = self.mode;
+        let Sock::Connected(conn) = &mut self.sock else {
+            return;
+        };
+        if readable {
+            let mut data = Vec::new();
+            let end = conn.read(&mut data, READ_ROUND);
+            if !data.is_empty() {
+                self.last_activity = Instant::now();
+                cx.core.stats.bytes_in += data.len() as u64;
+                if !self.closing {
+                    if let Err(msg) =
+                        deliver(cx, mode, &mut self.text, &mut self.mud, &data, max_frame)
+                    {
+                        return cx.die(Some(msg));
+                    }
+                }
+            }
+            match end {
+                ReadEnd::Open => {}
+                ReadEnd::Limit => cx.timer(Duration::ZERO, TIMER_READ_MORE),
+                ReadEnd::Eof => {
+                    let rest = self.text.finish();
+                    if !rest.is_empty() && !modes::is_binary(mode) && mode != modes::MUD {
+                        cx.emit(EventKind::Read, Some(Value::Str(rest)), None);
+                    }
+                    return cx.die(None);
+                }
+                ReadEnd::Error(msg) => return cx.die(Some(msg)),
+            }
+        }
+        let Sock::Connected(conn) = &mut self.sock else {
+            return;
+        };
+        let handshaking = conn.is_handshaking();
+        if writable || readable || self.blocked {
+            match conn.flush() {
+                Ok((n, all_out)) => {
+                    cx.core.stats.bytes_out += n as u64;
+                    if n > 0 {
+                        self.last_activity = Instant::now();
+                    }
+                    if handshaking && !conn.is_handshaking() {
+                        // Upstream fires the write callback when the handshake completes.
+                        cx.core.state = State::DataXfer;
+                        if conn.pending() == 0 {
+                            cx.emit(EventKind::Write, None, None);
+                        } else {
+                            self.blocked = true;
+                        }
+                        return self.pump(cx, false, true);
+                    }
+                    if all_out && conn.pending() == 0 {
+                        if self.closing {
+                            cx.core.state = State::Closed;
+                        } else if self.blocked {
+                            self.blocked = false;
+                            cx.emit(EventKind::Write, None, None);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let msg = format!("write: {e}");
+                    cx.die(Some(msg))
+                }
+            }
+        }
+    }
+
+    fn encode(&self, data: &Value) -> Result<Vec<u8>> {
+        let unsupported = || {
+            Error::new(
+                ResultCode::EeTypenotsupp,
+                format!(
+                    "socket_write: {} sockets cannot send {}",
+                    modes::name(self.mode),
+                    data.describe()
+                ),
+            )
+        };
+        if self.mode == modes::MUD {
+            // The shim has turned the LPC value into save_svalue text.
+            return match data {
+                Value::Str(s) => Ok(mud_frame(s.as_bytes())),
+                Value::Buffer(b) => Ok(mud_frame(b)),
+                _ => Err(unsupported()),
+            };
+        }
+        match data {
+            Value::Str(s) => Ok(s.as_bytes().to_vec()),
+            Value::Buffer(b) => Ok(b.clone()),
+            // Upstream sends each element as a native 4-byte int.
+            Value::Array(items) => Ok(items
+                .iter()
+                .flat_map(|v| match v {
+                    Value::Int(i) => (*i as i32).to_ne_bytes(),
+                    Value::Real(r) => {
+                        let b = r.to_ne_bytes();
+                        [b[0], b[1], b[2], b[3]]
+                    }
+                    _ => [0; 4],
+                })
+                .collect()),
+            _ => Err(unsupported()),
+        }
+    }
+}
+
+/// Hands received bytes to LPC in the mode's shape.
+fn deliver(
+    cx: &mut Cx,
+    mode: u8,
+    text: &mut Utf8Chunker,
+    mud: &mut MudDecoder,
+    data: &[u8],
+    max_frame: usize,
+) -> std::result::Result<(), String> {
+    if mode == modes::MUD {
+        for frame in mud.push(data, max_frame)? {
+            cx.core.stats.messages_in += 1;
+            let v = Value::Str(String::from_utf8_lossy(&frame).into_owned());
+            cx.emit(EventKind::Read, Some(v), None);
+        }
+    } else if modes::is_binary(mode) {
+        for chunk in data.chunks(MAX_CHUNK) {
+            cx.core.stats.messages_in += 1;
+            cx.emit(EventKind::Read, Some(Value::Buffer(chunk.to_vec())), None);
+        }
+    } else {
+        for chunk in split_text(&text.push(data)) {
+            cx.core.stats.messages_in += 1;
+            cx.emit(EventKind::Read, Some(Value::Str(chunk)), None);
+        }
+    }
+    Ok(())
+}
+
+impl Endpoint for Stream {
+    fn bind(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
+        let s = tcp::new_socket(&addr, false)?;
+        tcp::bind(&s, &addr)?;
+        cx.core.local = s.local_addr().ok().and_then(|a| a.as_socket());
+        cx.core.state = State::Bound;
+        self.sock = Sock::Bound(s);
+        Ok(())
+    }
+
+    fn listen(&mut self, cx: &mut Cx) -> Result<()> {
+        match cx.core.state {
+            State::Unbound => {
+                return Err(Error::new(
+                    ResultCode::EeNoaddr,
+                    "socket_listen: bind the socket first",
+                ))
+            }
+            State::Bound => {}
+            _ => return Err(Error::code(ResultCode::EeIsconn)),
+        }
+        let tls = if self.tls() {
+            Some(
+                crate::tls::server_config(&cx.core.options)
+                    .map_err(|e| Error::new(ResultCode::EeListen, e.message))?,
+            )
+        } else {
+            None
+        };
+        let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
+            return Err(Error::code(ResultCode::EeNoaddr));
+        };
+        tcp::apply_options(SockRef::from(&s), &cx.core.options, self.mode)?;
+        if let Err(e) = s.listen(128) {
+            self.sock = Sock::Bound(s);
+            return Err(Error::io("socket_listen", ResultCode::EeListen, &e));
+        }
+        let mut listener = TcpListener::from_std(s.into());
+        let token = cx
+            .register(&mut listener, Interest::READABLE)
+            .map_err(|e| Error::io("register", ResultCode::EeListen, &e))?;
+        self.sock = Sock::Listening {
+            listener,
+            token,
+            waiting: VecDeque::new(),
+            tls,
+        };
+        cx.core.state = State::Listen;
+        Ok(())
+    }
+
+    fn accept(&mut self, cx: &mut Cx) -> Result<Accepted> {
+        let Sock::Listening { waiting, tls, .. } = &mut self.sock else {
+            return Err(Error::new(
+                ResultCode::EeNotlistn,
+                "socket_accept: socket is not listening",
+            ));
+        };
+        let (stream, peer) = waiting.pop_front().ok_or_else(|| {
+            Error::new(
+                ResultCode::EeWouldblock,
+                "socket_accept: no connection is waiting",
+            )
+        })?;
+        let local = stream.local_addr().ok();
+        let mut child = Stream::new(self.mode);
+        child.counted = Some(Arc::clone(&self.live));
+        child.sock = Sock::Accepted(stream, tls.clone());
+        let state = if tls.is_some() {
+            State::Handshake
+        } else {
+            State::DataXfer
+        };
+        let _ = cx;
+        Ok(Accepted {
+            endpoint: Box::new(child),
+            peer: Some(peer),
+            local,
+            state,
+        })
+    }
+
+    fn attach(&mut self, cx: &mut Cx) -> Result<()> {
+        let Sock::Accepted(mut stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
+            return Ok(());
+        };
+        tcp::apply_options(SockRef::from(&stream), &cx.core.options, self.mode)?;
+        let token = cx
+            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| Error::io("register", ResultCode::EeAccept, &e))?;
+        let server = match tls {
+            Some(cfg) => Some(
+                rustls::ServerConnection::new(cfg)
+                    .map_err(|e| Error::new(ResultCode::EeAccept, format!("tls: {e}")))?
+                    .into(),
+            ),
+            None => None,
+        };
+        if cx.core.peer.is_none() {
+            cx.core.peer = stream.peer_addr().ok();
+            cx.core.local = stream.local_addr().ok();
+        }
+        let host = cx
+            .core
+            .local
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        self.sock = Sock::Connected(Box::new(Conn::new(stream, token, server, host)));
+        let idle = cx.core.options.int(SO_IDLE_TIMEOUT, self.mode);
+        if idle > 0 {
+            cx.timer(Duration::from_millis(idle as u64), TIMER_IDLE);
+        }
+        // Data may have arrived before the registration; read it now.
+        self.pump(cx, true, true);
+        Ok(())
+    }
+
+    fn connect(&mut self, cx: &mut Cx, address: &str) -> Result<()> {
+        match cx.core.state {
+            State::Listen => return Err(Error::code(ResultCode::EeIslisten)),
+            State::Connecting | State::Handshake | State::DataXfer => {
+                return Err(Error::code(ResultCode::EeIsconn))
+            }
+            _ => {}
+        }
+        match addr::parse(address)? {
+            Target::Addr(a) => {
+                self.host = a.ip().to_string();
+                self.start_connect(cx, a)
+            }
+            Target::Host(host, port) => {
+                self.host = host.clone();
+                if let Sock::Bound(_) = self.sock {
+                    // Keep the bound socket; resolution result connects it.
+                } else {
+                    self.sock = Sock::Resolving {
+                        host: host.clone(),
+                        port,
+                    };
+                }
+                cx.core.state = State::Connecting;
+                self.connecting = true;
+                cx.resolve(host, port);
+                Ok(())
+            }
+        }
+    }
+
+    fn completed(&mut self, cx: &mut Cx, kind: CompletionKind) {
+        let CompletionKind::Resolved(result) = kind;
+        let port_host = match &self.sock {
+            Sock::Resolving { host, port } => Some((host.clone(), *port)),
+            _ => None,
+        };
+        match result {
+            Ok(addrs) if !addrs.is_empty() => {
+                // Prefer IPv4 on a bound IPv6 dual-stack socket and alike: first answer wins.
+                let a = addrs[0];
+                if let Some((_, _)) = port_host {
+                    self.sock = Sock::None;
+                }
+                if let Err(e) = self.start_connect(cx, a) {
+                    cx.die(Some(e.message));
+                }
+            }
+            Ok(_) => cx.die(Some(format!("connect: {} has no address", self.host))),
+            Err(e) => cx.die(Some(format!("connect: cannot resolve {}: {e}", self.host))),
+        }
+    }
+
+    fn ready(&mut self, cx: &mut Cx, r: Readiness) {
+        match &mut self.sock {
+            Sock::Listening {
+                listener, waiting, ..
+            } => {
+                let max = cx.core.options.int(SO_MAX_CONNECTIONS, self.mode).max(1) as usize;
+                loop {
+                    match listener.accept() {
+                        Ok((stream, peer)) => {
+                            if self.live.load(Ordering::Relaxed) >= max {
+                                // Over SO_MAX_CONNECTIONS: refuse by closing at once.
+                                cx.core.stats.errors += 1;
+                                drop(stream);
+                                continue;
+                            }
+                            self.live.fetch_add(1, Ordering::Relaxed);
+                            // Counted as live from now; the accepted child releases it.
+                            waiting.push_back((stream, peer));
+                            cx.emit(EventKind::Listen, None, None);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            cx.core.stats.errors += 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            Sock::Connected(_) => {
+                if self.connecting {
+                    self.finish_connect(cx);
+                    if self.connecting || cx.core.dead {
+                        return;
+                    }
+                }
+                self.pump(cx, r.readable || r.closed, r.writable);
+            }
+            _ => {}
+        }
+    }
+
+    fn timer(&mut self, cx: &mut Cx, key: u64) {
+        match key {
+            TIMER_READ_MORE => self.pump(cx, true, false),
+            TIMER_IDLE => {
+                let idle = Duration::from_millis(
+                    cx.core.options.int(SO_IDLE_TIMEOUT, self.mode).max(0) as u64,
+                );
+                if idle.is_zero() {
+                    return;
+                }
+                let quiet = self.last_activity.elapsed();
+                if quiet >= idle {
+                    cx.die(Some("idle timeout".into()));
+                } else {
+                    cx.timer(idle - quiet, TIMER_IDLE);
+                }
+            }
+            TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
+            _ => {}
+        }
+    }
+
+    fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
+        match cx.core.state {
+            State::DataXfer => {}
+            State::Connecting => {
+                return Err(Error::new(
+                    ResultCode::EeAlready,
+                    "socket_write: still connecting; wait for the write callback",
+                ))
+            }
+            _ => {
+                return Err(Error::new(
+                    ResultCode::EeNotconn,
+                    "socket_write: socket is not connected",
+                ))
+            }
+        }
+        if target.is_some() {
+            return Err(Error::new(
+                ResultCode::EeBadaddr,
+                "socket_write: stream sockets take no address",
+            ));
+        }
+        if self.blocked {
+            return Err(Error::new(
+                ResultCode::EeAlready,
+                "socket_write: earlier output is still being sent; wait for the write callback",
+            ));
+        }
+        let bytes = self.encode(data)?;
+        if bytes.is_empty() {
+            return Ok(ResultCode::Ok);
+        }
+        cx.core.stats.messages_out += 1;
+        let Some(conn) = self.conn() else {
+            return Err(Error::code(ResultCode::EeNotconn));
+        };
+        conn.queue(&bytes);
+        match conn.flush() {
+            Ok((n, _)) => {
+                cx.core.stats.bytes_out += n as u64;
+                self.last_activity = Instant::now();
+                let conn = self.conn().expect("connected");
+                if conn.pending() == 0 {
+                    Ok(ResultCode::Ok)
+                } else {
+                    self.blocked = true;
+                    Ok(ResultCode::EeCallback)
+                }
+            }
+            Err(e) => {
+                let msg = format!("socket_write: send failed: {e}");
+                cx.die(Some(msg.clone()));
+                Err(Error::new(ResultCode::EeSend, msg))
+            }
+        }
+    }
+
+    fn option_set(&mut self, cx: &mut Cx, id: u16) {
+        if tcp::is_tcp_option(id) {
+            let mode = self.mode;
+            if let Some(conn) = self.conn() {
+                let _ = tcp::apply_options(SockRef::from(&conn.stream), &cx.core.options, mode);
+            }
+        }
+    }
+
+    fn close(&mut self, cx: &mut Cx) -> bool {
+        self.closing = true;
+        let Some(conn) = self.conn() else { return true };
+        conn.send_close_notify();
+        match conn.flush() {
+            Ok((_, true)) if conn.pending() == 0 => true,
+            Ok(_) => {
+                cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    fn abort(&mut self, cx: &mut Cx) {
+        match std::mem::replace(&mut self.sock, Sock::None) {
+            Sock::Connected(mut c) => cx.reactor.deregister(&mut c.stream, c.token),
+            Sock::Listening {
+                mut listener,
+                token,
+                ..
+            } => cx.reactor.deregister(&mut listener, token),
+            _ => {}
+        }
+    }
+
+    fn status(&self, out: &mut Value) {
+        if let Sock::Connected(c) = &self.sock {
+            if let Some(v) = c.tls_version() {
+                out.insert(Value::str("tls_version"), Value::Str(v));
+            }
+            out.insert(Value::str("queued"), Value::Int(c.pending() as i64));
+        }
+        if let Sock::Listening { waiting, .. } = &self.sock {
+            out.insert(Value::str("waiting"), Value::Int(waiting.len() as i64));
+        }
+    }
+
+    fn raw_fd(&self) -> i32 {
+        match &self.sock {
+            Sock::Connected(c) => c.stream.as_raw_fd(),
+            Sock::Listening { listener, .. } => listener.as_raw_fd(),
+            Sock::Bound(s) => s.as_raw_fd(),
+            Sock::Accepted(s, _) => s.as_raw_fd(),
+            _ => -1,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! A connected stream, plain or TLS, driven by readiness: `read` drains what
+//! the kernel has (decrypting when TLS), `queue` + `flush` write as much as the
+//! kernel takes and keep the rest. TLS handshakes progress inside both.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+
+use mio::net::TcpStream;
+use mio::Token;
+
+/// How a read round ended.
+#[derive(Debug, PartialEq)]
+pub enum ReadEnd {
+    /// Nothing more for now (WouldBlock); the connection is fine.
+    Open,
+    /// Read `limit` bytes; more may be waiting.
+    Limit,
+    /// The peer closed its side.
+    Eof,
+    /// The connection failed; the text says why.
+    Error(String),
+}
+
+pub struct Conn {
+    pub stream: TcpStream,
+    pub token: Token,
+    tls: Option<rustls::Connection>,
+    /// Plaintext waiting to be written (or handed to TLS).
+    queue: VecDeque<u8>,
+    /// Host name for error messages (TLS verification).
+    pub host: String,
+}
+
+impl Conn {
+    pub fn new(
+        stream: TcpStream,
+        token: Token,
+        tls: Option<rustls::Connection>,
+        host: String,
+    ) -> Conn {
+        Conn {
+            stream,
+            token,
+            tls,
+            queue: VecDeque::new(),
+            host,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
+    /// Negotiated TLS version ("TLSv1_3"), when TLS.
+    pub fn tls_version(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .and_then(|t| t.protocol_version())
+            .map(|v| format!("{v:?}"))
+    }
+
+    /// Bytes accepted but not yet written to the kernel.
+    pub fn pending(&self) -> usize {
+        let tls_out = self.tls.as_ref().map_or(0, |t| t.wants_write() as usize);
+        self.queue.len() + tls_out
+    }
+
+    /// Reads until the kernel has nothing more or `limit` bytes were read;
+    /// plaintext is appended to `out`.
+    pub fn read(&mut self, out: &mut Vec<u8>, limit: usize) -> ReadEnd {
+        let start = out.len();
+        let mut buf = [0u8; 65536];
+        loop {
+            if out.len() - start >= limit {
+                return ReadEnd::Limit;
+            }
+            match &mut self.tls {
+                None => match self.stream.read(&mut buf) {
+                    Ok(0) => return ReadEnd::Eof,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Open,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return ReadEnd::Error(format!("read: {e}")),
+                },
+                Some(tls) => {
+                    let eof = match tls.read_tls(&mut self.stream) {
+                        Ok(0) => true,
+                        Ok(_) => false,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            // Nothing new from the kernel; hand out what TLS already holds.
+                            return match Self::drain_plain(tls, out) {
+                                Ok(true) => ReadEnd::Eof,
+                                Ok(false) => ReadEnd::Open,
+                                Err(msg) => ReadEnd::Error(msg),
+                            };
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+                        Err(e) => return ReadEnd::Error(format!("read: {e}")),
+                    };
+                    if let Err(e) = tls.process_new_packets() {
+                        // Tell the peer why (alert), best effort.
+                        let _ = tls.write_tls(&mut self.stream);
+                        return ReadEnd::Error(crate::tls::describe(&e, &self.host));
+                    }
+                    // Handshake replies go out as soon as they exist.
+                    while tls.wants_write() {
+                        match tls.write_tls(&mut self.stream) {
+                            Ok(_) => {}
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => return ReadEnd::Error(format!("write: {e}")),
+                        }
+                    }
+                    match Self::drain_plain(tls, out) {
+                        Ok(true) => return ReadEnd::Eof,
+                        Ok(false) => {}
+                        Err(msg) => return ReadEnd::Error(msg),
+                    }
+                    if eof {
+                        return ReadEnd::Eof;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves decrypted bytes out of rustls; Ok(true) when the peer sent close_notify.
+    fn drain_plain(tls: &mut rustls::Connection, out: &mut Vec<u8>) -> Result<bool, String> {
+        let mut buf = [0u8; 16384];
+        loop {
+            match tls.reader().read(&mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err("tls: peer closed without close_notify".into())
+                }
+                Err(e) => return Err(format!("tls: {e}")),
+            }
+        }
+    }
+
+    /// Adds plaintext to the write queue (nothing is written until `flush`).
+    pub fn queue(&mut self, data: &[u8]) {
+        self.queue.extend(data);
+    }
+
+    /// Writes as much as the kernel takes. Ok(written bytes of plaintext,
+    /// whether everything is out).
+    pub fn flush(&mut self) -> io::Result<(usize, bool)> {
+        let mut written = 0;
+        loop {
+            match &mut self.tls {
+                None => {
+                    if self.queue.is_empty() {
+                        return Ok((written, true));
+                    }
+                    let (a, _) = self.queue.as_slices();
+                    match self.stream.write(a) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => {
+                            self.queue.drain(..n);
+                            written += n;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok((written, false))
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some(tls) => {
+                    // Hand plaintext to rustls once the handshake allows it.
+                    if !tls.is_handshaking() && !self.queue.is_empty() {
+                        let (a, _) = self.queue.as_slices();
+                        let n = tls.writer().write(a)?;
+                        self.queue.drain(..n);
+                        written += n;
+                    }
+                    if !tls.wants_write() {
+                        let done = self.queue.is_empty() || tls.is_handshaking();
+                        if done || written == 0 {
+                            return Ok((written, self.queue.is_empty()));
+                        }
+                        continue;
+                    }
+                    match tls.write_tls(&mut self.stream) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok((written, false))
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts an orderly TLS close (close_notify); plain connections need nothing.
+    pub fn send_close_notify(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Byte transports shared by the families: a non-blocking TCP connection with
+//! optional TLS (rustls) and a plaintext write queue, plus helpers to create
+//! and configure sockets from the option store.
+
+pub mod conn;
+pub mod tcp;
+
+pub use conn::{Conn, ReadEnd};

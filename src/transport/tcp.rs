@@ -1,0 +1,75 @@
+//! Creating and configuring OS sockets from a socket's options
+//! (SO_KEEPALIVE, SO_NODELAY, SO_RCVBUF, SO_SNDBUF), non-blocking and
+//! close-on-exec, with SO_REUSEADDR as upstream sets it.
+
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::error::{Error, Result, ResultCode};
+use crate::options::store::OptionStore;
+
+pub const SO_KEEPALIVE: u16 = 11;
+pub const SO_NODELAY: u16 = 12;
+pub const SO_RCVBUF: u16 = 13;
+pub const SO_SNDBUF: u16 = 14;
+
+/// A new non-blocking socket for `addr`'s family. IPv6 sockets are dual-stack.
+pub fn new_socket(addr: &SocketAddr, udp: bool) -> Result<Socket> {
+    let (ty, proto) = if udp {
+        (Type::DGRAM, Protocol::UDP)
+    } else {
+        (Type::STREAM, Protocol::TCP)
+    };
+    let s = Socket::new(Domain::for_address(*addr), ty, Some(proto))
+        .map_err(|e| Error::io("socket", ResultCode::EeSocket, &e))?;
+    if addr.is_ipv6() {
+        // Best effort: a host without IPv4 keeps a v6-only socket.
+        let _ = s.set_only_v6(false);
+    }
+    s.set_nonblocking(true)
+        .map_err(|e| Error::io("set non-blocking", ResultCode::EeNonblock, &e))?;
+    s.set_reuse_address(true)
+        .map_err(|e| Error::io("setsockopt SO_REUSEADDR", ResultCode::EeSetsockopt, &e))?;
+    Ok(s)
+}
+
+/// Binds, mapping errors to EEADDRINUSE / EEBIND as upstream does.
+pub fn bind(s: &Socket, addr: &SocketAddr) -> Result<()> {
+    s.bind(&(*addr).into()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Error::new(
+                ResultCode::EeAddrinuse,
+                format!("socket_bind: {addr} is in use"),
+            )
+        } else {
+            Error::new(
+                ResultCode::EeBind,
+                format!("socket_bind: cannot bind {addr}: {e}"),
+            )
+        }
+    })
+}
+
+/// Applies the TCP options that are set (or have non-kernel defaults).
+pub fn apply_options(s: SockRef<'_>, opts: &OptionStore, mode: u8) -> Result<()> {
+    let fail = |what: &str, e: std::io::Error| Error::io(what, ResultCode::EeSetsockopt, &e);
+    s.set_keepalive(opts.int(SO_KEEPALIVE, mode) != 0)
+        .map_err(|e| fail("setsockopt SO_KEEPALIVE", e))?;
+    s.set_nodelay(opts.int(SO_NODELAY, mode) != 0)
+        .map_err(|e| fail("setsockopt TCP_NODELAY", e))?;
+    if let Some(n) = opts.raw(SO_RCVBUF).and_then(|v| v.as_int()) {
+        s.set_recv_buffer_size(n as usize)
+            .map_err(|e| fail("setsockopt SO_RCVBUF", e))?;
+    }
+    if let Some(n) = opts.raw(SO_SNDBUF).and_then(|v| v.as_int()) {
+        s.set_send_buffer_size(n as usize)
+            .map_err(|e| fail("setsockopt SO_SNDBUF", e))?;
+    }
+    Ok(())
+}
+
+/// Is `id` one of the options `apply_options` handles?
+pub fn is_tcp_option(id: u16) -> bool {
+    matches!(id, SO_KEEPALIVE | SO_NODELAY | SO_RCVBUF | SO_SNDBUF)
+}
