@@ -349,6 +349,47 @@ void unisock_event_free(struct unisock_event *e);
 const char *unisock_event_kind_name(uint32_t kind);
 
 /**
+ * http_encode_url: RFC 3986 percent-encoding of all but unreserved bytes.
+ * `*out` is a string value the caller owns.
+ */
+unisock_result unisock_http_encode_url(const char *ptr, size_t len, struct unisock_value **out);
+
+/**
+ * http_decode_url: percent-decoding with "+" as space; bad escapes or a
+ * result that is not UTF-8 give PARSE with the reason. `*out` is the caller's.
+ */
+unisock_result unisock_http_decode_url(const char *ptr, size_t len, struct unisock_value **out);
+
+/**
+ * http_parse_headers: a mapping of lower-case names to a string (or an
+ * array of strings when repeated). obs-fold and bad names give PARSE.
+ */
+unisock_result unisock_http_parse_headers(const char *ptr, size_t len, struct unisock_value **out);
+
+/**
+ * http_format_headers: "Name: value\r\n" lines from a mapping of string to
+ * string (or array of strings); CR/LF in names or values give PARSE.
+ */
+unisock_result unisock_http_format_headers(const struct unisock_value *headers,
+                                           struct unisock_value **out);
+
+/**
+ * http_date: IMF-fixdate for unix time `t` ("Sun, 06 Nov 1994 08:49:37 GMT").
+ */
+unisock_result unisock_http_date(int64_t t, struct unisock_value **out);
+
+/**
+ * http_parse_date: IMF-fixdate, RFC 850 or asctime into `*out` (unix
+ * time), -1 when the text is not a valid HTTP date.
+ */
+unisock_result unisock_http_parse_date(const char *ptr, size_t len, int64_t *out);
+
+/**
+ * http_status_text: the IANA reason phrase of `code` ("" when unregistered).
+ */
+unisock_result unisock_http_status_text(int64_t code, struct unisock_value **out);
+
+/**
  * Copies the fixed description of `code` into `buf` (NUL-terminated,
  * truncated to `len - 1` bytes). `*out_n` (if not NULL) receives the full
  * length. Returns BUFFER_TOO_SMALL when truncated. `buf` is caller-owned.

@@ -17,6 +17,7 @@
 
 pub mod catalog;
 pub mod events;
+pub mod http_util;
 pub mod results;
 pub mod sockets;
 pub mod values;
