@@ -395,6 +395,7 @@ static void command(char *line) {
     }
   } else if (!strcmp(verb, "run")) {
     run_loop(atoll(p), NULL, -1);
+    printf("{\"cmd\":\"run\",\"result\":\"ok\"}\n");
   } else if (!strcmp(verb, "autoaccept")) {
     char *l = word(&p), *first = word(&p);
     if (l && autoaccept_n < 16) autoaccept_listener[autoaccept_n++] = atoi(l);
@@ -443,7 +444,7 @@ int main(int argc, char **argv) {
 
   /* Between commands, keep the reactor running: events print as they come. */
   int in_fd = fileno(in);
-  char buf[1 << 16];
+  static char buf[1 << 22];
   size_t have = 0;
   int eof = 0;
   while (!eof) {

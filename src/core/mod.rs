@@ -37,6 +37,7 @@ pub struct Unisock {
     events: VecDeque<Event>,
     next_serial: u64,
     scratch: Vec<Happening>,
+    dispatching: bool,
 }
 
 fn bad_socket(id: i32) -> Error {
@@ -55,6 +56,7 @@ impl Unisock {
             events: VecDeque::new(),
             next_serial: 1,
             scratch: Vec::new(),
+            dispatching: false,
         })
     }
 
@@ -63,6 +65,7 @@ impl Unisock {
     }
 
     fn with<R>(&mut self, id: i32, f: impl FnOnce(&mut Cx, &mut dyn Endpoint) -> R) -> Result<R> {
+        let before = self.events.len();
         let sock = self.sockets.get_mut(&id).ok_or_else(|| bad_socket(id))?;
         let mut cx = Cx {
             core: &mut sock.core,
@@ -71,6 +74,10 @@ impl Unisock {
         };
         let r = f(&mut cx, sock.ep.as_mut());
         self.reap(id);
+        if self.events.len() > before && !self.dispatching {
+            // Queued during an efun call: make sure the driver comes back for it.
+            self.reactor.wake();
+        }
         Ok(r)
     }
 
@@ -381,6 +388,7 @@ impl Unisock {
             .poll_once(&mut happenings)
             .map_err(|e| Error::io("reactor poll failed", ResultCode::Io, &e))?;
         let before = self.events.len();
+        self.dispatching = true;
         for h in happenings.drain(..) {
             let serial = match &h {
                 Happening::Io { serial, .. } | Happening::Timer { serial, .. } => *serial,
@@ -412,8 +420,9 @@ impl Unisock {
                 }
             }
         }
+        self.dispatching = false;
         self.scratch = happenings;
-        Ok(self.events.len() - before)
+        Ok(self.events.len().saturating_sub(before))
     }
 
     pub fn next_event(&mut self) -> Option<Event> {

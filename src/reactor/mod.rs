@@ -186,6 +186,14 @@ impl Reactor {
         }
     }
 
+    /// Makes the reactor fd readable soon, so the driver calls dispatch and
+    /// drains events that were queued outside a dispatch (during an efun).
+    pub fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            log::warn(&format!("unisock: waker failed: {e}"));
+        }
+    }
+
     /// Starts `job` on a helper thread; its completion wakes the reactor.
     pub fn spawn(&mut self, job: Box<dyn FnOnce() -> Completion + Send>) {
         let pool = self.pool.get_or_insert_with(|| {

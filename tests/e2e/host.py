@@ -1,0 +1,178 @@
+"""Drives scripts/unisock-host (the C harness that plays the driver) from tests.
+
+Host.call(line) sends one command and returns its JSON result; events that
+arrive meanwhile are kept, and Host.event(...) finds or waits for one. Every
+wait is bounded; nothing sleeps for synchronisation.
+"""
+import json
+import os
+import queue
+import socket
+import subprocess
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HOST = os.path.join(ROOT, "scripts", "unisock-host")
+DEFAULT_TIMEOUT = 10.0
+
+
+class HostError(AssertionError):
+    pass
+
+
+class Host:
+    def __init__(self, wrap=None):
+        env = dict(os.environ)
+        env["UNISOCK_HOST_NO_BUILD"] = "1"  # conftest built it once
+        if wrap:
+            env["UNISOCK_HOST_WRAP"] = wrap
+        self.proc = subprocess.Popen(
+            [HOST], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, text=True, bufsize=1)
+        self.lines = queue.Queue()
+        self.events = []
+        self.log = []
+        self.stderr = []
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._pump_err, daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, q):
+        for line in stream:
+            q.put(line)
+        q.put(None)
+
+    def _pump_err(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def _next(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise queue.Empty
+        line = self.lines.get(timeout=left)
+        if line is None:
+            raise HostError("unisock-host exited; output so far:\n" + "".join(self.log[-30:]) +
+                            "\nstderr:\n" + "".join(self.stderr[-30:]))
+        self.log.append(line)
+        return json.loads(line)
+
+    def call(self, line, timeout=DEFAULT_TIMEOUT):
+        """Sends a command; returns its result object (events are kept)."""
+        self.send(line)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                obj = self._next(deadline)
+            except queue.Empty:
+                raise HostError(f"no answer to {line!r} within {timeout}s")
+            if "event" in obj or "accepted" in obj:
+                self.events.append(obj)
+                continue
+            return obj
+
+    def ok(self, line, timeout=DEFAULT_TIMEOUT):
+        r = self.call(line, timeout)
+        if r.get("result") != "ok":
+            raise HostError(f"{line!r} failed: {r}")
+        return r
+
+    def event(self, kind, socket=None, timeout=DEFAULT_TIMEOUT, pred=None):
+        """Returns (and removes) the first event of `kind` for `socket`, waiting if needed."""
+        def match(e):
+            return (e.get("event") == kind and (socket is None or e.get("socket") == socket)
+                    and (pred is None or pred(e)))
+        for i, e in enumerate(self.events):
+            if match(e):
+                return self.events.pop(i)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                obj = self._next(deadline)
+            except queue.Empty:
+                raise HostError(f"no {kind} event for socket {socket} within {timeout}s; "
+                                f"pending events: {self.events[-10:]}")
+            if "event" in obj and match(obj):
+                return obj
+            self.events.append(obj)
+
+    def accepted(self, timeout=DEFAULT_TIMEOUT):
+        """The id of the next connection autoaccept took."""
+        for i, e in enumerate(self.events):
+            if "accepted" in e:
+                return self.events.pop(i)["accepted"]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                obj = self._next(deadline)
+            except queue.Empty:
+                raise HostError("no accepted connection")
+            if "accepted" in obj:
+                return obj["accepted"]
+            self.events.append(obj)
+
+    def read_data(self, socket, size, timeout=DEFAULT_TIMEOUT):
+        """Collects read events on `socket` until `size` characters/bytes arrived."""
+        got = []
+        total = 0
+        deadline = time.monotonic() + timeout
+        while total < size:
+            e = self.event("read", socket, timeout=max(0.01, deadline - time.monotonic()))
+            d = e["data"]
+            if isinstance(d, dict):
+                d = bytes(d["buffer"])
+            got.append(d)
+            total += len(d)
+        return got[0][:0].join(got) if got else ""
+
+    def listen_port(self, sid, mode="STREAM", extra=()):
+        self.ok(f"create {sid} {mode}")
+        for line in extra:
+            self.ok(line.format(id=sid))
+        self.ok(f"bind {sid} 0 127.0.0.1")
+        self.ok(f"listen {sid}")
+        addr = self.ok(f"address {sid} local")["value"]
+        return int(addr.split()[1])
+
+    def fds(self):
+        return self.call("fds")["value"]
+
+    def close(self, timeout=20):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        # Drain what is left so the final line (failures) can be read.
+        rest = []
+        while True:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            rest.append(line)
+        self.log.extend(rest)
+        return self.proc.returncode
+
+
+def free_port():
+    """An ephemeral port for a peer that cannot report the one it bound (openssl s_server)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -1,0 +1,253 @@
+"""STREAM / STREAM_BINARY through the harness against real peers (Python sockets, nc)."""
+import selectors
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+
+def echo_server(host, sid=1, mode="STREAM"):
+    port = host.listen_port(sid, mode)
+    host.ok(f"autoaccept {sid}")
+    host.ok("autoecho all")
+    return port
+
+
+def test_echo_with_python_client(host):
+    port = echo_server(host)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall("héllo wörld\n".encode())
+        got = b""
+        while len(got) < len("héllo wörld\n".encode()):
+            got += c.recv(100)
+    assert got.decode() == "héllo wörld\n"
+    ev = host.event("read")
+    assert ev["data"] == "héllo wörld\n"  # a string, whole characters
+
+
+def test_echo_with_nc(host):
+    port = echo_server(host)
+    out = subprocess.run(["nc", "-W", "1", "127.0.0.1", str(port)], input=b"ping from nc",
+                         capture_output=True, timeout=10)
+    assert out.stdout == b"ping from nc"
+
+
+def test_binary_mode_delivers_buffers(host):
+    port = echo_server(host, mode="STREAM_BINARY")
+    payload = bytes(range(256))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            got += c.recv(4096)
+    assert got == payload
+    assert host.read_data(host.accepted(), len(payload)) == payload
+
+
+def test_hundred_concurrent_connections(host):
+    port = echo_server(host)
+    host.ok("autoecho all quiet")
+    sel = selectors.DefaultSelector()
+    want = {}
+    got = {}
+    for i in range(100):
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        msg = f"message {i} ".encode() * 50
+        c.sendall(msg)
+        c.setblocking(False)
+        want[c] = msg
+        got[c] = b""
+        sel.register(c, selectors.EVENT_READ)
+    deadline = time.monotonic() + 20
+    while any(len(got[c]) < len(want[c]) for c in want) and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1):
+            data = key.fileobj.recv(65536)
+            got[key.fileobj] += data
+    for c in want:
+        assert got[c] == want[c]
+    assert host.call("count")["open"] == 101  # the listener and 100 accepted connections
+    for c in want:
+        c.close()
+
+
+def test_client_connects_to_python_server(host):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    host.ok("create 1 STREAM")
+    host.ok(f"connect 1 127.0.0.1 {port}")
+    # Upstream: writing before the write callback answers EEALREADY.
+    conn, _ = srv.accept()
+    host.event("write", 1)
+    host.ok('write 1 "hi there"')
+    conn.settimeout(5)
+    assert conn.recv(100) == b"hi there"
+    conn.sendall(b"yo")
+    assert host.read_data(1, 2) == "yo"
+    status = host.ok("status 1")["value"]
+    assert status["state"] == "DATA_XFER" and status["remote"] == f"127.0.0.1 {port}"
+    conn.close()
+    host.event("close", 1)  # remote close reaches close_cb
+    assert host.call("write 1 \"x\"")["ee"] == -6  # EEBADF: the socket is gone
+    srv.close()
+
+
+def test_connect_by_host_name_is_resolved(host):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    host.ok("create 1 STREAM")
+    host.ok(f"connect 1 localhost {port}")
+    conn, _ = srv.accept()
+    host.event("write", 1)
+    conn.close()
+    srv.close()
+
+
+def test_connect_refused_reports_close_with_reason(host):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    host.ok("create 1 STREAM")
+    host.ok(f"connect 1 127.0.0.1 {port}")
+    ev = host.event("close", 1)
+    assert "refused" in ev["data"].lower()
+
+
+def test_partial_write_gives_eecallback_then_write_callback(host):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    host.ok("create 1 STREAM")
+    host.ok("set 1 SO_SNDBUF 4096")
+    host.ok(f"connect 1 127.0.0.1 {port}")
+    conn, _ = srv.accept()
+    host.event("write", 1)
+    big = "x" * 2_000_000
+    r = host.call(f'write 1 "{big}"')
+    assert r["ee"] == -29, r  # EECALLBACK: accepted, not all written
+    assert host.call('write 1 "more"')["ee"] == -22  # EEALREADY while blocked
+    received = []
+    total = 0
+
+    def reader():
+        nonlocal total
+        conn.settimeout(10)
+        while total < len(big):
+            d = conn.recv(1 << 16)
+            if not d:
+                break
+            received.append(d)
+            total += len(d)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    host.event("write", 1, timeout=20)  # drained: the write callback fires
+    t.join(20)
+    assert total == len(big)
+    assert host.ok('write 1 "after"')["ee"] == 1
+    conn.close()
+    srv.close()
+
+
+def test_remote_close_fires_close_callback_on_accepted_socket(host):
+    port = host.listen_port(1)
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    host.event("listen", 1)
+    host.ok("accept 1 2")
+    host.event("close", 2)
+
+
+def test_socket_close_flushes_and_sends_no_callback(host):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    host.ok("create 1 STREAM")
+    host.ok(f"connect 1 127.0.0.1 {port}")
+    conn, _ = srv.accept()
+    host.event("write", 1)
+    host.ok('write 1 "last words"')
+    host.ok("close 1")
+    conn.settimeout(5)
+    data = b""
+    while True:
+        d = conn.recv(100)
+        if not d:
+            break
+        data += d
+    assert data == b"last words"
+    host.ok("run 50")
+    assert not [e for e in host.events if e.get("event") == "close"]
+    conn.close()
+    srv.close()
+
+
+def test_max_connections_refuses_beyond_limit(host):
+    port = host.listen_port(1, extra=["set {id} SO_MAX_CONNECTIONS 2"])
+    host.ok("autoaccept 1")
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    host.accepted()
+    host.accepted()
+    extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+    extra.settimeout(5)
+    assert extra.recv(10) == b""  # closed at once by unisock
+    for c in conns + [extra]:
+        c.close()
+
+
+@pytest.mark.parametrize("bad", ["garbage", "127.0.0.1", "1.2.3.4 99999"])
+def test_bad_connect_address(host, bad):
+    host.ok("create 1 STREAM")
+    assert host.call(f"connect 1 {bad}")["ee"] == -21  # EEBADADDR
+
+
+def test_state_errors_match_upstream(host):
+    host.ok("create 1 STREAM")
+    assert host.call("listen 1")["ee"] == -13  # EENOADDR
+    assert host.call('write 1 "x"')["ee"] == -25  # EENOTCONN
+    assert host.call("accept 1 2")["ee"] == -16  # EENOTLISTN
+    host.ok("bind 1 0 127.0.0.1")
+    assert host.call("bind 1 0 127.0.0.1")["ee"] == -8  # EEISBOUND
+    host.ok("listen 1")
+    assert host.call("connect 1 127.0.0.1 9")["ee"] == -20  # EEISLISTEN
+    assert host.call("accept 1 2")["ee"] == -17  # EEWOULDBLOCK: nobody waiting
+    assert host.call("close 7")["ee"] == -6  # EEBADF
+    assert host.call("create 3 8")["ee"] == -12  # EEMODENOTSUPP: 7-9 unused
+    assert host.call("create 4 REST_SERVER")["ee"] == -12  # not built yet
+
+
+def test_release_and_acquire(host):
+    host.ok("create 1 STREAM")
+    host.ok("release 1")
+    assert host.call("release 1")["ee"] == -30  # EESOCKRLSD
+    host.ok("acquire 1")
+    assert host.call("acquire 1")["ee"] == -31  # EESOCKNOTRLSD
+
+
+def test_no_fd_left_after_closing_everything(host):
+    before = host.fds()
+    port = echo_server(host)
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(10)]
+    ids = [host.accepted() for _ in clients]
+    host.ok("create 2 STREAM")
+    host.ok(f"connect 2 127.0.0.1 {port}")
+    host.event("write", 2)
+    host.ok("create 3 DATAGRAM")
+    host.ok("bind 3 0 127.0.0.1")
+    for i in ids + [1, 2, 3]:
+        host.ok(f"close {i}")
+    for c in clients:
+        c.close()
+    # The accepted end of socket 2 closes when its peer goes.
+    host.event("close", pred=lambda e: e["socket"] >= 1000)
+    assert host.call("count") == {"cmd": "count", "open": 0, "flushing": 0}
+    assert host.fds() == before
