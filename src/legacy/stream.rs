@@ -180,7 +180,13 @@ impl Stream {
         cx.core.mark_connected();
         self.connecting = false;
         if tls {
-            let host = conn.host.clone();
+            // Errors name the host that was checked: the SNI name when set.
+            let host = cx
+                .core
+                .options
+                .string(crate::tls::SO_TLS_SNI_HOSTNAME)
+                .unwrap_or(&conn.host)
+                .to_string();
             let started = crate::tls::client_config(&cx.core.options, mode).and_then(|cfg| {
                 let name = crate::tls::server_name(&cx.core.options, &host)?;
                 rustls::ClientConnection::new(cfg, name)
@@ -246,8 +252,8 @@ impl Stream {
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
-        let handshaking = conn.is_handshaking();
-        if writable || readable || self.blocked {
+        let handshaking = cx.core.state == State::Handshake;
+        if writable || readable || self.blocked || handshaking {
             match conn.flush() {
                 Ok((n, all_out)) => {
                     cx.core.stats.bytes_out += n as u64;

@@ -195,6 +195,11 @@ pub fn describe(e: &rustls::Error, host: &str) -> String {
         | rustls::Error::InvalidCertificate(C::ExpiredContext { .. }) => {
             "tls: certificate expired".to_string()
         }
+        rustls::Error::InvalidCertificate(C::Other(o))
+            if format!("{o:?}").contains("CaUsedAsEndEntity") =>
+        {
+            "tls: the server presented a CA certificate as its own (self-signed?)".to_string()
+        }
         other => format!("tls: {other}"),
     }
 }

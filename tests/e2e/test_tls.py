@@ -1,0 +1,193 @@
+"""STREAM_TLS / STREAM_TLS_BINARY against openssl s_server/s_client, curl and Python ssl."""
+import json
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+import tls_material
+from host import free_port
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return tls_material.make(tmp_path_factory.mktemp("pki"))
+
+
+class SServer:
+    """openssl s_server on 127.0.0.1; ready once it prints ACCEPT."""
+
+    def __init__(self, cert, key, extra=()):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}", "-cert", cert, "-key", key,
+             "-naccept", "1", *extra],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.out = []
+        ready = threading.Event()
+
+        def pump():
+            for line in self.proc.stdout:
+                self.out.append(line.decode(errors="replace"))
+                if line.startswith(b"ACCEPT"):
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        assert ready.wait(10), "s_server did not start"
+
+    def wait_for(self, text, timeout=10):
+        import time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in l for l in self.out):
+                return True
+            if self.proc.poll() is not None:
+                return any(text in l for l in self.out)
+            threading.Event().wait(0.02)  # bounded look at a peer's log, not our own sync
+        return False
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_client_tls13_with_verification(host, pki):
+    srv = SServer(pki["cert"], pki["key"], ["-tls1_3"])
+    try:
+        host.ok("create 1 STREAM_TLS")
+        host.ok("set 1 SO_TLS_VERIFY_PEER 1")
+        host.ok("set 1 SO_TLS_CA " + json.dumps(pki["ca"]))
+        assert host.ok("get 1 SO_TLS_VERIFY_PEER")["value"] == 1  # upstream returned the socket id
+        host.ok(f"connect 1 localhost {srv.port}")
+        host.event("write", 1)  # handshake done
+        assert host.ok("status 1")["value"]["tls_version"] == "TLSv1_3"
+        host.ok('write 1 "hello over tls\\n"')
+        assert srv.wait_for("hello over tls")
+    finally:
+        srv.stop()
+
+
+def test_client_rejects_self_signed_when_verifying(host, pki):
+    srv = SServer(pki["self_cert"], pki["self_key"])
+    try:
+        host.ok("create 1 STREAM_TLS")
+        host.ok("set 1 SO_TLS_VERIFY_PEER 1")
+        host.ok("set 1 SO_TLS_CA " + json.dumps(pki["ca"]))
+        host.ok(f"connect 1 127.0.0.1 {srv.port}")
+        ev = host.event("close", 1)
+        assert "unknown issuer" in ev["data"]
+    finally:
+        srv.stop()
+
+
+def test_client_refuses_wrong_host_name(host, pki):
+    srv = SServer(pki["cert"], pki["key"])
+    try:
+        host.ok("create 1 STREAM_TLS")
+        host.ok("set 1 SO_TLS_VERIFY_PEER 1")
+        host.ok("set 1 SO_TLS_CA " + json.dumps(pki["ca"]))
+        host.ok('set 1 SO_TLS_SNI_HOSTNAME "wrong.example"')
+        host.ok(f"connect 1 127.0.0.1 {srv.port}")
+        ev = host.event("close", 1)
+        assert ev["data"] == "tls: certificate not valid for host wrong.example"
+    finally:
+        srv.stop()
+
+
+def test_default_mode5_does_not_verify_like_upstream(host, pki):
+    srv = SServer(pki["self_cert"], pki["self_key"])
+    try:
+        host.ok("create 1 STREAM_TLS")
+        assert host.ok("get 1 SO_TLS_VERIFY_PEER")["value"] == 0
+        host.ok(f"connect 1 127.0.0.1 {srv.port}")
+        host.event("write", 1)
+        host.ok('write 1 "unverified but encrypted\\n"')
+        assert srv.wait_for("unverified but encrypted")
+    finally:
+        srv.stop()
+
+
+def test_sni_is_seen_by_the_server(host, pki):
+    seen = []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki["cert"], pki["key"])
+    ctx.sni_callback = lambda sslsock, name, c: seen.append(name)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    host.ok("create 1 STREAM_TLS_BINARY")
+    host.ok('set 1 SO_TLS_SNI_HOSTNAME "localhost"')
+    host.ok(f"connect 1 127.0.0.1 {port}")
+    raw, _ = srv.accept()
+    raw.settimeout(10)
+    conn = ctx.wrap_socket(raw, server_side=True)
+    host.event("write", 1)
+    conn.sendall(b"\x00\x01binary")
+    assert host.read_data(1, 8) == b"\x00\x01binary"
+    assert seen == ["localhost"]
+    conn.close()
+    srv.close()
+
+
+def tls_server(host, pki, sid=1):
+    port = host.listen_port(sid, "STREAM_TLS", extra=[
+        "set {id} SO_TLS_CERT " + json.dumps(pki["cert"]),
+        "set {id} SO_TLS_KEY " + json.dumps(pki["key"]),
+    ])
+    host.ok(f"autoaccept {sid}")
+    return port
+
+
+def test_server_with_openssl_s_client(host, pki):
+    port = tls_server(host, pki)
+    host.ok("autoecho all")
+    result = {}
+
+    def run_client():
+        result["p"] = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", pki["ca"],
+             "-verify_return_error", "-servername", "localhost", "-tls1_3", "-quiet"],
+            input=b"echo me\n", capture_output=True, timeout=20)
+
+    t = threading.Thread(target=run_client)
+    t.start()
+    sid = host.accepted()
+    assert host.read_data(sid, len("echo me\n")) == "echo me\n"
+    host.event("write", sid)  # handshake done fired first; echo queued after
+    host.ok(f"close {sid}")  # s_client leaves when the server closes
+    t.join(20)
+    p = result["p"]
+    assert b"echo me" in p.stdout, p.stderr
+    assert b"verify error" not in p.stderr
+
+
+def test_server_with_curl(host, pki):
+    port = tls_server(host, pki)
+    result = {}
+
+    def run_curl():
+        result["p"] = subprocess.run(
+            ["curl", "-sS", "--cacert", pki["ca"], "--tlsv1.2", "-w", "\n%{http_version}",
+             f"https://localhost:{port}/hello"], capture_output=True, timeout=20)
+
+    t = threading.Thread(target=run_curl)
+    t.start()
+    sid = host.accepted()
+    request = host.event("read", sid)["data"]
+    assert request.startswith("GET /hello HTTP/1.1\r\n")
+    host.ok(f"write {sid} " + json.dumps("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"))
+    t.join(20)
+    p = result["p"]
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().startswith("ok")
+
+
+def test_listener_without_certificate_says_what_is_missing(host):
+    host.ok("create 1 STREAM_TLS")
+    host.ok("bind 1 0 127.0.0.1")
+    r = host.call("listen 1")
+    assert r["ee"] == -15 and "SO_TLS_CERT" in r["error"]
