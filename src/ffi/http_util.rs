@@ -5,7 +5,7 @@
 
 use std::ffi::c_char;
 
-use super::values::{borrow, boxed, UnisockValue};
+use super::values::{borrow, put_value, UnisockValue};
 use super::{boundary, c_bytes, put};
 use crate::error::{Error, Result, ResultCode};
 use crate::http_util;
@@ -17,7 +17,7 @@ fn text<'a>(ptr: *const c_char, len: usize) -> Result<&'a str> {
 }
 
 fn out_value(out: *mut *mut UnisockValue, v: Value) -> Result<ResultCode> {
-    put(out, boxed(v), "out").map(|_| ResultCode::Ok)
+    put_value(out, v)
 }
 
 fn parse_err(e: String) -> Error {

@@ -5,7 +5,7 @@
 use std::ffi::c_char;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use super::values::{borrow, boxed, UnisockValue};
+use super::values::{borrow, put_value, UnisockValue};
 use super::{boundary, c_str, opt_c_str, put, with_context};
 use crate::error::{Error, ResultCode};
 
@@ -117,8 +117,7 @@ pub extern "C" fn unisock_acquire(id: i32) -> ResultCode {
 pub extern "C" fn unisock_status(id: i32, out: *mut *mut UnisockValue) -> ResultCode {
     boundary(|| {
         let v = with_context(|u| u.status(if id >= 0 { Some(id) } else { None }))?;
-        put(out, boxed(v), "out")?;
-        Ok(ResultCode::Ok)
+        put_value(out, v)
     })
 }
 
@@ -128,8 +127,7 @@ pub extern "C" fn unisock_status(id: i32, out: *mut *mut UnisockValue) -> Result
 pub extern "C" fn unisock_address(id: i32, local: i32, out: *mut *mut UnisockValue) -> ResultCode {
     boundary(|| {
         let v = with_context(|u| u.address(id, local != 0))?;
-        put(out, boxed(v), "out")?;
-        Ok(ResultCode::Ok)
+        put_value(out, v)
     })
 }
 
@@ -159,8 +157,7 @@ pub extern "C" fn socket_get_option(
 ) -> ResultCode {
     boundary(|| {
         let v = with_context(|u| u.get_option(id, option))?;
-        put(out, boxed(v), "out")?;
-        Ok(ResultCode::Ok)
+        put_value(out, v)
     })
 }
 

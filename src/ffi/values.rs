@@ -30,9 +30,42 @@ pub enum ValueKind {
 
 /// Most elements a value tree built through the C API may have at one level.
 const MAX_ELEMENTS: usize = 1 << 24;
+/// Deepest nesting a value tree built through the C API may have; bounds the
+/// recursion of everything that walks values (validation, drop, JSON).
+pub const MAX_NESTING: usize = 256;
 
-pub(crate) fn boxed(v: Value) -> *mut UnisockValue {
+/// Is `v` nested deeper than `limit` levels? Stops looking past the limit.
+fn deeper_than(v: &Value, limit: usize) -> bool {
+    match v {
+        Value::Array(a) => limit == 0 || a.iter().any(|x| deeper_than(x, limit - 1)),
+        Value::Mapping(m) => {
+            limit == 0
+                || m.iter()
+                    .any(|(k, x)| deeper_than(k, limit - 1) || deeper_than(x, limit - 1))
+        }
+        _ => false,
+    }
+}
+
+fn too_deep() -> Error {
+    Error::new(
+        ResultCode::TooLarge,
+        format!("value nested deeper than {MAX_NESTING} levels"),
+    )
+}
+
+fn boxed(v: Value) -> *mut UnisockValue {
     Box::into_raw(Box::new(v)) as *mut UnisockValue
+}
+
+/// Hands `v` to the caller through `out` (checked first, so nothing leaks
+/// when `out` is NULL).
+pub(crate) fn put_value(out: *mut *mut UnisockValue, v: Value) -> Result<ResultCode> {
+    if out.is_null() {
+        return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+    }
+    put(out, boxed(v), "out")?;
+    Ok(ResultCode::Ok)
 }
 
 pub(crate) fn borrow<'a>(p: *const UnisockValue, name: &str) -> Result<&'a Value> {
@@ -62,13 +95,7 @@ fn take(p: *mut UnisockValue, name: &str) -> Result<Value> {
 }
 
 fn new_value(out: *mut *mut UnisockValue, v: Value) -> ResultCode {
-    boundary(|| {
-        if out.is_null() {
-            return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
-        }
-        put(out, boxed(v), "out")?;
-        Ok(ResultCode::Ok)
-    })
+    boundary(|| put_value(out, v))
 }
 
 /// New undefined value in `*out` (caller owns it: free with unisock_value_free).
@@ -105,8 +132,7 @@ pub extern "C" fn unisock_value_new_string(
                 format!("string is not valid UTF-8 (at byte {})", e.valid_up_to()),
             )
         })?;
-        put(out, boxed(Value::Str(s.to_string())), "out")?;
-        Ok(ResultCode::Ok)
+        put_value(out, Value::Str(s.to_string()))
     })
 }
 
@@ -119,8 +145,7 @@ pub extern "C" fn unisock_value_new_buffer(
 ) -> ResultCode {
     boundary(|| {
         let bytes = c_bytes(ptr, len, "ptr")?;
-        put(out, boxed(Value::Buffer(bytes.to_vec())), "out")?;
-        Ok(ResultCode::Ok)
+        put_value(out, Value::Buffer(bytes.to_vec()))
     })
 }
 
@@ -145,6 +170,9 @@ pub extern "C" fn unisock_value_array_push(
 ) -> ResultCode {
     boundary(|| {
         let item = take(item, "item")?;
+        if deeper_than(&item, MAX_NESTING - 1) {
+            return Err(too_deep());
+        }
         match borrow_mut(array, "array")? {
             Value::Array(a) if a.len() < MAX_ELEMENTS => {
                 a.push(item);
@@ -171,6 +199,9 @@ pub extern "C" fn unisock_value_mapping_set(
         let key = take(key, "key");
         let val = take(val, "val");
         let (key, val) = (key?, val?);
+        if deeper_than(&key, MAX_NESTING - 1) || deeper_than(&val, MAX_NESTING - 1) {
+            return Err(too_deep());
+        }
         match borrow_mut(mapping, "mapping")? {
             m @ Value::Mapping(_) => {
                 if let Value::Mapping(pairs) = m {
@@ -208,8 +239,7 @@ pub extern "C" fn unisock_value_clone(
 ) -> ResultCode {
     boundary(|| {
         let copy = borrow(v, "v")?.clone();
-        put(out, boxed(copy), "out")?;
-        Ok(ResultCode::Ok)
+        put_value(out, copy)
     })
 }
 
@@ -357,8 +387,7 @@ pub extern "C" fn unisock_value_from_json(
         let bytes = c_bytes(ptr as *const u8, len, "ptr")?;
         let j: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::new(ResultCode::Parse, format!("bad JSON: {e}")))?;
-        put(out, boxed(Value::from_json(&j)), "out")?;
-        Ok(ResultCode::Ok)
+        put_value(out, Value::from_json(&j))
     })
 }
 

@@ -29,6 +29,10 @@ impl OptionStore {
     ) -> Result<&'static OptionDef, Error> {
         let verb = "socket_set_option";
         let def = validate::lookup(id, verb)?;
+        if def.access == Access::Invalid {
+            // SO_INVALID: say it is no option rather than "does not apply".
+            return Err(validate::validate(def, value).expect_err("SO_INVALID never validates"));
+        }
         validate::check_mode(def, mode, verb)?;
         let stored = validate::validate(def, value)?;
         if started && def.when == When::BeforeStart {

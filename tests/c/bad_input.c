@@ -1,0 +1,161 @@
+/*
+ * Every C entry point given NULL, closed ids, the wrong value kind, huge or
+ * deep values, or invalid UTF-8 must answer with a result code and a message:
+ * nothing aborts, nothing leaks. Run under valgrind (scripts/test-bad-input).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unisock.h"
+
+static int passed = 0, failed = 0;
+
+static void check(int ok, const char *what) {
+  if (ok) passed++;
+  else { failed++; printf("FAIL: %s\n", what); }
+}
+
+static int has_message(void) {
+  char buf[512];
+  size_t n = 0;
+  unisock_last_error(buf, sizeof buf, &n);
+  return n > 0 && strlen(buf) > 0;
+}
+
+#define EXPECT(call, code) check((call) == (code) && ((code) == UNISOCK_RESULT_OK || has_message()), #call " == " #code)
+
+int main(void) {
+  unisock_value *v = NULL, *s = NULL;
+  unisock_event *ev = NULL;
+
+  /* NULL out-pointers and arguments. */
+  EXPECT(unisock_value_new_int(1, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_new_string(NULL, 3, &v), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_new_buffer(NULL, 3, &v), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_array_push(NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_mapping_set(NULL, NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_int(NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_bytes(NULL, NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_len(NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_to_json(NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_value_from_json(NULL, 2, &v), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_connect(1, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(socket_set_option(1, 12, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(socket_get_option(1, 12, NULL), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_write(1, NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_status(-1, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_next_event(NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_reactor_fd(NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(unisock_option_id(NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  check(unisock_event_get_kind(NULL) == 0, "event kind of NULL is 0");
+  check(unisock_event_socket(NULL) == -1, "event socket of NULL is -1");
+  check(unisock_event_data(NULL) == NULL, "event data of NULL is NULL");
+  check(unisock_event_addr(NULL) == NULL, "event addr of NULL is NULL");
+  unisock_event_free(NULL);
+  unisock_value_free(NULL);
+  unisock_string_free(NULL);
+  check(unisock_value_get_kind(NULL) == UNISOCK_VALUE_KIND_UNDEFINED, "kind of NULL");
+
+  /* Closed or never-opened ids. */
+  EXPECT(unisock_value_new_int(5, &v), UNISOCK_RESULT_OK);
+  EXPECT(socket_set_option(42, 12, v), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_write(42, v, NULL), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_close(42), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_listen(42), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_accept(42, 43), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_bind(42, 0, NULL), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_release(42), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_create(-3, 1), UNISOCK_RESULT_EE_FDRANGE);
+  EXPECT(unisock_create(1, 99), UNISOCK_RESULT_EE_MODENOTSUPP);
+  EXPECT(unisock_create(1, -1), UNISOCK_RESULT_EE_MODENOTSUPP);
+  EXPECT(unisock_create(1, 1), UNISOCK_RESULT_OK);
+  EXPECT(unisock_create(1, 1), UNISOCK_RESULT_EE_ISCONN);
+  EXPECT(unisock_close(1), UNISOCK_RESULT_OK);
+  EXPECT(unisock_close(1), UNISOCK_RESULT_EE_BADF);
+  EXPECT(unisock_adopt_fd(5, -1, 1), UNISOCK_RESULT_EE_BADF);
+
+  /* Wrong kinds. */
+  double d;
+  const uint8_t *p;
+  size_t n;
+  EXPECT(unisock_value_real(v, &d), UNISOCK_RESULT_WRONG_VALUE_KIND);
+  EXPECT(unisock_value_bytes(v, &p, &n), UNISOCK_RESULT_WRONG_VALUE_KIND);
+  EXPECT(unisock_value_len(v, &n), UNISOCK_RESULT_WRONG_VALUE_KIND);
+  EXPECT(unisock_value_new_int(1, &s), UNISOCK_RESULT_OK);
+  EXPECT(unisock_value_array_push(v, s), UNISOCK_RESULT_WRONG_VALUE_KIND); /* s consumed */
+  EXPECT(unisock_create(2, 1), UNISOCK_RESULT_OK);
+  EXPECT(unisock_value_new_string("x", 1, &s), UNISOCK_RESULT_OK);
+  EXPECT(socket_set_option(2, 12, s), UNISOCK_RESULT_BAD_OPTION_VALUE);
+  EXPECT(socket_set_option(2, 777, s), UNISOCK_RESULT_UNKNOWN_OPTION);
+  EXPECT(socket_set_option(2, 0, v), UNISOCK_RESULT_UNKNOWN_OPTION);
+  EXPECT(socket_set_option(2, 104, v), UNISOCK_RESULT_OPTION_NOT_FOR_MODE);
+  EXPECT(socket_set_option(2, 18, v), UNISOCK_RESULT_OPTION_READ_ONLY);
+  EXPECT(unisock_write(2, s, NULL), UNISOCK_RESULT_EE_NOTCONN);
+  unisock_value_free(s);
+
+  /* Invalid UTF-8. */
+  const char bad[] = {'a', (char)0xff, 'b', 0};
+  EXPECT(unisock_value_new_string(bad, 3, &s), UNISOCK_RESULT_INVALID_UTF8);
+  EXPECT(unisock_connect(2, bad), UNISOCK_RESULT_INVALID_UTF8);
+  EXPECT(unisock_bind(2, 0, bad), UNISOCK_RESULT_INVALID_UTF8);
+  EXPECT(unisock_http_encode_url(bad, 3, &s), UNISOCK_RESULT_INVALID_UTF8);
+  EXPECT(unisock_value_from_json("{bad", 4, &s), UNISOCK_RESULT_PARSE);
+  EXPECT(unisock_http_decode_url("%zz", 3, &s), UNISOCK_RESULT_PARSE);
+
+  /* Huge and deep values. */
+  unisock_value *arr = NULL;
+  EXPECT(unisock_value_new_array(&arr), UNISOCK_RESULT_OK);
+  for (int i = 0; i < 100000; i++) {
+    unisock_value *x = NULL;
+    unisock_value_new_int(i, &x);
+    unisock_value_array_push(arr, x);
+  }
+  EXPECT(socket_set_option(2, 11, arr), UNISOCK_RESULT_BAD_OPTION_VALUE);
+  unisock_value_free(arr);
+  unisock_value *deep = NULL;
+  unisock_value_new_int(0, &deep);
+  int refused = 0;
+  for (int i = 0; i < 1000 && deep; i++) {
+    unisock_value *outer = NULL;
+    unisock_value_new_array(&outer);
+    unisock_result r = unisock_value_array_push(outer, deep); /* consumes deep */
+    deep = outer;
+    if (r == UNISOCK_RESULT_TOO_LARGE) { refused = 1; break; }
+  }
+  check(refused, "nesting beyond the limit is refused");
+  unisock_value_free(deep);
+  unisock_value *big = NULL;
+  char *huge = malloc(8 << 20);
+  memset(huge, 'a', 8 << 20);
+  EXPECT(unisock_value_new_string(huge, 8 << 20, &big), UNISOCK_RESULT_OK);
+  EXPECT(socket_set_option(2, 2, big), UNISOCK_RESULT_OPTION_NOT_FOR_MODE);
+  EXPECT(unisock_value_new_int(1, &s), UNISOCK_RESULT_OK);
+  EXPECT(socket_set_option(2, 13, s), UNISOCK_RESULT_BAD_OPTION_VALUE); /* below 1024 */
+  unisock_value_free(s);
+  free(huge);
+  unisock_value_free(big);
+
+  /* Messages: truncation and unknown codes. */
+  char small[8];
+  size_t full = 0;
+  EXPECT(unisock_value_new_string(bad, 3, &s), UNISOCK_RESULT_INVALID_UTF8);
+  check(unisock_last_error(small, sizeof small, &full) == UNISOCK_RESULT_BUFFER_TOO_SMALL && strlen(small) == 7 && full > 7,
+        "last_error truncates and reports the full length");
+  char text[64];
+  unisock_result_text(123456, text, sizeof text, NULL);
+  check(strcmp(text, "unknown result code") == 0, "unknown code text");
+  check(unisock_result_ee(UNISOCK_RESULT_EE_CALLBACK) == -29, "EE mapping");
+  check(unisock_result_ee(UNISOCK_RESULT_OK) == 1, "EESUCCESS");
+
+  /* Events: none pending is OK with NULL out. */
+  EXPECT(unisock_dispatch(NULL), UNISOCK_RESULT_OK);
+  EXPECT(unisock_next_event(&ev), UNISOCK_RESULT_OK);
+  check(ev == NULL, "no event");
+
+  EXPECT(unisock_close(2), UNISOCK_RESULT_OK);
+  unisock_value_free(v);
+  EXPECT(unisock_close_all(), UNISOCK_RESULT_OK);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
