@@ -24,7 +24,7 @@ class HostError(AssertionError):
 class Host:
     def __init__(self, wrap=None):
         env = dict(os.environ)
-        env["UNISOCK_HOST_NO_BUILD"] = "1"  # conftest built it once
+        env.setdefault("UNISOCK_HOST_NO_BUILD", "1")  # built once beforehand
         if wrap:
             env["UNISOCK_HOST_WRAP"] = wrap
         self.proc = subprocess.Popen(
