@@ -78,6 +78,8 @@ pub struct Stream {
     counted: Option<Arc<AtomicUsize>>,
     last_activity: Instant,
     closing: bool,
+    /// Handed over by the driver: may be a Unix socketpair, so TCP options are best effort.
+    adopted: bool,
 }
 
 impl Drop for Stream {
@@ -102,6 +104,7 @@ impl Stream {
             counted: None,
             last_activity: Instant::now(),
             closing: false,
+            adopted: false,
         }
     }
 
@@ -109,6 +112,7 @@ impl Stream {
     pub fn adopted(mode: u8, stream: std::net::TcpStream) -> Stream {
         let mut s = Stream::new(mode);
         s.sock = Sock::Accepted(TcpStream::from_std(stream), None);
+        s.adopted = true;
         s
     }
 
@@ -441,7 +445,10 @@ impl Endpoint for Stream {
         let Sock::Accepted(mut stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Ok(());
         };
-        tcp::apply_options(SockRef::from(&stream), &cx.core.options, self.mode)?;
+        let applied = tcp::apply_options(SockRef::from(&stream), &cx.core.options, self.mode);
+        if !self.adopted {
+            applied?;
+        }
         let token = cx
             .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
             .map_err(|e| Error::io("register", ResultCode::EeAccept, &e))?;

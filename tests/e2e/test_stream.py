@@ -251,3 +251,41 @@ def test_no_fd_left_after_closing_everything(host):
     host.event("close", pred=lambda e: e["socket"] >= 1000)
     assert host.call("count") == {"cmd": "count", "open": 0, "flushing": 0}
     assert host.fds() == before
+
+
+def test_idle_timeout_closes_quiet_connections(host):
+    port = host.listen_port(1, extra=["set {id} SO_IDLE_TIMEOUT 300"])
+    host.ok("autoaccept 1")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        sid = host.accepted()
+        ev = host.event("close", sid, timeout=5)
+        assert ev["data"] == "idle timeout"
+        c.settimeout(5)
+        assert c.recv(10) == b""  # the peer sees the close
+
+
+def test_statistics_count_traffic(host):
+    port = echo_server(host)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(b"12345")
+        c.settimeout(5)
+        got = b""
+        while len(got) < 5:
+            got += c.recv(10)
+        sid = host.accepted()
+        stats = host.ok(f"get {sid} SO_STATISTICS")["value"]
+        assert stats["bytes_in"] == 5 and stats["bytes_out"] == 5
+        assert stats["messages_in"] == 1 and stats["messages_out"] == 1
+        assert stats["state"] == "DATA_XFER" and stats["connected_at"] > 0
+        assert host.call(f"set {sid} SO_STATISTICS 1")["code"] == 7103  # read-only
+
+
+def test_accepted_socket_inherits_a_copy_of_listener_options(host):
+    port = host.listen_port(1, extra=["set {id} SO_NODELAY 0", "set {id} SO_KEEPALIVE 1"])
+    host.ok("autoaccept 1")
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        sid = host.accepted()
+        assert host.ok(f"get {sid} SO_NODELAY")["value"] == 0
+        assert host.ok(f"get {sid} SO_KEEPALIVE")["value"] == 1
+        host.ok("set 1 SO_NODELAY 1")  # later listener changes do not reach it
+        assert host.ok(f"get {sid} SO_NODELAY")["value"] == 0
