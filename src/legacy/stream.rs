@@ -628,6 +628,17 @@ impl Endpoint for Stream {
         if bytes.is_empty() {
             return Ok(ResultCode::Ok);
         }
+        let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let queued = self.conn().map_or(0, |c| c.pending());
+        if queued + bytes.len() > max {
+            return Err(Error::new(
+                ResultCode::EeWouldblock,
+                format!(
+                    "socket_write: {} bytes would exceed SO_MAX_BUFFERED ({max}); nothing was written",
+                    bytes.len()
+                ),
+            ));
+        }
         cx.core.stats.messages_out += 1;
         let Some(conn) = self.conn() else {
             return Err(Error::code(ResultCode::EeNotconn));

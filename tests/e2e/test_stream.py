@@ -289,3 +289,21 @@ def test_accepted_socket_inherits_a_copy_of_listener_options(host):
         assert host.ok(f"get {sid} SO_KEEPALIVE")["value"] == 1
         host.ok("set 1 SO_NODELAY 1")  # later listener changes do not reach it
         assert host.ok(f"get {sid} SO_NODELAY")["value"] == 0
+
+
+def test_write_beyond_max_buffered_writes_nothing(host):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    host.ok("create 1 STREAM")
+    host.ok("set 1 SO_MAX_BUFFERED 4096")
+    host.ok(f"connect 1 127.0.0.1 {srv.getsockname()[1]}")
+    conn, _ = srv.accept()
+    host.event("write", 1)
+    r = host.call('write 1 "' + "y" * 5000 + '"')
+    assert r["ee"] == -17 and "SO_MAX_BUFFERED" in r["error"]  # EEWOULDBLOCK
+    host.ok('write 1 "fits"')
+    conn.settimeout(5)
+    assert conn.recv(10) == b"fits"
+    conn.close()
+    srv.close()
