@@ -31,8 +31,10 @@ pub enum ValueKind {
 /// Most elements a value tree built through the C API may have at one level.
 const MAX_ELEMENTS: usize = 1 << 24;
 /// Deepest nesting a value tree built through the C API may have; bounds the
-/// recursion of everything that walks values (validation, drop, JSON).
-pub const MAX_NESTING: usize = 256;
+/// recursion of everything that walks values (validation, drop, JSON). Below
+/// serde_json's limit of 127 levels (a buffer renders as two), so every value
+/// the C API accepts survives unisock_value_to_json / from_json.
+pub const MAX_NESTING: usize = 120;
 
 /// Is `v` nested deeper than `limit` levels? Stops looking past the limit.
 fn deeper_than(v: &Value, limit: usize) -> bool {

@@ -12,9 +12,11 @@ pub struct MudDecoder {
 }
 
 impl MudDecoder {
-    /// Adds bytes; returns the complete frames, or an error (bad length) after
-    /// which the connection must close, as upstream does.
-    pub fn push(&mut self, data: &[u8], max_len: usize) -> Result<Vec<Vec<u8>>, String> {
+    /// Adds bytes; returns the complete frames and, when a bad length was
+    /// met, the error after which the connection must close (as upstream
+    /// does). Frames before the bad length are returned too, whatever way
+    /// TCP split the bytes.
+    pub fn push(&mut self, data: &[u8], max_len: usize) -> (Vec<Vec<u8>>, Option<String>) {
         self.buf.extend_from_slice(data);
         let mut frames = Vec::new();
         let mut at = 0;
@@ -27,9 +29,12 @@ impl MudDecoder {
             ]) as usize;
             if len == 0 || len > max_len {
                 self.buf.clear();
-                return Err(format!(
-                    "MUD frame length {len} is outside 1..{max_len}; closing"
-                ));
+                return (
+                    frames,
+                    Some(format!(
+                        "MUD frame length {len} is outside 1..{max_len}; closing"
+                    )),
+                );
             }
             if self.buf.len() - at - 4 < len {
                 break;
@@ -38,7 +43,7 @@ impl MudDecoder {
             at += 4 + len;
         }
         self.buf.drain(..at);
-        Ok(frames)
+        (frames, None)
     }
 }
 
@@ -121,18 +126,25 @@ mod tests {
         let mut wire = mud_frame(b"\"hello\"");
         wire.extend(mud_frame(b"42"));
         let (a, b) = wire.split_at(5);
-        assert!(d.push(a, 100).unwrap().is_empty());
+        assert_eq!(d.push(a, 100), (vec![], None));
         assert_eq!(
-            d.push(b, 100).unwrap(),
-            vec![b"\"hello\"".to_vec(), b"42".to_vec()]
+            d.push(b, 100),
+            (vec![b"\"hello\"".to_vec(), b"42".to_vec()], None)
         );
     }
 
     #[test]
     fn mud_bad_length_is_an_error() {
         let mut d = MudDecoder::default();
-        assert!(d.push(&[0, 0, 0, 0], 100).is_err());
-        assert!(d.push(&[0, 0, 1, 0], 100).is_err());
+        assert!(d.push(&[0, 0, 0, 0], 100).1.is_some());
+        assert!(d.push(&[0, 0, 1, 0], 100).1.is_some());
+        // Frames before the bad length still arrive, however the bytes were split.
+        let mut wire = mud_frame(b"42");
+        wire.extend([0, 0, 0, 0]);
+        let mut whole = MudDecoder::default();
+        let (frames, err) = whole.push(&wire, 100);
+        assert_eq!(frames, vec![b"42".to_vec()]);
+        assert!(err.is_some());
     }
 
     #[test]

@@ -340,10 +340,14 @@ fn deliver(
     max_frame: usize,
 ) -> std::result::Result<(), String> {
     if mode == modes::MUD {
-        for frame in mud.push(data, max_frame)? {
+        let (frames, bad) = mud.push(data, max_frame);
+        for frame in frames {
             cx.core.stats.messages_in += 1;
             let v = Value::Str(String::from_utf8_lossy(&frame).into_owned());
             cx.emit(EventKind::Read, Some(v), None);
+        }
+        if let Some(msg) = bad {
+            return Err(msg);
         }
     } else if modes::is_binary(mode) {
         for chunk in data.chunks(MAX_CHUNK) {
