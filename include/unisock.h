@@ -2,7 +2,7 @@
  * unisock — the C ABI.
  *
  * Thread rule: every function is called from the driver (host) thread only;
- * debug builds check it and answer UNISOCK_RESULT_WRONG_THREAD.
+ * other threads get UNISOCK_RESULT_WRONG_THREAD.
  * Every function returning unisock_result gives OK (0) on success; on failure
  * unisock_last_error() copies out a message for people and
  * unisock_result_ee() maps the code to an LPC EE* code (socket_err.h).
@@ -506,6 +506,19 @@ unisock_result socket_set_option(int32_t id, int64_t option, const struct unisoc
  * the caller); secrets read back as "<set>" or 0.
  */
 unisock_result socket_get_option(int32_t id, int64_t option, struct unisock_value **out);
+
+/**
+ * socket_set_option with an int value, without building a unisock_value
+ * (booleans, sizes, timeouts: the common case). Same validation and errors.
+ */
+unisock_result socket_set_option_int(int32_t id, int64_t option, int64_t value);
+
+/**
+ * socket_get_option for an option whose value is an int: `*out` receives
+ * it with no allocation. WRONG_VALUE_KIND when the value is not an int
+ * (then use socket_get_option).
+ */
+unisock_result socket_get_option_int(int32_t id, int64_t option, int64_t *out);
 
 /**
  * Number of open sockets in `*open` and of sockets still flushing after

@@ -204,7 +204,7 @@ fn pure(payload: &[u8], cuts: &[usize]) {
         assert_eq!(text, lossy, "invalid UTF-8 replaced differently when cut");
     }
     // split_text: bounded chunks on character boundaries, nothing lost.
-    let parts = split_text(&text);
+    let parts = split_text(text.clone());
     assert!(parts.iter().all(|p| !p.is_empty() && p.len() <= MAX_CHUNK));
     assert_eq!(parts.concat(), text);
 }

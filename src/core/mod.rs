@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod event;
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub use endpoint::{Accepted, Cx, Endpoint, SocketCore, State};
@@ -26,14 +27,38 @@ struct Socket {
     ep: Box<dyn Endpoint>,
 }
 
+/// Hashes socket ids and serials (small integers chosen by us or the shim,
+/// never by the network) with one multiply instead of SipHash.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.0 = (n as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 /// All of unisock's state for one driver.
 pub struct Unisock {
     reactor: Reactor,
-    sockets: HashMap<i32, Socket>,
+    sockets: IdMap<i32, Socket>,
     /// Serial → LPC id of live sockets.
-    by_serial: HashMap<u64, i32>,
+    by_serial: IdMap<u64, i32>,
     /// Sockets LPC closed that are still flushing output; they have no id.
-    flushing: HashMap<u64, Socket>,
+    flushing: IdMap<u64, Socket>,
     events: VecDeque<Event>,
     next_serial: u64,
     scratch: Vec<Happening>,
@@ -50,9 +75,9 @@ impl Unisock {
             Reactor::new().map_err(|e| Error::io("reactor could not start", ResultCode::Io, &e))?;
         Ok(Unisock {
             reactor,
-            sockets: HashMap::new(),
-            by_serial: HashMap::new(),
-            flushing: HashMap::new(),
+            sockets: IdMap::default(),
+            by_serial: IdMap::default(),
+            flushing: IdMap::default(),
             events: VecDeque::new(),
             next_serial: 1,
             scratch: Vec::new(),
@@ -73,7 +98,9 @@ impl Unisock {
             events: Some(&mut self.events),
         };
         let r = f(&mut cx, sock.ep.as_mut());
-        self.reap(id);
+        if sock.core.dead {
+            self.reap(id);
+        }
         if self.events.len() > before && !self.dispatching {
             // Queued during an efun call: make sure the driver comes back for it.
             self.reactor.wake();
@@ -317,6 +344,28 @@ impl Unisock {
             ep.option_set(cx, def.id);
             Ok(())
         })?
+    }
+
+    /// set_option for an int (no `Value` built): same rules and messages.
+    pub fn set_option_int(&mut self, id: i32, option: i64, value: i64) -> Result<()> {
+        self.with(id, |cx, ep| {
+            let started = !matches!(cx.core.state, State::Unbound | State::Bound);
+            let def = cx
+                .core
+                .options
+                .set_int(option, value, cx.core.mode, started)?;
+            ep.option_set(cx, def.id);
+            Ok(())
+        })?
+    }
+
+    /// get_option for an int: Ok(None) when the value is not an int.
+    pub fn get_option_int(&self, id: i32, option: i64) -> Result<Option<i64>> {
+        let s = self.sockets.get(&id).ok_or_else(|| bad_socket(id))?;
+        if option == SO_STATISTICS {
+            return self.get_option(id, option).map(|v| v.as_int());
+        }
+        s.core.options.get_int(option, s.core.mode)
     }
 
     pub fn get_option(&self, id: i32, option: i64) -> Result<Value> {

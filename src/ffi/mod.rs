@@ -8,7 +8,8 @@
 //! - NULL pointers give `NullParameter`, unknown socket ids `EeBadf`;
 //! - ownership of every pointer is written in the function's doc comment,
 //!   which cbindgen copies into include/unisock.h;
-//! - it is called from the driver thread only (checked in debug builds).
+//! - it is called from the driver thread only (checked: other threads get
+//!   `WrongThread`).
 //!
 //! The entry points take raw pointers but are not `unsafe fn`: each one
 //! checks its pointers for NULL before use and documents the remaining
@@ -22,38 +23,68 @@ pub mod results;
 pub mod sockets;
 pub mod values;
 
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::core::Unisock;
 use crate::error::{set_last_error, Error, Result, ResultCode};
 
-static CONTEXT: Mutex<Option<Unisock>> = Mutex::new(None);
+/// The library's state. Only the driver thread touches it: the first thread
+/// that calls unisock becomes the driver thread (`DRIVER`, compared with
+/// `pthread_self`, a register read), any other gets WrongThread. `busy`
+/// refuses re-entry. No lock and no TLS lookup sit on the hot path.
+struct Context {
+    state: UnsafeCell<Option<Unisock>>,
+    busy: Cell<bool>,
+}
 
-#[cfg(debug_assertions)]
-static DRIVER_THREAD: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+// SAFETY: `state` and `busy` are only touched by the one driver thread:
+// `with_context` checks the caller's pthread id against DRIVER first.
+unsafe impl Sync for Context {}
+
+static CONTEXT: Context = Context {
+    state: UnsafeCell::new(None),
+    busy: Cell::new(false),
+};
+
+/// pthread id of the driver thread + 1 (0 = no call yet).
+static DRIVER: AtomicUsize = AtomicUsize::new(0);
 
 fn check_thread() -> Result<()> {
-    #[cfg(debug_assertions)]
-    {
-        let me = std::thread::current().id();
-        if *DRIVER_THREAD.get_or_init(|| me) != me {
-            return Err(Error::code(ResultCode::WrongThread));
-        }
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    let me = unsafe { libc::pthread_self() } as usize + 1;
+    match DRIVER.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Ok(()),
+        Err(owner) if owner == me => Ok(()),
+        Err(_) => Err(Error::code(ResultCode::WrongThread)),
     }
-    Ok(())
 }
 
 /// Runs `f` with the library context, creating it on first use.
 pub(crate) fn with_context<R>(f: impl FnOnce(&mut Unisock) -> Result<R>) -> Result<R> {
     check_thread()?;
-    let mut guard = CONTEXT.lock();
-    if guard.is_none() {
-        *guard = Some(Unisock::new()?);
+    if CONTEXT.busy.replace(true) {
+        return Err(Error::new(
+            ResultCode::WrongThread,
+            "unisock was re-entered while busy",
+        ));
     }
-    f(guard.as_mut().expect("initialised above"))
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            CONTEXT.busy.set(false);
+        }
+    }
+    let _release = Release;
+    // SAFETY: only the driver thread gets here (check_thread), and `busy`
+    // guarantees this is the only live reference to the state.
+    let state = unsafe { &mut *CONTEXT.state.get() };
+    if state.is_none() {
+        *state = Some(Unisock::new()?);
+    }
+    f(state.as_mut().expect("initialised above"))
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {

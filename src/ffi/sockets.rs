@@ -161,6 +161,32 @@ pub extern "C" fn socket_get_option(
     })
 }
 
+/// socket_set_option with an int value, without building a unisock_value
+/// (booleans, sizes, timeouts: the common case). Same validation and errors.
+#[no_mangle]
+pub extern "C" fn socket_set_option_int(id: i32, option: i64, value: i64) -> ResultCode {
+    boundary(|| with_context(|u| ok(u.set_option_int(id, option, value))))
+}
+
+/// socket_get_option for an option whose value is an int: `*out` receives
+/// it with no allocation. WRONG_VALUE_KIND when the value is not an int
+/// (then use socket_get_option).
+#[no_mangle]
+pub extern "C" fn socket_get_option_int(id: i32, option: i64, out: *mut i64) -> ResultCode {
+    boundary(|| {
+        if out.is_null() {
+            return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+        }
+        match with_context(|u| u.get_option_int(id, option))? {
+            Some(i) => put(out, i, "out").map(|_| ResultCode::Ok),
+            None => Err(Error::new(
+                ResultCode::WrongValueKind,
+                format!("socket_get_option_int: option {option} does not hold an int"),
+            )),
+        }
+    })
+}
+
 /// Number of open sockets in `*open` and of sockets still flushing after
 /// socket_close in `*flushing` (either pointer may be NULL).
 #[no_mangle]

@@ -70,7 +70,9 @@ impl Utf8Chunker {
         // Keep back an incomplete sequence at the very end (at most 3 bytes).
         let keep = incomplete_tail(&bytes);
         self.carry = bytes.split_off(bytes.len() - keep);
-        String::from_utf8_lossy(&bytes).into_owned()
+        // Valid text (the usual case) is taken as is, without a copy.
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// Whatever is still held (at close): rendered lossily.
@@ -98,10 +100,14 @@ fn incomplete_tail(b: &[u8]) -> usize {
     0
 }
 
-/// Splits text into chunks of at most MAX_CHUNK bytes at character boundaries.
-pub fn split_text(s: &str) -> Vec<String> {
+/// Splits text into chunks of at most MAX_CHUNK bytes at character
+/// boundaries (text that fits is returned as is, without a copy).
+pub fn split_text(s: String) -> Vec<String> {
+    if s.len() <= MAX_CHUNK {
+        return if s.is_empty() { Vec::new() } else { vec![s] };
+    }
     let mut out = Vec::new();
-    let mut rest = s;
+    let mut rest = s.as_str();
     while rest.len() > MAX_CHUNK {
         let mut cut = MAX_CHUNK;
         while !rest.is_char_boundary(cut) {
@@ -163,7 +169,7 @@ mod tests {
     #[test]
     fn split_text_respects_boundaries() {
         let s = "é".repeat(MAX_CHUNK);
-        let parts = split_text(&s);
+        let parts = split_text(s.clone());
         assert!(parts.iter().all(|p| p.len() <= MAX_CHUNK));
         assert_eq!(parts.concat(), s);
     }

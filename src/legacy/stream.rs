@@ -355,7 +355,7 @@ fn deliver(
             cx.emit(EventKind::Read, Some(Value::Buffer(chunk.to_vec())), None);
         }
     } else {
-        for chunk in split_text(&text.push(data)) {
+        for chunk in split_text(text.push(data)) {
             cx.core.stats.messages_in += 1;
             cx.emit(EventKind::Read, Some(Value::Str(chunk)), None);
         }

@@ -1620,11 +1620,18 @@ pub static OPTIONS: &[OptionDef] = &[
 
 /// The row for `id`.
 pub fn find(id: i64) -> Option<&'static OptionDef> {
-    let id = u16::try_from(id).ok()?;
-    OPTIONS
-        .binary_search_by_key(&id, |d| d.id)
-        .ok()
-        .map(|i| &OPTIONS[i])
+    // id → row + 1 (0 = none), built once: one bounds check and one load per lookup.
+    static INDEX: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let top = OPTIONS.iter().map(|d| d.id as usize).max().unwrap_or(0);
+        let mut ix = vec![0u8; top + 1];
+        for (row, d) in OPTIONS.iter().enumerate() {
+            ix[d.id as usize] = u8::try_from(row + 1).expect("fewer than 255 options");
+        }
+        ix
+    });
+    let slot = *index.get(usize::try_from(id).ok()?)?;
+    (slot != 0).then(|| &OPTIONS[slot as usize - 1])
 }
 
 /// The row for a canonical name or alias.

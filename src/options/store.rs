@@ -1,22 +1,32 @@
 //! Per-socket option values: what LPC set, deep-copied, validated, and freed
 //! with the socket.
 
-use std::collections::BTreeMap;
-
-use super::{validate, Access, OptionDef, When};
+use super::{validate, Access, Check, OptionDef, When};
 use crate::error::{Error, ResultCode};
 use crate::value::Value;
 
 /// Most entries an appending option (REST_ADD_ROUTE) holds.
 pub const MAX_APPENDED: usize = 4096;
 
-/// The options one socket holds.
+/// The options one socket holds: a handful per socket, so a small vector
+/// searched in place beats any map (the set/get pair is on the hot path).
 #[derive(Clone, Debug, Default)]
 pub struct OptionStore {
-    values: BTreeMap<u16, Value>,
+    values: Vec<(u16, Value)>,
 }
 
 impl OptionStore {
+    fn lookup(&self, id: u16) -> Option<&Value> {
+        self.values.iter().find(|(k, _)| *k == id).map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, id: u16, value: Value) {
+        match self.values.iter_mut().find(|(k, _)| *k == id) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((id, value)),
+        }
+    }
+
     /// Validates and stores `value` for option `id` on a socket of `mode`.
     /// `started` is true once the socket has connected, listened or started.
     /// Returns the catalog row so the caller can act on write-only options.
@@ -45,11 +55,11 @@ impl OptionStore {
             ));
         }
         if def.append {
-            let slot = self
-                .values
-                .entry(def.id)
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(items) = slot {
+            if self.lookup(def.id).is_none() {
+                self.values.push((def.id, Value::Array(Vec::new())));
+            }
+            let slot = self.values.iter_mut().find(|(k, _)| *k == def.id);
+            if let Some((_, Value::Array(items))) = slot {
                 if items.len() >= MAX_APPENDED {
                     return Err(Error::new(
                         ResultCode::TooLarge,
@@ -62,9 +72,59 @@ impl OptionStore {
                 items.push(stored);
             }
         } else if def.access != Access::WriteOnly {
-            self.values.insert(def.id, stored);
+            self.insert(def.id, stored);
         }
         Ok(def)
+    }
+
+    /// `set` for an int value without building or cloning a `Value`: plain
+    /// read-write int options with a Bool or IntRange check take this path;
+    /// everything else (and every error) goes through `set`, so the rules
+    /// and messages are the same.
+    pub fn set_int(
+        &mut self,
+        id: i64,
+        value: i64,
+        mode: u8,
+        started: bool,
+    ) -> Result<&'static OptionDef, Error> {
+        let fast = super::catalog::find(id).and_then(|def| {
+            let plain = def.access == Access::ReadWrite
+                && !def.append
+                && def.modes.contains(mode)
+                && !(started && def.when == When::BeforeStart);
+            let stored = match def.check {
+                Check::Bool if plain => Some((value != 0) as i64),
+                Check::IntRange(lo, hi) if plain && (lo..=hi).contains(&value) => Some(value),
+                _ => None,
+            };
+            stored
+                .filter(|_| def.kinds.accepts(&Value::Int(0)))
+                .map(|v| (def, v))
+        });
+        let Some((def, stored)) = fast else {
+            return self.set(id, &Value::Int(value), mode, started);
+        };
+        match self.values.iter_mut().find(|(k, _)| *k == def.id) {
+            Some((_, Value::Int(slot))) => *slot = stored,
+            Some((_, other)) => *other = Value::Int(stored),
+            None => self.values.push((def.id, Value::Int(stored))),
+        }
+        Ok(def)
+    }
+
+    /// `get` for an option read as an int, without cloning: Ok(Some) for an
+    /// int value, Ok(None) when the value is of another kind.
+    pub fn get_int(&self, id: i64, mode: u8) -> Result<Option<i64>, Error> {
+        if let Some(def) = super::catalog::find(id) {
+            if def.access == Access::ReadWrite && def.modes.contains(mode) {
+                return Ok(match self.lookup(def.id) {
+                    Some(v) => v.as_int(),
+                    None => def.default.value(mode).as_int(),
+                });
+            }
+        }
+        self.get(id, mode).map(|v| v.as_int())
     }
 
     /// The value LPC reads back: the stored value, or the default; secrets redacted.
@@ -80,7 +140,7 @@ impl OptionStore {
                     def.name, def.id
                 ),
             )),
-            Access::Secret => Ok(if self.values.contains_key(&def.id) {
+            Access::Secret => Ok(if self.lookup(def.id).is_some() {
                 Value::str("<set>")
             } else {
                 Value::Int(0)
@@ -91,15 +151,14 @@ impl OptionStore {
 
     /// The value the library acts on (secrets in clear): stored or default.
     pub fn effective(&self, def: &OptionDef, mode: u8) -> Value {
-        self.values
-            .get(&def.id)
+        self.lookup(def.id)
             .cloned()
             .unwrap_or_else(|| def.default.value(mode))
     }
 
     /// The stored value of `id`, if LPC set one.
     pub fn raw(&self, id: u16) -> Option<&Value> {
-        self.values.get(&id)
+        self.lookup(id)
     }
 
     /// Effective int value of `id` (stored or default); 0 when not an int.
@@ -112,13 +171,13 @@ impl OptionStore {
 
     /// Stored string value of `id`, if set.
     pub fn string(&self, id: u16) -> Option<&str> {
-        self.values.get(&id).and_then(Value::as_str)
+        self.lookup(id).and_then(Value::as_str)
     }
 
     /// Sets a value unisock itself produces (read-only options such as a
     /// negotiated subprotocol), bypassing LPC validation.
     pub fn set_internal(&mut self, id: u16, value: Value) {
-        self.values.insert(id, value);
+        self.insert(id, value);
     }
 
     pub fn len(&self) -> usize {
@@ -180,5 +239,30 @@ mod tests {
             s.get(111, 14).unwrap(),
             Value::Array(vec![route("/a"), route("/b/{id:int}")])
         );
+    }
+
+    #[test]
+    fn set_int_matches_set() {
+        for (id, v, mode, started) in [
+            (11, 7, 1, false),
+            (13, 12, 1, false),
+            (13, 4096, 1, false),
+            (104, 5000, 1, false),
+            (1, 1, 5, true),
+            (18, 1, 1, false),
+            (0, 1, 1, false),
+            (777, 1, 1, false),
+            (2, 1, 5, false),
+        ] {
+            let (mut a, mut b) = (OptionStore::default(), OptionStore::default());
+            let ra = a.set(id, &Value::Int(v), mode, started).map(|d| d.id);
+            let rb = b.set_int(id, v, mode, started).map(|d| d.id);
+            assert_eq!(ra, rb, "option {id} value {v}");
+            assert_eq!(a.get(id, mode).ok(), b.get(id, mode).ok());
+            assert_eq!(
+                a.get(id, mode).ok().and_then(|v| v.as_int()),
+                b.get_int(id, mode).ok().flatten()
+            );
+        }
     }
 }

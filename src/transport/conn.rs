@@ -29,6 +29,8 @@ pub struct Conn {
     queue: VecDeque<u8>,
     /// Host name for error messages (TLS verification).
     pub host: String,
+    /// Read buffer, zeroed once and reused for every read.
+    scratch: Box<[u8]>,
 }
 
 impl Conn {
@@ -44,6 +46,7 @@ impl Conn {
             tls,
             queue: VecDeque::new(),
             host,
+            scratch: vec![0u8; 65536].into_boxed_slice(),
         }
     }
 
@@ -73,13 +76,13 @@ impl Conn {
     /// plaintext is appended to `out`.
     pub fn read(&mut self, out: &mut Vec<u8>, limit: usize) -> ReadEnd {
         let start = out.len();
-        let mut buf = [0u8; 65536];
+        let buf = &mut self.scratch;
         loop {
             if out.len() - start >= limit {
                 return ReadEnd::Limit;
             }
             match &mut self.tls {
-                None => match self.stream.read(&mut buf) {
+                None => match self.stream.read(buf) {
                     Ok(0) => return ReadEnd::Eof,
                     Ok(n) => out.extend_from_slice(&buf[..n]),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Open,

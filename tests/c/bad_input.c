@@ -92,6 +92,14 @@ int main(void) {
   EXPECT(socket_set_option(2, 104, v), UNISOCK_RESULT_OPTION_NOT_FOR_MODE);
   EXPECT(socket_set_option(2, 18, v), UNISOCK_RESULT_OPTION_READ_ONLY);
   EXPECT(unisock_write(2, s, NULL), UNISOCK_RESULT_EE_NOTCONN);
+  EXPECT(socket_set_option_int(2, 13, 12), UNISOCK_RESULT_BAD_OPTION_VALUE);
+  EXPECT(socket_set_option_int(2, 13, 4096), UNISOCK_RESULT_OK);
+  int64_t got = 0;
+  EXPECT(socket_get_option_int(2, 13, &got), UNISOCK_RESULT_OK);
+  check(got == 4096, "typed get reads the typed set");
+  EXPECT(socket_get_option_int(2, 13, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  EXPECT(socket_get_option_int(2, 777, &got), UNISOCK_RESULT_UNKNOWN_OPTION);
+  EXPECT(socket_set_option_int(42, 13, 4096), UNISOCK_RESULT_EE_BADF);
   unisock_value_free(s);
 
   /* Invalid UTF-8. */
