@@ -127,8 +127,9 @@ impl Value {
         }
     }
 
-    /// Converts to JSON (buffers become arrays of byte values; non-string
-    /// mapping keys are rendered as their JSON text).
+    /// Converts to JSON (buffers become `{"buffer": [bytes]}`; int and float
+    /// mapping keys become their text, other non-string keys a short
+    /// description such as "an array of 2 elements" — lossy by design).
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
         match self {
@@ -150,9 +151,15 @@ impl Value {
             Value::Mapping(m) => J::Object(
                 m.iter()
                     .map(|(k, v)| {
+                        // JSON keys are strings. Numbers become their text;
+                        // other kinds a short description. Rendering a
+                        // container key as JSON text would be escaped again at
+                        // every level: exponential in the nesting.
                         let key = match k {
                             Value::Str(s) => s.clone(),
-                            other => other.to_json().to_string(),
+                            Value::Int(i) => i.to_string(),
+                            Value::Real(r) => format!("{r}"),
+                            other => other.describe(),
                         };
                         (key, v.to_json())
                     })
@@ -225,5 +232,16 @@ mod tests {
             Value::from_bytes_lossless(vec![0xff]),
             Value::Buffer(vec![0xff])
         );
+    }
+
+    #[test]
+    fn nested_container_keys_render_in_linear_size() {
+        let mut v = Value::Int(1);
+        for _ in 0..20 {
+            v = Value::Mapping(vec![(v, Value::str("\"quoted\""))]);
+        }
+        assert!(v.to_json().to_string().len() < 10_000);
+        let m = Value::Mapping(vec![(Value::Int(3), Value::str("x"))]);
+        assert_eq!(m.to_json().to_string(), r#"{"3":"x"}"#);
     }
 }
