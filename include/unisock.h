@@ -574,12 +574,24 @@ unisock_result unisock_value_new_mapping(struct unisock_value **out);
 unisock_result unisock_value_array_push(struct unisock_value *array, struct unisock_value *item);
 
 /**
- * Sets `key` to `val` in `mapping` (replacing an equal key). Takes ownership
- * of `key` and `val` in every case; `mapping` stays the caller's.
+ * Sets `key` to `val` in `mapping` (replacing an equal key: O(n) per call;
+ * see unisock_value_mapping_push for building large mappings). Takes
+ * ownership of `key` and `val` in every case; `mapping` stays the caller's.
  */
 unisock_result unisock_value_mapping_set(struct unisock_value *mapping,
                                          struct unisock_value *key,
                                          struct unisock_value *val);
+
+/**
+ * Appends `key` → `val` to `mapping` without looking for an equal key:
+ * O(1), for hosts whose keys are unique by construction (converting an LPC
+ * mapping). With a duplicate key, lookups find the first pair. Takes
+ * ownership of `key` and `val` in every case; `mapping` stays the caller's.
+ * (unisock_value_mapping_set checks for an equal key: O(n) per call.)
+ */
+unisock_result unisock_value_mapping_push(struct unisock_value *mapping,
+                                          struct unisock_value *key,
+                                          struct unisock_value *val);
 
 /**
  * Frees a value the caller owns. NULL is ignored.

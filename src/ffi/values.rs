@@ -189,8 +189,9 @@ pub extern "C" fn unisock_value_array_push(
     })
 }
 
-/// Sets `key` to `val` in `mapping` (replacing an equal key). Takes ownership
-/// of `key` and `val` in every case; `mapping` stays the caller's.
+/// Sets `key` to `val` in `mapping` (replacing an equal key: O(n) per call;
+/// see unisock_value_mapping_push for building large mappings). Takes
+/// ownership of `key` and `val` in every case; `mapping` stays the caller's.
 #[no_mangle]
 pub extern "C" fn unisock_value_mapping_set(
     mapping: *mut UnisockValue,
@@ -217,6 +218,38 @@ pub extern "C" fn unisock_value_mapping_set(
             other => Err(Error::new(
                 ResultCode::WrongValueKind,
                 format!("mapping_set on {}", other.type_name()),
+            )),
+        }
+    })
+}
+
+/// Appends `key` → `val` to `mapping` without looking for an equal key:
+/// O(1), for hosts whose keys are unique by construction (converting an LPC
+/// mapping). With a duplicate key, lookups find the first pair. Takes
+/// ownership of `key` and `val` in every case; `mapping` stays the caller's.
+/// (unisock_value_mapping_set checks for an equal key: O(n) per call.)
+#[no_mangle]
+pub extern "C" fn unisock_value_mapping_push(
+    mapping: *mut UnisockValue,
+    key: *mut UnisockValue,
+    val: *mut UnisockValue,
+) -> ResultCode {
+    boundary(|| {
+        let key = take(key, "key");
+        let val = take(val, "val");
+        let (key, val) = (key?, val?);
+        if deeper_than(&key, MAX_NESTING - 1) || deeper_than(&val, MAX_NESTING - 1) {
+            return Err(too_deep());
+        }
+        match borrow_mut(mapping, "mapping")? {
+            Value::Mapping(pairs) if pairs.len() < MAX_ELEMENTS => {
+                pairs.push((key, val));
+                Ok(ResultCode::Ok)
+            }
+            Value::Mapping(_) => Err(Error::code(ResultCode::TooLarge)),
+            other => Err(Error::new(
+                ResultCode::WrongValueKind,
+                format!("mapping_push on {}", other.type_name()),
             )),
         }
     })

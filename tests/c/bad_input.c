@@ -111,6 +111,21 @@ int main(void) {
   EXPECT(unisock_value_from_json("{bad", 4, &s), UNISOCK_RESULT_PARSE);
   EXPECT(unisock_http_decode_url("%zz", 3, &s), UNISOCK_RESULT_PARSE);
 
+  /* A large mapping built with push is linear (set would be quadratic). */
+  unisock_value *big_map = NULL;
+  EXPECT(unisock_value_new_mapping(&big_map), UNISOCK_RESULT_OK);
+  for (int i = 0; i < 200000; i++) {
+    unisock_value *k = NULL, *x = NULL;
+    unisock_value_new_int(i, &k);
+    unisock_value_new_int(i, &x);
+    if (unisock_value_mapping_push(big_map, k, x) != UNISOCK_RESULT_OK) { check(0, "mapping_push"); break; }
+  }
+  size_t big_len = 0;
+  unisock_value_len(big_map, &big_len);
+  check(big_len == 200000, "mapping_push kept every pair");
+  EXPECT(unisock_value_mapping_push(v, NULL, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+  unisock_value_free(big_map);
+
   /* Huge and deep values. */
   unisock_value *arr = NULL;
   EXPECT(unisock_value_new_array(&arr), UNISOCK_RESULT_OK);
