@@ -299,8 +299,9 @@ unisock_result unisock_option_id(const char *name, int64_t *out);
 unisock_result unisock_mode_number(const char *name, int64_t *out);
 
 /**
- * The reactor's file descriptor into `*out`: add it to the driver's event
- * loop for reading once; when readable call unisock_dispatch. Never close it.
+ * The reactor's file descriptor into `*out` (non-blocking): add it to the
+ * driver's event loop for reading once; when readable call
+ * unisock_dispatch. Never close it.
  */
 unisock_result unisock_reactor_fd(int32_t *out);
 

@@ -295,10 +295,11 @@ impl Unisock {
 
     /// socket_close by LPC: no close callback; queued output still goes out.
     pub fn close(&mut self, id: i32) -> Result<()> {
+        // Events still queued for this id (even for a socket that already
+        // died) must not reach a later socket with the same id.
+        self.events.retain(|e| e.socket != id);
         let mut sock = self.sockets.remove(&id).ok_or_else(|| bad_socket(id))?;
         self.by_serial.remove(&sock.core.serial);
-        // Events already queued for this id must not reach a later socket with the same id.
-        self.events.retain(|e| e.socket != id);
         let mut cx = Cx {
             core: &mut sock.core,
             reactor: &mut self.reactor,

@@ -19,8 +19,9 @@ fn event_ref<'a>(e: *const UnisockEvent) -> Option<&'a UnisockEvent> {
     unsafe { e.as_ref() }
 }
 
-/// The reactor's file descriptor into `*out`: add it to the driver's event
-/// loop for reading once; when readable call unisock_dispatch. Never close it.
+/// The reactor's file descriptor into `*out` (non-blocking): add it to the
+/// driver's event loop for reading once; when readable call
+/// unisock_dispatch. Never close it.
 #[no_mangle]
 pub extern "C" fn unisock_reactor_fd(out: *mut i32) -> ResultCode {
     boundary(|| {

@@ -76,6 +76,13 @@ pub struct Reactor {
 impl Reactor {
     pub fn new() -> io::Result<Reactor> {
         let poll = Poll::new()?;
+        // The host's event loop may insist on non-blocking fds (libevent's
+        // debug mode aborts otherwise); dispatch never blocks on it anyway.
+        let flags = nix::fcntl::fcntl(poll.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
+            .map_err(io::Error::from)?;
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(poll.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
+            .map_err(io::Error::from)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let timerfd = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,

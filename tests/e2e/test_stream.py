@@ -307,3 +307,4 @@ def test_write_beyond_max_buffered_writes_nothing(host):
     assert conn.recv(10) == b"fits"
     conn.close()
     srv.close()
+
