@@ -1,0 +1,639 @@
+// shim_core.cc: the socket table, the efun operations and event routing.
+
+#include "shim_core.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+namespace unisock_shim {
+
+namespace {
+
+// The value of `key` in a unisock mapping (borrowed), or null.
+const unisock_value* map_get(const unisock_value* map, const char* key) {
+  size_t n = 0;
+  if (unisock_value_len(map, &n) != UNISOCK_RESULT_OK) return nullptr;
+  size_t klen = strlen(key);
+  for (size_t i = 0; i < n; i++) {
+    const unisock_value* k = nullptr;
+    const unisock_value* v = nullptr;
+    if (unisock_value_mapping_get(map, i, &k, &v) != UNISOCK_RESULT_OK) continue;
+    const uint8_t* p = nullptr;
+    size_t len = 0;
+    if (unisock_value_get_kind(k) == UNISOCK_VALUE_KIND_STRING &&
+        unisock_value_bytes(k, &p, &len) == UNISOCK_RESULT_OK && len == klen &&
+        memcmp(p, key, len) == 0) {
+      return v;
+    }
+  }
+  return nullptr;
+}
+
+std::string str_of(const unisock_value* v) {
+  const uint8_t* p = nullptr;
+  size_t len = 0;
+  if (!v || unisock_value_bytes(v, &p, &len) != UNISOCK_RESULT_OK) return std::string();
+  return std::string(reinterpret_cast<const char*>(p), len);
+}
+
+int64_t int_of(const unisock_value* v, int64_t dflt) {
+  int64_t n = dflt;
+  if (v) unisock_value_int(v, &n);
+  return n;
+}
+
+// unisock's "ip port" (or "*") -> upstream's socket_status form "ip.port",
+// "*" for a wildcard host or port 0, "" when there is no address.
+std::string status_addr(const std::string& a) {
+  size_t sp = a.rfind(' ');
+  if (a.empty() || sp == std::string::npos) return std::string();
+  std::string host = a.substr(0, sp), port = a.substr(sp + 1);
+  if (host == "::" || host == "0.0.0.0") host = "*";
+  if (port == "0") port = "*";
+  return host + "." + port;
+}
+
+// unisock's state names -> upstream's socket_states[] names.
+const char* upstream_state(const std::string& s) {
+  if (s == "UNBOUND") return "UNBOUND";
+  if (s == "BOUND") return "BOUND";
+  if (s == "LISTEN") return "LISTEN";
+  if (s == "HANDSHAKE") return "HANDSHAKE";
+  if (s == "CONNECTING" || s == "DATA_XFER") return "DATA_XFER";  // upstream: DATA_XFER at once
+  if (s == "FLUSHING") return "CLOSING";
+  return "CLOSED";
+}
+
+bool is_tls(int64_t mode) { return mode == MODE_STREAM_TLS || mode == MODE_STREAM_TLS_BINARY; }
+
+}  // namespace
+
+Core::~Core() {
+  // Driver values and callbacks belong to the driver; close_all() is the
+  // driver's to call at shutdown. Here only the callbacks are let go.
+  for (int i = 0; i < size(); i++) {
+    Entry& e = table_[i];
+    if (e.read_cb) d_.callback_free(e.read_cb);
+    if (e.write_cb) d_.callback_free(e.write_cb);
+    if (e.close_cb) d_.callback_free(e.close_cb);
+    e.read_cb = e.write_cb = e.close_cb = nullptr;
+    if (e.pending_fd >= 0) ::close(e.pending_fd);
+    e.pending_fd = -1;
+  }
+}
+
+// ---- table ---------------------------------------------------------------------------------------
+
+int Core::find_new_socket() {
+  for (int i = 0; i < size(); i++) {
+    const Entry& e = table_[i];
+    if (e.state == State::Closed && e.pending_fd < 0) return i;
+  }
+  table_.emplace_back();
+  return size() - 1;
+}
+
+Entry* Core::get(int id) { return id >= 0 && id < size() ? &table_[id] : nullptr; }
+const Entry* Core::get(int id) const { return id >= 0 && id < size() ? &table_[id] : nullptr; }
+
+bool Core::live(int id) const {
+  const Entry* e = get(id);
+  return e && e->state != State::Closed && e->state != State::Flushing;
+}
+
+ObjectRef Core::owner_of(int id) const { return live(id) ? table_[id].owner : nullptr; }
+
+int Core::check_live(int id) const {
+  const Entry* e = get(id);
+  if (!e) return kEeFdRange;
+  if (e->state == State::Closed || e->state == State::Flushing) return kEeBadF;
+  return kEeSuccess;
+}
+
+void Core::set_read_callback(int id, CallbackRef cb) {
+  Entry* e = get(id);
+  if (!e) {
+    if (cb) d_.callback_free(cb);
+    return;
+  }
+  CallbackRef old = e->read_cb;
+  e->read_cb = cb;
+  if (old) d_.callback_free(old);
+}
+
+void Core::set_write_callback(int id, CallbackRef cb) {
+  Entry* e = get(id);
+  if (!e) {
+    if (cb) d_.callback_free(cb);
+    return;
+  }
+  CallbackRef old = e->write_cb;
+  e->write_cb = cb;
+  if (old) d_.callback_free(old);
+}
+
+void Core::set_close_callback(int id, CallbackRef cb) {
+  Entry* e = get(id);
+  if (!e) {
+    if (cb) d_.callback_free(cb);
+    return;
+  }
+  CallbackRef old = e->close_cb;
+  e->close_cb = cb;
+  if (old) d_.callback_free(old);
+}
+
+void Core::clear(int id) {
+  Entry* e = get(id);
+  if (!e) return;
+  CallbackRef cbs[3] = {e->read_cb, e->write_cb, e->close_cb};
+  int fd = e->pending_fd;
+  *e = Entry();
+  if (fd >= 0) ::close(fd);
+  for (CallbackRef cb : cbs) {
+    if (cb) d_.callback_free(cb);
+  }
+  changed(id);
+}
+
+// ---- adopted fds -----------------------------------------------------------------------------------
+
+void Core::set_pending_fd(int id, int fd) {
+  Entry* e = get(id);
+  if (!e) return;
+  e->pending_fd = fd;
+  e->state = State::DataXfer;
+  e->mode = MODE_STREAM;
+  e->in_unisock = false;
+  changed(id);
+}
+
+int Core::adopt_pending(int id) {
+  Entry* e = get(id);
+  if (!e || e->pending_fd < 0) return kEeSuccess;
+  int fd = e->pending_fd;
+  e->pending_fd = -1;  // unisock owns it from here on, in every case
+  int64_t mode = e->mode == MODE_MUD ? MODE_MUD
+                                     : ((e->flags & S_BINARY) ? MODE_STREAM_BINARY : MODE_STREAM);
+  unisock_result r = unisock_adopt_fd(id, fd, mode);
+  if (r != UNISOCK_RESULT_OK) {
+    d_.log("unisock: adopting fd " + std::to_string(fd) + " as socket " + std::to_string(id) +
+           " failed: " + last_error_text());
+    clear(id);
+    return ee_of(r);
+  }
+  e = get(id);
+  e->in_unisock = true;
+  e->mode = mode;
+  if (e->state == State::Closed) e->state = State::DataXfer;
+  changed(id);
+  return kEeSuccess;
+}
+
+void Core::adopt_all_pending() {
+  for (int i = 0; i < size(); i++) {
+    if (table_[i].pending_fd >= 0) adopt_pending(i);
+  }
+}
+
+// ---- efuns ---------------------------------------------------------------------------------------
+
+int Core::create(int64_t mode, CallbackRef read_cb, CallbackRef close_cb, ObjectRef caller) {
+  int id = find_new_socket();
+  bool appended = id == size() - 1 && table_[id].state == State::Closed;
+  unisock_result r = unisock_create(id, mode);
+  if (r != UNISOCK_RESULT_OK) {
+    if (read_cb) d_.callback_free(read_cb);
+    if (close_cb) d_.callback_free(close_cb);
+    if (appended && id == size() - 1) table_.pop_back();
+    return ee_of(r);
+  }
+  Entry& e = table_[id];
+  e = Entry();
+  e.state = State::Unbound;
+  e.mode = mode;
+  e.flags = S_HEADER;
+  if (mode == MODE_STREAM_BINARY || mode == MODE_DATAGRAM_BINARY || mode == MODE_STREAM_TLS_BINARY)
+    e.flags |= S_BINARY;
+  if (is_tls(mode)) e.flags |= S_TLS_SUPPORT;
+  e.owner = caller;
+  e.in_unisock = true;
+  e.read_cb = read_cb;
+  if (mode == MODE_DATAGRAM || mode == MODE_DATAGRAM_BINARY) {
+    // Upstream never calls a datagram socket's close callback.
+    if (close_cb) d_.callback_free(close_cb);
+  } else {
+    e.close_cb = close_cb;
+  }
+  changed(id);
+  return id;
+}
+
+int Core::bind(int id, int64_t port, const char* addr, ObjectRef caller) {
+  adopt_pending(id);
+  int rc = check_live(id);
+  if (rc != kEeSuccess) return rc;
+  if (table_[id].owner != caller) return kEeSecurity;
+  unisock_result r = unisock_bind(id, port, addr);
+  if (r != UNISOCK_RESULT_OK) return ee_of(r);
+  table_[id].state = State::Bound;
+  changed(id);
+  return kEeSuccess;
+}
+
+int Core::listen(int id, CallbackRef listen_cb, ObjectRef caller) {
+  adopt_pending(id);
+  int rc = check_live(id);
+  if (rc == kEeSuccess && table_[id].owner != caller) rc = kEeSecurity;
+  if (rc == kEeSuccess) {
+    unisock_result r = unisock_listen(id);
+    if (r != UNISOCK_RESULT_OK) rc = ee_of(r);
+  }
+  if (rc != kEeSuccess) {
+    if (listen_cb) d_.callback_free(listen_cb);
+    return rc;
+  }
+  table_[id].state = State::Listen;
+  set_read_callback(id, listen_cb);
+  changed(id);
+  return kEeSuccess;
+}
+
+int Core::accept(int id, CallbackRef read_cb, CallbackRef write_cb, ObjectRef caller) {
+  adopt_pending(id);
+  int rc = check_live(id);
+  if (rc == kEeSuccess && table_[id].owner != caller) rc = kEeSecurity;
+  int nid = -1;
+  bool appended = false;
+  if (rc == kEeSuccess) {
+    nid = find_new_socket();
+    appended = nid == size() - 1 && table_[nid].state == State::Closed;
+    unisock_result r = unisock_accept(id, nid);
+    if (r != UNISOCK_RESULT_OK) {
+      rc = ee_of(r);
+      if (appended && nid == size() - 1) table_.pop_back();
+    }
+  }
+  if (rc != kEeSuccess) {
+    if (read_cb) d_.callback_free(read_cb);
+    if (write_cb) d_.callback_free(write_cb);
+    return rc;
+  }
+  Entry& l = table_[id];
+  l.flags &= ~S_WACCEPT;
+  Entry& e = table_[nid];
+  e = Entry();
+  e.mode = l.mode;
+  e.flags = S_HEADER | (l.flags & (S_BINARY | S_TLS_SUPPORT));
+  if (is_tls(l.mode)) {
+    e.flags |= S_TLS_IS_SERVER;
+    e.state = State::Handshake;
+  } else {
+    e.state = State::DataXfer;
+  }
+  e.owner = caller;
+  e.in_unisock = true;
+  e.read_cb = read_cb;
+  e.write_cb = write_cb;
+  e.close_cb = l.close_cb ? d_.callback_copy(l.close_cb) : nullptr;
+  changed(id);
+  changed(nid);
+  return nid;
+}
+
+int Core::connect(int id, const char* addr, CallbackRef read_cb, CallbackRef write_cb,
+                  ObjectRef caller) {
+  adopt_pending(id);
+  int rc = check_live(id);
+  if (rc == kEeSuccess && table_[id].owner != caller) rc = kEeSecurity;
+  if (rc == kEeSuccess) {
+    unisock_result r = unisock_connect(id, addr ? addr : "");
+    if (r != UNISOCK_RESULT_OK) rc = ee_of(r);
+  }
+  if (rc != kEeSuccess) {
+    if (read_cb) d_.callback_free(read_cb);
+    if (write_cb) d_.callback_free(write_cb);
+    return rc;
+  }
+  set_read_callback(id, read_cb);
+  set_write_callback(id, write_cb);
+  Entry& e = table_[id];
+  e.state = is_tls(e.mode) ? State::Handshake : State::DataXfer;
+  e.flags |= S_BLOCKED;  // until the write callback says the connection is ready
+  changed(id);
+  return kEeSuccess;
+}
+
+int Core::write(int id, const DValue* data, const char* target, ObjectRef caller) {
+  adopt_pending(id);
+  int rc = check_live(id);
+  if (rc != kEeSuccess) return rc;
+  if (table_[id].owner != caller) return kEeSecurity;
+  UValue v;
+  if (table_[id].mode == MODE_MUD) {
+    std::string text;
+    rc = d_.save_text(data, &text);
+    if (rc != kEeSuccess) return rc;
+    unisock_value* out = nullptr;
+    unisock_result r = unisock_value_new_string(text.data(), text.size(), &out);
+    if (r == UNISOCK_RESULT_INVALID_UTF8) {
+      r = unisock_value_new_buffer(reinterpret_cast<const uint8_t*>(text.data()), text.size(),
+                                   &out);
+    }
+    if (r != UNISOCK_RESULT_OK) return ee_of(r);
+    v.reset(out);
+  } else {
+    v = to_unisock(d_, data, &rc);
+    if (!v) return rc;
+  }
+  unisock_result r = unisock_write(id, v.get(), target);
+  if (r == UNISOCK_RESULT_EE_CALLBACK) {
+    table_[id].flags |= S_BLOCKED;
+    changed(id);
+  }
+  return ee_of(r);
+}
+
+int Core::close(int id, ObjectRef caller, bool force) {
+  Entry* e = get(id);
+  if (!e) return kEeFdRange;
+  if (e->state == State::Closed || e->state == State::Flushing) return kEeBadF;
+  if (!force && e->owner != caller) return kEeSecurity;
+  if (e->pending_fd < 0 && e->in_unisock) {
+    // EE_BADF here means unisock already dropped it (the peer closed); either
+    // way unisock purges the id's queued events, so the number is free now.
+    (void)unisock_close(id);
+  }
+  clear(id);  // closes a pending fd
+  return kEeSuccess;
+}
+
+int Core::release(int id, ObjectRef ob, CallbackRef cb, ObjectRef caller) {
+  adopt_pending(id);
+  int rc = check_live(id);
+  if (rc == kEeSuccess && table_[id].owner != caller) rc = kEeSecurity;
+  if (rc == kEeSuccess && (table_[id].flags & S_RELEASE)) rc = kEeSockRlsd;
+  if (rc != kEeSuccess) {
+    if (cb) d_.callback_free(cb);
+    return rc;
+  }
+  table_[id].flags |= S_RELEASE;
+  table_[id].release_ob = ob;
+  unisock_release(id);
+  changed(id);
+
+  std::vector<DValue*> args;
+  args.push_back(d_.dv_int(id));
+  args.push_back(d_.dv_object(ob));
+  invoke(cb, ob, &args);
+  if (cb) d_.callback_free(cb);
+
+  Entry* e = get(id);
+  if (!e || !(e->flags & S_RELEASE)) return kEeSuccess;  // acquired meanwhile
+  e->flags &= ~S_RELEASE;
+  e->release_ob = nullptr;
+  if (e->in_unisock) unisock_acquire(id);
+  changed(id);
+  return kEeSockNotRlsd;
+}
+
+int Core::acquire(int id, CallbackRef read_cb, CallbackRef write_cb, CallbackRef close_cb,
+                  ObjectRef caller) {
+  int rc = check_live(id);
+  if (rc == kEeSuccess && !(table_[id].flags & S_RELEASE)) rc = kEeSockNotRlsd;
+  if (rc == kEeSuccess && table_[id].release_ob != caller) rc = kEeSecurity;
+  if (rc != kEeSuccess) {
+    for (CallbackRef cb : {read_cb, write_cb, close_cb}) {
+      if (cb) d_.callback_free(cb);
+    }
+    return rc;
+  }
+  Entry& e = table_[id];
+  e.flags &= ~S_RELEASE;
+  e.owner = caller;
+  e.release_ob = nullptr;
+  if (e.in_unisock) unisock_acquire(id);
+  set_read_callback(id, read_cb);
+  set_write_callback(id, write_cb);
+  set_close_callback(id, close_cb);
+  changed(id);
+  return kEeSuccess;
+}
+
+bool Core::set_option(int id, int64_t option, const DValue* value, ObjectRef caller,
+                      std::string* err) {
+  adopt_pending(id);
+  if (!live(id)) {
+    *err = "socket_set_option: bad socket descriptor " + std::to_string(id);
+    return false;
+  }
+  if (table_[id].owner != caller) {
+    *err = "socket_set_option: socket " + std::to_string(id) + " belongs to another object";
+    return false;
+  }
+  int ee = kEeSuccess;
+  std::string why;
+  UValue v = to_unisock(d_, value, &ee, &why);
+  if (!v) {
+    *err = "socket_set_option: " + why;
+    return false;
+  }
+  unisock_result r = socket_set_option(id, option, v.get());
+  if (r != UNISOCK_RESULT_OK) {
+    *err = last_error_text();
+    if (err->empty()) *err = "socket_set_option: " + result_text(r);
+    return false;
+  }
+  return true;
+}
+
+bool Core::get_option(int id, int64_t option, ObjectRef caller, DValue** out, std::string* err) {
+  (void)caller;  // reading needs no ownership (valid_socket is the driver layer's check)
+  adopt_pending(id);
+  *out = nullptr;
+  if (!live(id)) {
+    *err = "socket_get_option: bad socket descriptor " + std::to_string(id);
+    return false;
+  }
+  unisock_value* v = nullptr;
+  unisock_result r = socket_get_option(id, option, &v);
+  if (r != UNISOCK_RESULT_OK) {
+    *err = last_error_text();
+    if (err->empty()) *err = "socket_get_option: " + result_text(r);
+    return false;
+  }
+  UValue hold(v);
+  *out = from_unisock(d_, v);
+  return true;
+}
+
+std::string Core::address(int id, bool local) {
+  adopt_pending(id);
+  if (!live(id) || !table_[id].in_unisock) return "0.0.0.0 0";
+  unisock_value* v = nullptr;
+  if (unisock_address(id, local ? 1 : 0, &v) != UNISOCK_RESULT_OK) return "0.0.0.0 0";
+  UValue hold(v);
+  if (unisock_value_get_kind(v) != UNISOCK_VALUE_KIND_STRING) return "0.0.0.0 0";
+  return str_of(v);
+}
+
+const char* Core::state_name(State s) {
+  static const char* const names[] = {"CLOSED", "CLOSING",   "UNBOUND",  "BOUND",
+                                      "LISTEN", "HANDSHAKE", "DATA_XFER"};
+  return names[static_cast<int>(s)];
+}
+
+std::string Core::mode_name(int64_t mode) {
+  static const char* const legacy[] = {"MUD",        "STREAM",           "DATAGRAM",
+                                       "STREAM_BINARY", "DATAGRAM_BINARY", "STREAM_TLS",
+                                       "STREAM_TLS_BINARY"};
+  if (mode >= 0 && mode <= 6) return legacy[mode];
+  return "MODE_" + std::to_string(mode);
+}
+
+DValue* Core::status(int id) {
+  Entry* e = get(id);
+  if (!e) return nullptr;
+  int64_t fd = -1;
+  std::string state = state_name(e->state), mode = mode_name(e->mode), local, remote;
+  if (e->state == State::Closed) mode = "MUD";  // a cleared slot, as upstream shows it
+  if (e->pending_fd >= 0) {
+    fd = e->pending_fd;
+  } else if (e->in_unisock) {
+    unisock_value* v = nullptr;
+    if (unisock_status(id, &v) == UNISOCK_RESULT_OK) {
+      UValue hold(v);
+      fd = int_of(map_get(v, "fd"), -1);
+      state = upstream_state(str_of(map_get(v, "state")));
+      std::string mname = str_of(map_get(v, "mode_name"));
+      if (e->mode > 6 && !mname.empty()) mode = mname;
+      local = status_addr(str_of(map_get(v, "local")));
+      remote = status_addr(str_of(map_get(v, "remote")));
+    }
+  }
+  ObjectRef owner = e->state == State::Closed ? nullptr : e->owner;
+  DHold arr(d_, d_.dv_array(6));
+  d_.array_put(arr.get(), 0, d_.dv_int(fd));
+  d_.array_put(arr.get(), 1, d_.dv_string(state.data(), state.size()));
+  d_.array_put(arr.get(), 2, d_.dv_string(mode.data(), mode.size()));
+  d_.array_put(arr.get(), 3, d_.dv_string(local.data(), local.size()));
+  d_.array_put(arr.get(), 4, d_.dv_string(remote.data(), remote.size()));
+  d_.array_put(arr.get(), 5, d_.dv_object(owner));
+  return arr.release();
+}
+
+DValue* Core::status_all() {
+  adopt_all_pending();
+  int n = size();
+  DHold arr(d_, d_.dv_array(n));
+  for (int i = 0; i < n && i < size(); i++) d_.array_put(arr.get(), i, status(i));
+  return arr.release();
+}
+
+// ---- lifecycle -----------------------------------------------------------------------------------
+
+void Core::close_owned_by(ObjectRef ob) {
+  if (!ob) return;
+  for (int i = 0; i < size(); i++) {
+    if (live(i) && table_[i].owner == ob) close(i, ob, true);
+  }
+}
+
+void Core::close_all() {
+  unisock_close_all();
+  for (int i = 0; i < size(); i++) {
+    if (table_[i].state != State::Closed || table_[i].pending_fd >= 0 || table_[i].read_cb ||
+        table_[i].write_cb || table_[i].close_cb)
+      clear(i);
+  }
+}
+
+// ---- events --------------------------------------------------------------------------------------
+
+size_t Core::pump() {
+  unisock_dispatch(nullptr);
+  return drain();
+}
+
+size_t Core::drain() {
+  size_t n = 0;
+  for (;;) {
+    unisock_event* ev = nullptr;
+    if (unisock_next_event(&ev) != UNISOCK_RESULT_OK || !ev) break;
+    UEvent hold(ev);
+    route(ev);
+    n++;
+  }
+  return n;
+}
+
+void Core::route(unisock_event* ev) {
+  int id = unisock_event_socket(ev);
+  uint32_t kind = unisock_event_get_kind(ev);
+  Entry* e = get(id);
+  if (!e) return;
+  if (e->state == State::Closed || !e->in_unisock) return;
+
+  std::vector<DValue*> args;
+  CallbackRef cb = nullptr;
+  ObjectRef owner = e->owner;
+  switch (kind) {
+    case UNISOCK_EVENT_KIND_READ: {
+      const unisock_value* data = unisock_event_data(ev);
+      DValue* v = nullptr;
+      if (e->mode == MODE_MUD) {
+        v = d_.restore_text(str_of(data));
+        if (!v) v = d_.dv_undefined();
+      } else {
+        v = from_unisock(d_, data);
+      }
+      if (e->state == State::Handshake) e->state = State::DataXfer;
+      args.push_back(d_.dv_int(id));
+      args.push_back(v);
+      if (const char* addr = unisock_event_addr(ev)) args.push_back(d_.dv_string(addr, strlen(addr)));
+      cb = e->read_cb ? d_.callback_copy(e->read_cb) : nullptr;
+      break;
+    }
+    case UNISOCK_EVENT_KIND_LISTEN:
+      e->flags |= S_WACCEPT;
+      args.push_back(d_.dv_int(id));
+      cb = e->read_cb ? d_.callback_copy(e->read_cb) : nullptr;
+      break;
+    case UNISOCK_EVENT_KIND_WRITE:
+      if (e->state == State::Handshake) e->state = State::DataXfer;
+      e->flags &= ~S_BLOCKED;
+      args.push_back(d_.dv_int(id));
+      cb = e->write_cb ? d_.callback_copy(e->write_cb) : nullptr;
+      break;
+    case UNISOCK_EVENT_KIND_CLOSE:
+      // unisock has forgotten the socket: free the number first (the close
+      // callback may create a socket that reuses it), then call back.
+      cb = e->close_cb;
+      e->close_cb = nullptr;
+      clear(id);
+      args.push_back(d_.dv_int(id));
+      break;
+    default:
+      return;
+  }
+  changed(id);
+  invoke(cb, owner, &args);  // takes args, also when cb is null
+  if (cb) d_.callback_free(cb);
+}
+
+void Core::invoke(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args) {
+  if (cb) inflight_.push_back(cb);
+  d_.call(cb, target, args);  // must not throw
+  if (cb) {
+    for (size_t i = inflight_.size(); i-- > 0;) {
+      if (inflight_[i] == cb) {
+        inflight_.erase(inflight_.begin() + static_cast<long>(i));
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace unisock_shim

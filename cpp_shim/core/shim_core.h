@@ -1,0 +1,178 @@
+// shim_core.h: the driver-independent core of unisock's FluffOS sockets package.
+//
+// - the socket table: LPC socket number -> Entry (mode, flags, state mirror,
+//   owner, release target, callbacks as opaque handles, an fd waiting to be
+//   adopted); numbers are picked here (CLOSED slots are reused, as upstream)
+//   and given to unisock as the socket id;
+// - the efun operations with upstream's checks that belong to the driver side
+//   (kEeFdRange, kEeBadF, owner -> kEeSecurity, release/acquire), everything else
+//   delegated to unisock; results mapped to EE codes, option failures to text;
+// - event routing: unisock_dispatch, then every unisock_next_event turned into
+//   read(id, data[, addr]) / write(id) / close(id) / listen(id) through
+//   Driver::call; MUD-mode text through Driver::save_text/restore_text.
+//
+// Every method is called on the driver thread. No method keeps an Entry
+// reference across a Driver::call (callbacks may create, close or reuse sockets).
+
+#ifndef UNISOCK_SHIM_CORE_H
+#define UNISOCK_SHIM_CORE_H
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "shim_driver.h"
+#include "shim_values.h"
+
+namespace unisock_shim {
+
+// Entry states: the driver's socket_state numbering (STATE_CLOSED .. STATE_DATA_XFER).
+enum class State : int { Closed = 0, Flushing, Unbound, Bound, Listen, Handshake, DataXfer };
+
+// Entry flags: the driver's S_* numbering.
+enum : uint32_t {
+  S_RELEASE = 0x001,
+  S_BLOCKED = 0x002,
+  S_HEADER = 0x004,
+  S_WACCEPT = 0x008,
+  S_BINARY = 0x010,
+  S_READ_FP = 0x020,
+  S_WRITE_FP = 0x040,
+  S_CLOSE_FP = 0x080,
+  S_EXTERNAL = 0x100,
+  S_LINKDEAD = 0x200,
+  S_TLS_SUPPORT = 0x400,
+  S_TLS_IS_SERVER = 0x800,
+};
+
+// Legacy modes (the driver's enum socket_mode).
+enum : int64_t {
+  MODE_MUD = 0,
+  MODE_STREAM = 1,
+  MODE_DATAGRAM = 2,
+  MODE_STREAM_BINARY = 3,
+  MODE_DATAGRAM_BINARY = 4,
+  MODE_STREAM_TLS = 5,
+  MODE_STREAM_TLS_BINARY = 6,
+};
+
+struct Entry {
+  State state = State::Closed;
+  int64_t mode = MODE_MUD;  // the mode as created (STREAM_BINARY stays 3)
+  uint32_t flags = 0;
+  ObjectRef owner = nullptr;
+  ObjectRef release_ob = nullptr;
+  CallbackRef read_cb = nullptr;  // also the listen callback, as upstream
+  CallbackRef write_cb = nullptr;
+  CallbackRef close_cb = nullptr;
+  int pending_fd = -1;  // an fd handed over by the driver (external_start), not yet adopted
+  bool in_unisock = false;  // unisock knows this number
+};
+
+class Core {
+ public:
+  explicit Core(Driver& d) : d_(d) {}
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+  ~Core();
+
+  Driver& driver() { return d_; }
+
+  // ---- the table ----
+  // A free number (a CLOSED slot, else a new one at the end).
+  int find_new_socket();
+  int size() const { return static_cast<int>(table_.size()); }
+  // nullptr when out of range. The reference is valid until the table grows.
+  Entry* get(int id);
+  const Entry* get(int id) const;
+  bool live(int id) const;  // in range and not CLOSED
+  ObjectRef owner_of(int id) const;  // nullptr when not live
+  // Callback setters: take cb (nullptr clears); the old one is freed.
+  void set_read_callback(int id, CallbackRef cb);
+  void set_write_callback(int id, CallbackRef cb);
+  void set_close_callback(int id, CallbackRef cb);
+
+  // ---- sockets handed over by the driver (external_start) ----
+  // Records `fd` for entry `id` (found by find_new_socket); it is adopted by
+  // adopt_pending() (the driver calls it from its event callback, and every
+  // efun calls it first), or closed if the entry is closed first.
+  void set_pending_fd(int id, int fd);
+  // Gives a pending fd to unisock as STREAM (STREAM_BINARY with S_BINARY, or
+  // the entry's mode when it is MUD). Returns kEeSuccess or an EE code (the
+  // entry is then cleared and the fd closed by unisock).
+  int adopt_pending(int id);
+  // adopt_pending for every entry that has one.
+  void adopt_all_pending();
+
+  // ---- efuns (caller = the current object; callbacks are always taken) ----
+  int create(int64_t mode, CallbackRef read_cb, CallbackRef close_cb, ObjectRef caller);
+  int bind(int id, int64_t port, const char* addr, ObjectRef caller);
+  int listen(int id, CallbackRef listen_cb, ObjectRef caller);
+  int accept(int id, CallbackRef read_cb, CallbackRef write_cb, ObjectRef caller);
+  int connect(int id, const char* addr, CallbackRef read_cb, CallbackRef write_cb,
+              ObjectRef caller);
+  int write(int id, const DValue* data, const char* target, ObjectRef caller);
+  // force: skip the owner check (destruct, driver-internal closes).
+  int close(int id, ObjectRef caller, bool force = false);
+  // Calls `cb` (taken) with (id, ob) on `ob`; kEeSuccess when ob acquired the socket meanwhile.
+  int release(int id, ObjectRef ob, CallbackRef cb, ObjectRef caller);
+  int acquire(int id, CallbackRef read_cb, CallbackRef write_cb, CallbackRef close_cb,
+              ObjectRef caller);
+  // Option access: false on failure with the LPC error text in *err.
+  bool set_option(int id, int64_t option, const DValue* value, ObjectRef caller,
+                  std::string* err);
+  bool get_option(int id, int64_t option, ObjectRef caller, DValue** out, std::string* err);
+  // "ip port" of the peer (local=false) or the local end; "0.0.0.0 0" when
+  // there is none, as upstream printed an unset address.
+  std::string address(int id, bool local);
+  // socket_status(id) in upstream's shape ({ fd, state, mode, local, remote,
+  // owner }), or nullptr when id is out of range.
+  DValue* status(int id);
+  // socket_status(): an array with one such entry per table slot.
+  DValue* status_all();
+
+  // ---- lifecycle ----
+  void close_owned_by(ObjectRef ob);  // force-closes every live socket owned by ob
+  void close_all();                   // shutdown: everything, no callbacks, no flushing
+
+  // ---- events ----
+  // unisock_dispatch, then drains and routes every event. Returns the number routed.
+  size_t pump();
+  // Routes the events already queued (no dispatch).
+  size_t drain();
+
+  // Calls f(CallbackRef) for every callback the core holds: those of the table
+  // and the references held while a callback runs (a debug memory check marks them).
+  template <class F>
+  void for_each_callback(F&& f) const {
+    for (const Entry& e : table_) {
+      if (e.read_cb) f(e.read_cb);
+      if (e.write_cb) f(e.write_cb);
+      if (e.close_cb) f(e.close_cb);
+    }
+    for (CallbackRef cb : inflight_) f(cb);
+  }
+
+  // Calls `cb` (borrowed, may be null) with args (taken) on `target`, keeping
+  // it listed as in flight meanwhile.
+  void invoke(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args);
+
+  // Upstream's state names ("CLOSED", "CLOSING", ...) and mode names.
+  static const char* state_name(State s);
+  static std::string mode_name(int64_t mode);
+
+ private:
+  int check_live(int id) const;  // kEeSuccess, kEeFdRange or kEeBadF
+  void clear(int id);            // frees callbacks, resets the entry, tells the driver
+  void changed(int id) { d_.entry_changed(id); }
+  void route(unisock_event* ev);
+
+  Driver& d_;
+  std::deque<Entry> table_;
+  std::vector<CallbackRef> inflight_;
+};
+
+}  // namespace unisock_shim
+
+#endif  // UNISOCK_SHIM_CORE_H
