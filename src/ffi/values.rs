@@ -189,6 +189,36 @@ pub extern "C" fn unisock_value_array_push(
     })
 }
 
+/// Shared body of mapping_set and mapping_push: takes ownership of `key` and
+/// `val` in every case, checks nesting and size, then `add`s the pair.
+fn add_pair(
+    mapping: *mut UnisockValue,
+    key: *mut UnisockValue,
+    val: *mut UnisockValue,
+    verb: &str,
+    add: impl FnOnce(&mut Value, Value, Value),
+) -> Result<ResultCode> {
+    let key = take(key, "key");
+    let val = take(val, "val");
+    let (key, val) = (key?, val?);
+    if deeper_than(&key, MAX_NESTING - 1) || deeper_than(&val, MAX_NESTING - 1) {
+        return Err(too_deep());
+    }
+    match borrow_mut(mapping, "mapping")? {
+        Value::Mapping(pairs) if pairs.len() >= MAX_ELEMENTS => {
+            Err(Error::code(ResultCode::TooLarge))
+        }
+        m @ Value::Mapping(_) => {
+            add(m, key, val);
+            Ok(ResultCode::Ok)
+        }
+        other => Err(Error::new(
+            ResultCode::WrongValueKind,
+            format!("{verb} on {}", other.type_name()),
+        )),
+    }
+}
+
 /// Sets `key` to `val` in `mapping` (replacing an equal key: O(n) per call;
 /// see unisock_value_mapping_push for building large mappings). Takes
 /// ownership of `key` and `val` in every case; `mapping` stays the caller's.
@@ -198,29 +228,7 @@ pub extern "C" fn unisock_value_mapping_set(
     key: *mut UnisockValue,
     val: *mut UnisockValue,
 ) -> ResultCode {
-    boundary(|| {
-        let key = take(key, "key");
-        let val = take(val, "val");
-        let (key, val) = (key?, val?);
-        if deeper_than(&key, MAX_NESTING - 1) || deeper_than(&val, MAX_NESTING - 1) {
-            return Err(too_deep());
-        }
-        match borrow_mut(mapping, "mapping")? {
-            m @ Value::Mapping(_) => {
-                if let Value::Mapping(pairs) = m {
-                    if pairs.len() >= MAX_ELEMENTS {
-                        return Err(Error::code(ResultCode::TooLarge));
-                    }
-                }
-                m.insert(key, val);
-                Ok(ResultCode::Ok)
-            }
-            other => Err(Error::new(
-                ResultCode::WrongValueKind,
-                format!("mapping_set on {}", other.type_name()),
-            )),
-        }
-    })
+    boundary(|| add_pair(mapping, key, val, "mapping_set", |m, k, v| m.insert(k, v)))
 }
 
 /// Appends `key` → `val` to `mapping` without looking for an equal key:
@@ -235,23 +243,11 @@ pub extern "C" fn unisock_value_mapping_push(
     val: *mut UnisockValue,
 ) -> ResultCode {
     boundary(|| {
-        let key = take(key, "key");
-        let val = take(val, "val");
-        let (key, val) = (key?, val?);
-        if deeper_than(&key, MAX_NESTING - 1) || deeper_than(&val, MAX_NESTING - 1) {
-            return Err(too_deep());
-        }
-        match borrow_mut(mapping, "mapping")? {
-            Value::Mapping(pairs) if pairs.len() < MAX_ELEMENTS => {
-                pairs.push((key, val));
-                Ok(ResultCode::Ok)
+        add_pair(mapping, key, val, "mapping_push", |m, k, v| {
+            if let Value::Mapping(pairs) = m {
+                pairs.push((k, v));
             }
-            Value::Mapping(_) => Err(Error::code(ResultCode::TooLarge)),
-            other => Err(Error::new(
-                ResultCode::WrongValueKind,
-                format!("mapping_push on {}", other.type_name()),
-            )),
-        }
+        })
     })
 }
 

@@ -8,6 +8,24 @@ import time
 import pytest
 
 
+def connect_to_python(host, sid=1, target="127.0.0.1", options=(), rcvbuf=None):
+    """STREAM socket `sid` connected to a Python listener, once its write
+    callback fired. Returns (listener, accepted connection, port)."""
+    srv = socket.socket()
+    if rcvbuf:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    host.ok(f"create {sid} STREAM")
+    for line in options:
+        host.ok(line.format(id=sid))
+    host.ok(f"connect {sid} {target} {port}")
+    conn, _ = srv.accept()
+    host.event("write", sid)  # the write callback says the connection is ready
+    return srv, conn, port
+
+
 def echo_server(host, sid=1, mode="STREAM"):
     port = host.listen_port(sid, mode)
     host.ok(f"autoaccept {sid}")
@@ -73,15 +91,7 @@ def test_hundred_concurrent_connections(host):
 
 
 def test_client_connects_to_python_server(host):
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    port = srv.getsockname()[1]
-    host.ok("create 1 STREAM")
-    host.ok(f"connect 1 127.0.0.1 {port}")
-    # Upstream: writing before the write callback answers EEALREADY.
-    conn, _ = srv.accept()
-    host.event("write", 1)
+    srv, conn, port = connect_to_python(host)
     host.ok('write 1 "hi there"')
     conn.settimeout(5)
     assert conn.recv(100) == b"hi there"
@@ -96,14 +106,7 @@ def test_client_connects_to_python_server(host):
 
 
 def test_connect_by_host_name_is_resolved(host):
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    port = srv.getsockname()[1]
-    host.ok("create 1 STREAM")
-    host.ok(f"connect 1 localhost {port}")
-    conn, _ = srv.accept()
-    host.event("write", 1)
+    srv, conn, _ = connect_to_python(host, target="localhost")
     conn.close()
     srv.close()
 
@@ -120,16 +123,7 @@ def test_connect_refused_reports_close_with_reason(host):
 
 
 def test_partial_write_gives_eecallback_then_write_callback(host):
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    port = srv.getsockname()[1]
-    host.ok("create 1 STREAM")
-    host.ok("set 1 SO_SNDBUF 4096")
-    host.ok(f"connect 1 127.0.0.1 {port}")
-    conn, _ = srv.accept()
-    host.event("write", 1)
+    srv, conn, _ = connect_to_python(host, options=["set {id} SO_SNDBUF 4096"], rcvbuf=4096)
     big = "x" * 2_000_000
     r = host.call(f'write 1 "{big}"')
     assert r["ee"] == -29, r  # EECALLBACK: accepted, not all written
@@ -167,14 +161,7 @@ def test_remote_close_fires_close_callback_on_accepted_socket(host):
 
 
 def test_socket_close_flushes_and_sends_no_callback(host):
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    port = srv.getsockname()[1]
-    host.ok("create 1 STREAM")
-    host.ok(f"connect 1 127.0.0.1 {port}")
-    conn, _ = srv.accept()
-    host.event("write", 1)
+    srv, conn, _ = connect_to_python(host)
     host.ok('write 1 "last words"')
     host.ok("close 1")
     conn.settimeout(5)
@@ -292,14 +279,7 @@ def test_accepted_socket_inherits_a_copy_of_listener_options(host):
 
 
 def test_write_beyond_max_buffered_writes_nothing(host):
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    host.ok("create 1 STREAM")
-    host.ok("set 1 SO_MAX_BUFFERED 4096")
-    host.ok(f"connect 1 127.0.0.1 {srv.getsockname()[1]}")
-    conn, _ = srv.accept()
-    host.event("write", 1)
+    srv, conn, _ = connect_to_python(host, options=["set {id} SO_MAX_BUFFERED 4096"])
     r = host.call('write 1 "' + "y" * 5000 + '"')
     assert r["ee"] == -17 and "SO_MAX_BUFFERED" in r["error"]  # EEWOULDBLOCK
     host.ok('write 1 "fits"')
