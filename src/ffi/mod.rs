@@ -55,6 +55,10 @@ static DRIVER: AtomicUsize = AtomicUsize::new(0);
 fn check_thread() -> Result<()> {
     // SAFETY: pthread_self has no preconditions and cannot fail.
     let me = unsafe { libc::pthread_self() } as usize + 1;
+    // The common case is a plain load; the compare-exchange runs once.
+    if DRIVER.load(Ordering::Acquire) == me {
+        return Ok(());
+    }
     match DRIVER.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Ok(()),
         Err(owner) if owner == me => Ok(()),
