@@ -49,6 +49,14 @@ fn deeper_than(v: &Value, limit: usize) -> bool {
     }
 }
 
+/// WRONG_VALUE_KIND: "expected an int, got string".
+fn wrong_kind(expected: &str, got: &Value) -> Error {
+    Error::new(
+        ResultCode::WrongValueKind,
+        format!("expected {expected}, got {}", got.type_name()),
+    )
+}
+
 fn too_deep() -> Error {
     Error::new(
         ResultCode::TooLarge,
@@ -181,10 +189,7 @@ pub extern "C" fn unisock_value_array_push(
                 Ok(ResultCode::Ok)
             }
             Value::Array(_) => Err(Error::code(ResultCode::TooLarge)),
-            other => Err(Error::new(
-                ResultCode::WrongValueKind,
-                format!("array_push on {}", other.type_name()),
-            )),
+            other => Err(wrong_kind("an array", other)),
         }
     })
 }
@@ -195,7 +200,6 @@ fn add_pair(
     mapping: *mut UnisockValue,
     key: *mut UnisockValue,
     val: *mut UnisockValue,
-    verb: &str,
     add: impl FnOnce(&mut Value, Value, Value),
 ) -> Result<ResultCode> {
     let key = take(key, "key");
@@ -212,10 +216,7 @@ fn add_pair(
             add(m, key, val);
             Ok(ResultCode::Ok)
         }
-        other => Err(Error::new(
-            ResultCode::WrongValueKind,
-            format!("{verb} on {}", other.type_name()),
-        )),
+        other => Err(wrong_kind("a mapping", other)),
     }
 }
 
@@ -228,7 +229,7 @@ pub extern "C" fn unisock_value_mapping_set(
     key: *mut UnisockValue,
     val: *mut UnisockValue,
 ) -> ResultCode {
-    boundary(|| add_pair(mapping, key, val, "mapping_set", |m, k, v| m.insert(k, v)))
+    boundary(|| add_pair(mapping, key, val, |m, k, v| m.insert(k, v)))
 }
 
 /// Appends `key` → `val` to `mapping` without looking for an equal key:
@@ -243,7 +244,7 @@ pub extern "C" fn unisock_value_mapping_push(
     val: *mut UnisockValue,
 ) -> ResultCode {
     boundary(|| {
-        add_pair(mapping, key, val, "mapping_push", |m, k, v| {
+        add_pair(mapping, key, val, |m, k, v| {
             if let Value::Mapping(pairs) = m {
                 pairs.push((k, v));
             }
@@ -293,10 +294,7 @@ pub extern "C" fn unisock_value_get_kind(v: *const UnisockValue) -> ValueKind {
 pub extern "C" fn unisock_value_int(v: *const UnisockValue, out: *mut i64) -> ResultCode {
     boundary(|| match borrow(v, "v")? {
         Value::Int(i) => put(out, *i, "out").map(|_| ResultCode::Ok),
-        other => Err(Error::new(
-            ResultCode::WrongValueKind,
-            format!("expected an int, got {}", other.type_name()),
-        )),
+        other => Err(wrong_kind("an int", other)),
     })
 }
 
@@ -305,10 +303,7 @@ pub extern "C" fn unisock_value_int(v: *const UnisockValue, out: *mut i64) -> Re
 pub extern "C" fn unisock_value_real(v: *const UnisockValue, out: *mut f64) -> ResultCode {
     boundary(|| match borrow(v, "v")? {
         Value::Real(r) => put(out, *r, "out").map(|_| ResultCode::Ok),
-        other => Err(Error::new(
-            ResultCode::WrongValueKind,
-            format!("expected a float, got {}", other.type_name()),
-        )),
+        other => Err(wrong_kind("a float", other)),
     })
 }
 
@@ -324,12 +319,7 @@ pub extern "C" fn unisock_value_bytes(
         let bytes = match borrow(v, "v")? {
             Value::Str(s) => s.as_bytes(),
             Value::Buffer(b) => b.as_slice(),
-            other => {
-                return Err(Error::new(
-                    ResultCode::WrongValueKind,
-                    format!("expected a string or buffer, got {}", other.type_name()),
-                ))
-            }
+            other => return Err(wrong_kind("a string or buffer", other)),
         };
         if ptr.is_null() || len.is_null() {
             return Err(Error::new(ResultCode::NullParameter, "ptr or len is NULL"));
@@ -347,12 +337,7 @@ pub extern "C" fn unisock_value_len(v: *const UnisockValue, out: *mut usize) -> 
         let n = match borrow(v, "v")? {
             Value::Array(a) => a.len(),
             Value::Mapping(m) => m.len(),
-            other => {
-                return Err(Error::new(
-                    ResultCode::WrongValueKind,
-                    format!("expected an array or mapping, got {}", other.type_name()),
-                ))
-            }
+            other => return Err(wrong_kind("an array or mapping", other)),
         };
         put(out, n, "out").map(|_| ResultCode::Ok)
     })
@@ -372,10 +357,7 @@ pub extern "C" fn unisock_value_array_get(
                 .ok_or_else(|| Error::code(ResultCode::IndexOutOfRange))?;
             put(out, item as *const Value as *const UnisockValue, "out").map(|_| ResultCode::Ok)
         }
-        other => Err(Error::new(
-            ResultCode::WrongValueKind,
-            format!("expected an array, got {}", other.type_name()),
-        )),
+        other => Err(wrong_kind("an array", other)),
     })
 }
 
@@ -399,10 +381,7 @@ pub extern "C" fn unisock_value_mapping_get(
             put(val, x as *const Value as *const UnisockValue, "val")?;
             Ok(ResultCode::Ok)
         }
-        other => Err(Error::new(
-            ResultCode::WrongValueKind,
-            format!("expected a mapping, got {}", other.type_name()),
-        )),
+        other => Err(wrong_kind("a mapping", other)),
     })
 }
 
