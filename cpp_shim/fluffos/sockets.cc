@@ -808,30 +808,26 @@ void put_result(unisock_result r, unisock_value* out, const char* efun) {
   pop_stack();
   *++sp = v;
 }
+
+// The efuns that take one string and give back a value.
+using StringFunction = unisock_result (*)(const char*, size_t, unisock_value**);
+void string_efun(StringFunction fn, const char* efun) {
+  unisock_value* out = nullptr;
+  unisock_result r = fn(sp->u.string, SVALUE_STRLEN(sp), &out);
+  put_result(r, out, efun);
+}
 }  // namespace
 
 #ifdef F_HTTP_ENCODE_URL
-void f_http_encode_url() {
-  unisock_value* out = nullptr;
-  unisock_result r = unisock_http_encode_url(sp->u.string, SVALUE_STRLEN(sp), &out);
-  put_result(r, out, "http_encode_url");
-}
+void f_http_encode_url() { string_efun(unisock_http_encode_url, "http_encode_url"); }
 #endif
 
 #ifdef F_HTTP_DECODE_URL
-void f_http_decode_url() {
-  unisock_value* out = nullptr;
-  unisock_result r = unisock_http_decode_url(sp->u.string, SVALUE_STRLEN(sp), &out);
-  put_result(r, out, "http_decode_url");
-}
+void f_http_decode_url() { string_efun(unisock_http_decode_url, "http_decode_url"); }
 #endif
 
 #ifdef F_HTTP_PARSE_HEADERS
-void f_http_parse_headers() {
-  unisock_value* out = nullptr;
-  unisock_result r = unisock_http_parse_headers(sp->u.string, SVALUE_STRLEN(sp), &out);
-  put_result(r, out, "http_parse_headers");
-}
+void f_http_parse_headers() { string_efun(unisock_http_parse_headers, "http_parse_headers"); }
 #endif
 
 #ifdef F_HTTP_FORMAT_HEADERS
