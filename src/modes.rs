@@ -127,10 +127,6 @@ impl ModeSet {
         ModeSet(bits)
     }
 
-    pub const fn union(self, other: ModeSet) -> ModeSet {
-        ModeSet(self.0 | other.0)
-    }
-
     pub fn contains(self, mode: u8) -> bool {
         mode < 32 && self.0 & (1 << mode) != 0
     }
@@ -143,11 +139,6 @@ impl ModeSet {
 /// Is the mode one of the TLS legacy modes?
 pub fn is_legacy_tls(mode: u8) -> bool {
     mode == STREAM_TLS || mode == STREAM_TLS_BINARY
-}
-
-/// Is the mode a datagram mode?
-pub fn is_datagram(mode: u8) -> bool {
-    mode == DATAGRAM || mode == DATAGRAM_BINARY
 }
 
 /// Does the mode deliver buffers rather than strings?

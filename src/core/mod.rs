@@ -200,20 +200,6 @@ impl Unisock {
         Ok(())
     }
 
-    pub fn mode(&self, id: i32) -> Result<u8> {
-        self.sockets
-            .get(&id)
-            .map(|s| s.core.mode)
-            .ok_or_else(|| bad_socket(id))
-    }
-
-    pub fn state(&self, id: i32) -> Result<State> {
-        self.sockets
-            .get(&id)
-            .map(|s| s.core.state)
-            .ok_or_else(|| bad_socket(id))
-    }
-
     /// socket_bind(id, port [, "ip port"]): with `addr`, it is the whole address.
     pub fn bind(&mut self, id: i32, port: i64, addr: Option<&str>) -> Result<()> {
         let target = match addr {

@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{event::Source, Events, Interest, Poll, Registry, Token, Waker};
+use mio::{event::Source, Events, Interest, Poll, Token, Waker};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use parking_lot::Mutex;
@@ -114,10 +114,6 @@ impl Reactor {
         self.poll.as_raw_fd()
     }
 
-    pub fn registry(&self) -> &Registry {
-        self.poll.registry()
-    }
-
     /// Registers `source` for the socket with `serial`; returns its token.
     pub fn register<S: Source + ?Sized>(
         &mut self,
@@ -132,29 +128,11 @@ impl Reactor {
         Ok(token)
     }
 
-    pub fn reregister<S: Source + ?Sized>(
-        &mut self,
-        source: &mut S,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.poll.registry().reregister(source, token, interest)
-    }
-
     /// Removes a registration; later readiness for its token is ignored.
     pub fn deregister<S: Source + ?Sized>(&mut self, source: &mut S, token: Token) {
         self.tokens.remove(&token);
         // The source may already be closed by the peer; nothing to do then.
         let _ = self.poll.registry().deregister(source);
-    }
-
-    /// Moves the registrations of `from` to `to` (a socket changing serial owner).
-    pub fn retarget(&mut self, from: u64, to: u64) {
-        for s in self.tokens.values_mut() {
-            if *s == from {
-                *s = to;
-            }
-        }
     }
 
     /// Arms a timer that reports `(serial, key)` after `delay`.
@@ -252,11 +230,6 @@ impl Reactor {
         self.rearm();
         out.extend(self.completions.lock().drain(..).map(Happening::Done));
         Ok(())
-    }
-
-    /// Number of pending timers (tests and status).
-    pub fn timer_count(&self) -> usize {
-        self.timers.len()
     }
 }
 
