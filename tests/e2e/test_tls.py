@@ -54,12 +54,17 @@ class SServer:
         self.proc.wait()
 
 
+def verifying_client(host, pki, sid=1):
+    """A STREAM_TLS socket that verifies the server against the test CA."""
+    host.ok(f"create {sid} STREAM_TLS")
+    host.ok(f"set {sid} SO_TLS_VERIFY_PEER 1")
+    host.ok(f"set {sid} SO_TLS_CA " + json.dumps(pki["ca"]))
+
+
 def test_client_tls13_with_verification(host, pki):
     srv = SServer(pki["cert"], pki["key"], ["-tls1_3"])
     try:
-        host.ok("create 1 STREAM_TLS")
-        host.ok("set 1 SO_TLS_VERIFY_PEER 1")
-        host.ok("set 1 SO_TLS_CA " + json.dumps(pki["ca"]))
+        verifying_client(host, pki)
         assert host.ok("get 1 SO_TLS_VERIFY_PEER")["value"] == 1  # upstream returned the socket id
         host.ok(f"connect 1 localhost {srv.port}")
         host.event("write", 1)  # handshake done
@@ -73,9 +78,7 @@ def test_client_tls13_with_verification(host, pki):
 def test_client_rejects_self_signed_when_verifying(host, pki):
     srv = SServer(pki["self_cert"], pki["self_key"])
     try:
-        host.ok("create 1 STREAM_TLS")
-        host.ok("set 1 SO_TLS_VERIFY_PEER 1")
-        host.ok("set 1 SO_TLS_CA " + json.dumps(pki["ca"]))
+        verifying_client(host, pki)
         host.ok(f"connect 1 127.0.0.1 {srv.port}")
         ev = host.event("close", 1)
         assert "unknown issuer" in ev["data"]
@@ -86,9 +89,7 @@ def test_client_rejects_self_signed_when_verifying(host, pki):
 def test_client_refuses_wrong_host_name(host, pki):
     srv = SServer(pki["cert"], pki["key"])
     try:
-        host.ok("create 1 STREAM_TLS")
-        host.ok("set 1 SO_TLS_VERIFY_PEER 1")
-        host.ok("set 1 SO_TLS_CA " + json.dumps(pki["ca"]))
+        verifying_client(host, pki)
         host.ok('set 1 SO_TLS_SNI_HOSTNAME "wrong.example"')
         host.ok(f"connect 1 127.0.0.1 {srv.port}")
         ev = host.event("close", 1)
