@@ -13,7 +13,8 @@
  *   release ID                acquire ID                 adopt ID FD MODE
  *   status [ID]               address ID [local]         wait EVENT [TIMEOUT_MS [ID]]
  *   run MS                    autoaccept LISTENER [FIRST_ID]
- *   autoecho ID|all           fds                        count
+ *   autoecho ID|all [quiet]   autoreply ID|all JSON [quiet]
+ *   fds                       count
  *   echo TEXT                 quit
  * `wait` runs the loop until an event of that type (read, write, close,
  * listen, any) arrives, printing everything meanwhile; on timeout it prints
@@ -165,6 +166,15 @@ static int quiet_echo = 0;
 
 static int is_echo(int id) { return id >= 0 && id < MAX_AUTO && (echo_all || echo_on[id]); }
 
+/* autoreply: every read event carrying a mapping (an HTTP request) on these
+ * sockets is answered at once with one fixed value, as a server whose reply
+ * costs nothing would (benchmarks, load and concurrency tests). */
+static unisock_value *reply_value = NULL;
+static int reply_all = 0;
+static unsigned char reply_on[MAX_AUTO];
+static int quiet_reply = 0;
+static int is_reply(int id) { return reply_value && id >= 0 && id < MAX_AUTO && (reply_all || reply_on[id]); }
+
 static void echo_write(int id, const unisock_value *data) {
   const uint8_t *ptr; size_t len;
   if (unisock_value_bytes(data, &ptr, &len) != UNISOCK_RESULT_OK) return;
@@ -223,13 +233,20 @@ static int drain(const char *want, int want_id) {
           int nid = next_auto_id++;
           unisock_result r = unisock_accept(id, nid);
           if (r == UNISOCK_RESULT_OK) {
-            if (!quiet_echo) printf("{\"accepted\":%d,\"listener\":%d}\n", nid, id);
+            if (!quiet_echo && !quiet_reply) printf("{\"accepted\":%d,\"listener\":%d}\n", nid, id);
           } else {
             print_result("autoaccept", nid, r);
           }
-          handled_quietly = quiet_echo;
+          handled_quietly = quiet_echo || quiet_reply;
         }
       }
+    } else if (kind == UNISOCK_EVENT_KIND_READ && is_reply(id) && data &&
+               unisock_value_get_kind(data) == UNISOCK_VALUE_KIND_MAPPING) {
+      unisock_result r = unisock_write(id, reply_value, NULL);
+      if (r != UNISOCK_RESULT_OK && r != UNISOCK_RESULT_EE_CALLBACK) print_result("autoreply-write", id, r);
+      handled_quietly = quiet_reply;
+    } else if (kind == UNISOCK_EVENT_KIND_WRITE && is_reply(id)) {
+      handled_quietly = quiet_reply;
     } else if (kind == UNISOCK_EVENT_KIND_READ && is_echo(id) && data) {
       echo_write(id, data);
       handled_quietly = quiet_echo;
@@ -240,7 +257,7 @@ static int drain(const char *want, int want_id) {
       free(pending[id].data);
       pending[id].data = NULL;
       pending[id].len = 0;
-      handled_quietly = quiet_echo && is_echo(id);
+      handled_quietly = (quiet_echo && is_echo(id)) || (quiet_reply && is_reply(id));
     }
     if (!handled_quietly) {
       printf("{\"event\":\"%s\",\"socket\":%d", name, id);
@@ -407,6 +424,16 @@ static void command(char *line) {
     else if (w && atoi(w) >= 0 && atoi(w) < MAX_AUTO) echo_on[atoi(w)] = 1;
     if (q && !strcmp(q, "quiet")) quiet_echo = 1;
     printf("{\"cmd\":\"autoecho\",\"result\":\"ok\"}\n");
+  } else if (!strcmp(verb, "autoreply")) {
+    char *w = word(&p), *vs = json_word(&p), *q = word(&p);
+    unisock_value *v = vs ? json_value(vs) : NULL;
+    if (!w || !v) { printf("{\"cmd\":\"autoreply\",\"error\":\"usage: autoreply ID|all JSON [quiet]\"}\n"); failures++; return; }
+    if (reply_value) unisock_value_free(reply_value);
+    reply_value = v;
+    if (!strcmp(w, "all")) reply_all = 1;
+    else if (atoi(w) >= 0 && atoi(w) < MAX_AUTO) reply_on[atoi(w)] = 1;
+    if (q && !strcmp(q, "quiet")) quiet_reply = 1;
+    printf("{\"cmd\":\"autoreply\",\"result\":\"ok\"}\n");
   } else if (!strcmp(verb, "fds")) {
     printf("{\"cmd\":\"fds\",\"value\":%d}\n", count_fds());
   } else if (!strcmp(verb, "count")) {
@@ -420,6 +447,7 @@ static void command(char *line) {
     printf("}\n");
   } else if (!strcmp(verb, "quit")) {
     unisock_close_all();
+    if (reply_value) unisock_value_free(reply_value);
     printf("{\"done\":true,\"failures\":%d}\n", failures);
     fflush(stdout);
     exit(failures ? 1 : 0);

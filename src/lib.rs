@@ -17,6 +17,7 @@ pub use value::Value;
 
 pub mod core;
 pub mod ffi;
+pub mod http;
 pub mod legacy;
 pub mod reactor;
 pub mod tls;

@@ -49,10 +49,10 @@ modes! {
     4 DATAGRAM_BINARY Some("SOCKET_DATAGRAM_BINARY"), Legacy, true;
     5 STREAM_TLS Some("SOCKET_STREAM_TLS"), Legacy, true;
     6 STREAM_TLS_BINARY Some("SOCKET_STREAM_TLS_BINARY"), Legacy, true;
-    10 HTTP_SERVER None, Http, false;
-    11 HTTP_CLIENT None, Http, false;
-    12 HTTPS_SERVER None, Http, false;
-    13 HTTPS_CLIENT None, Http, false;
+    10 HTTP_SERVER None, Http, true;
+    11 HTTP_CLIENT None, Http, true;
+    12 HTTPS_SERVER None, Http, true;
+    13 HTTPS_CLIENT None, Http, true;
     14 REST_SERVER None, Rest, false;
     15 REST_CLIENT None, Rest, false;
     16 WEBSOCKET_SERVER None, WebSocket, false;
@@ -79,6 +79,10 @@ pub const STREAM_BINARY: u8 = 3;
 pub const DATAGRAM_BINARY: u8 = 4;
 pub const STREAM_TLS: u8 = 5;
 pub const STREAM_TLS_BINARY: u8 = 6;
+pub const HTTP_SERVER: u8 = 10;
+pub const HTTP_CLIENT: u8 = 11;
+pub const HTTPS_SERVER: u8 = 12;
+pub const HTTPS_CLIENT: u8 = 13;
 
 /// The row for a mode number.
 pub fn info(mode: i64) -> Option<&'static ModeInfo> {

@@ -215,8 +215,12 @@ pub trait Endpoint: Send {
     fn completed(&mut self, _cx: &mut Cx, _kind: CompletionKind) {}
     /// socket_write; returns Ok (EESUCCESS), EeCallback (queued) or an error.
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode>;
-    /// An option was set successfully; apply it to a live connection if it can take effect now.
-    fn option_set(&mut self, _cx: &mut Cx, _id: u16) {}
+    /// An option was stored: apply it to a live connection if it can take
+    /// effect now. An error (a certificate file that does not load) puts the
+    /// previous value back and reaches LPC as socket_set_option's error.
+    fn option_set(&mut self, _cx: &mut Cx, _id: u16) -> Result<()> {
+        Ok(())
+    }
     /// socket_close by LPC. Returns true when fully closed, false when it must
     /// finish flushing in the background (the core then keeps it without an id).
     fn close(&mut self, cx: &mut Cx) -> bool;

@@ -65,6 +65,16 @@ pub struct Unisock {
     dispatching: bool,
 }
 
+/// Lets the endpoint act on an option just stored; on its error the option
+/// gets its previous value back.
+fn applied(cx: &mut Cx, ep: &mut dyn Endpoint, id: u16, before: Option<Value>) -> Result<()> {
+    let r = ep.option_set(cx, id);
+    if r.is_err() {
+        cx.core.options.restore(id, before);
+    }
+    r
+}
+
 fn bad_socket(id: i32) -> Error {
     Error::new(ResultCode::EeBadf, format!("socket {id} is not open"))
 }
@@ -165,7 +175,10 @@ impl Unisock {
             crate::reactor::log::warn(&msg);
             return Err(Error::new(ResultCode::EeModenotsupp, msg));
         }
-        let ep = crate::legacy::new_endpoint(info.number)?;
+        let ep = match info.family {
+            modes::Family::Http => crate::http::new_endpoint(info.number)?,
+            _ => crate::legacy::new_endpoint(info.number)?,
+        };
         self.insert(id, info.number, ep);
         Ok(())
     }
@@ -327,9 +340,9 @@ impl Unisock {
     pub fn set_option(&mut self, id: i32, option: i64, value: &Value) -> Result<()> {
         self.with(id, |cx, ep| {
             let started = !matches!(cx.core.state, State::Unbound | State::Bound);
+            let before = cx.core.options.snapshot(option);
             let def = cx.core.options.set(option, value, cx.core.mode, started)?;
-            ep.option_set(cx, def.id);
-            Ok(())
+            applied(cx, ep, def.id, before)
         })?
     }
 
@@ -337,12 +350,12 @@ impl Unisock {
     pub fn set_option_int(&mut self, id: i32, option: i64, value: i64) -> Result<()> {
         self.with(id, |cx, ep| {
             let started = !matches!(cx.core.state, State::Unbound | State::Bound);
+            let before = cx.core.options.snapshot(option);
             let def = cx
                 .core
                 .options
                 .set_int(option, value, cx.core.mode, started)?;
-            ep.option_set(cx, def.id);
-            Ok(())
+            applied(cx, ep, def.id, before)
         })?
     }
 

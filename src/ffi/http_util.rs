@@ -59,14 +59,7 @@ pub extern "C" fn unisock_http_parse_headers(
 ) -> ResultCode {
     boundary(|| {
         let headers = http_util::parse_headers(text(ptr, len)?).map_err(parse_err)?;
-        let m = Value::mapping(headers.into_iter().map(|(name, mut values)| {
-            let v = if values.len() == 1 {
-                Value::Str(values.remove(0))
-            } else {
-                Value::Array(values.into_iter().map(Value::Str).collect())
-            };
-            (name, v)
-        }));
+        let m = http_util::headers::to_value(headers);
         out_value(out, m)
     })
 }
@@ -79,39 +72,13 @@ pub extern "C" fn unisock_http_format_headers(
     out: *mut *mut UnisockValue,
 ) -> ResultCode {
     boundary(|| {
-        let Value::Mapping(m) = borrow(headers, "headers")? else {
-            return Err(Error::new(
-                ResultCode::WrongValueKind,
-                "http_format_headers wants a mapping",
-            ));
-        };
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (k, v) in m {
-            let name = k.as_str().ok_or_else(|| {
-                Error::new(ResultCode::WrongValueKind, "header names must be strings")
+        let pairs =
+            http_util::headers::pairs_from_value(borrow(headers, "headers")?).map_err(|e| {
+                Error::new(
+                    ResultCode::WrongValueKind,
+                    format!("http_format_headers: {e}"),
+                )
             })?;
-            match v {
-                Value::Str(s) => pairs.push((name.to_string(), s.clone())),
-                Value::Int(i) => pairs.push((name.to_string(), i.to_string())),
-                Value::Array(a) => {
-                    for item in a {
-                        let s = item.as_str().ok_or_else(|| {
-                            Error::new(
-                                ResultCode::WrongValueKind,
-                                format!("header {name}: values must be strings"),
-                            )
-                        })?;
-                        pairs.push((name.to_string(), s.to_string()));
-                    }
-                }
-                other => {
-                    return Err(Error::new(
-                        ResultCode::WrongValueKind,
-                        format!("header {name}: {} is not a header value", other.describe()),
-                    ))
-                }
-            }
-        }
         let s = http_util::format_headers(&pairs).map_err(parse_err)?;
         out_value(out, Value::Str(s))
     })

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::value::Value;
+
 /// Parsed header block: lower-cased names in order of first appearance, each
 /// with all its values in the order they appeared.
 pub type Headers = Vec<(String, Vec<String>)>;
@@ -173,6 +175,58 @@ pub fn format_headers<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Result<
         out.push_str("\r\n");
     }
     Ok(out)
+}
+
+/// A parsed header block as the LPC mapping callbacks.md describes:
+/// lower-case names, one string each, or an array of strings when repeated.
+pub fn to_value(headers: Headers) -> Value {
+    Value::Mapping(
+        headers
+            .into_iter()
+            .map(|(name, mut values)| {
+                let v = if values.len() == 1 {
+                    Value::Str(values.remove(0))
+                } else {
+                    Value::Array(values.into_iter().map(Value::Str).collect())
+                };
+                (Value::Str(name), v)
+            })
+            .collect(),
+    )
+}
+
+/// Header pairs from an LPC mapping of name → string, int or array of
+/// strings (one pair per array element). Names and values are checked when
+/// formatted, not here.
+pub fn pairs_from_value(v: &Value) -> Result<Vec<(String, String)>, String> {
+    let Value::Mapping(m) = v else {
+        return Err(format!("headers must be a mapping, got {}", v.describe()));
+    };
+    let mut pairs = Vec::with_capacity(m.len());
+    for (k, v) in m {
+        let name = k
+            .as_str()
+            .ok_or_else(|| format!("header names must be strings, got {}", k.describe()))?;
+        match v {
+            Value::Str(s) => pairs.push((name.to_string(), s.clone())),
+            Value::Int(i) => pairs.push((name.to_string(), i.to_string())),
+            Value::Array(a) => {
+                for item in a {
+                    let s = item
+                        .as_str()
+                        .ok_or_else(|| format!("header {name}: values must be strings"))?;
+                    pairs.push((name.to_string(), s.to_string()));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "header {name}: {} is not a header value",
+                    other.describe()
+                ))
+            }
+        }
+    }
+    Ok(pairs)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! (RFC-exact) than Python, the doc comment says so.
 
 mod date;
-mod headers;
+pub mod headers;
 mod status;
 mod url;
 

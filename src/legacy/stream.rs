@@ -191,7 +191,7 @@ impl Stream {
                 .string(crate::tls::SO_TLS_SNI_HOSTNAME)
                 .unwrap_or(&conn.host)
                 .to_string();
-            let started = crate::tls::client_config(&cx.core.options, mode).and_then(|cfg| {
+            let started = crate::tls::client_config(&cx.core.options, mode, &[]).and_then(|cfg| {
                 let name = crate::tls::server_name(&cx.core.options, &host)?;
                 rustls::ClientConnection::new(cfg, name)
                     .map_err(|e| Error::new(ResultCode::TlsConfig, format!("tls: {e}")))
@@ -386,7 +386,7 @@ impl Endpoint for Stream {
         }
         let tls = if self.tls() {
             Some(
-                crate::tls::server_config(&cx.core.options)
+                crate::tls::server_config(&cx.core.options, &[])
                     .map_err(|e| Error::new(ResultCode::EeListen, e.message))?,
             )
         } else {
@@ -668,13 +668,14 @@ impl Endpoint for Stream {
         }
     }
 
-    fn option_set(&mut self, cx: &mut Cx, id: u16) {
+    fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
         if tcp::is_tcp_option(id) {
             let mode = self.mode;
             if let Some(conn) = self.conn() {
                 let _ = tcp::apply_options(SockRef::from(&conn.stream), &cx.core.options, mode);
             }
         }
+        Ok(())
     }
 
     fn close(&mut self, cx: &mut Cx) -> bool {

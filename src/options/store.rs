@@ -180,6 +180,22 @@ impl OptionStore {
         self.insert(id, value);
     }
 
+    /// The stored value of option `id` (for `restore`); None when unset or
+    /// not an option.
+    pub fn snapshot(&self, id: i64) -> Option<Value> {
+        u16::try_from(id)
+            .ok()
+            .and_then(|id| self.lookup(id).cloned())
+    }
+
+    /// Puts back what `snapshot` returned.
+    pub fn restore(&mut self, id: u16, value: Option<Value>) {
+        match value {
+            Some(v) => self.insert(id, v),
+            None => self.values.retain(|(k, _)| *k != id),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }

@@ -64,8 +64,9 @@ fn system_roots() -> Arc<RootCertStore> {
         .clone()
 }
 
-/// Server configuration for a TLS listener.
-pub fn server_config(opts: &OptionStore) -> Result<Arc<ServerConfig>> {
+/// Server configuration for a TLS listener; `alpn` lists the protocols it
+/// offers (empty: no ALPN).
+pub fn server_config(opts: &OptionStore, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>> {
     let (cert, key) =
         match (opts.string(SO_TLS_CERT), opts.string(SO_TLS_KEY)) {
             (Some(c), Some(k)) => (c, k),
@@ -76,7 +77,7 @@ pub fn server_config(opts: &OptionStore) -> Result<Arc<ServerConfig>> {
         };
     let certs = load_certs(cert)?;
     let key = load_key(key)?;
-    let config = ServerConfig::builder_with_provider(provider())
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(format!("tls: {e}")))?
         .with_no_client_auth()
@@ -86,7 +87,23 @@ pub fn server_config(opts: &OptionStore) -> Result<Arc<ServerConfig>> {
                 "tls: certificate and key do not form a usable pair: {e}"
             ))
         })?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// Checks that `path` holds at least one PEM certificate.
+pub fn check_cert_file(path: &str) -> Result<()> {
+    load_certs(path).map(|_| ())
+}
+
+/// Checks that `path` holds a PEM private key.
+pub fn check_key_file(path: &str) -> Result<()> {
+    load_key(path).map(|_| ())
+}
+
+/// Checks that SO_TLS_CERT and SO_TLS_KEY form a usable pair.
+pub fn check_pair(opts: &OptionStore) -> Result<()> {
+    server_config(opts, &[]).map(|_| ())
 }
 
 /// Accepts any certificate (SO_TLS_VERIFY_PEER 0, upstream's default on modes 5/6)
@@ -139,8 +156,9 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// Client configuration from the socket's options.
-pub fn client_config(opts: &OptionStore, mode: u8) -> Result<Arc<ClientConfig>> {
+/// Client configuration from the socket's options; `alpn` lists the
+/// protocols offered (empty: no ALPN).
+pub fn client_config(opts: &OptionStore, mode: u8, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>> {
     let verify = opts.int(SO_TLS_VERIFY_PEER, mode) != 0;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -164,12 +182,13 @@ pub fn client_config(opts: &OptionStore, mode: u8) -> Result<Arc<ClientConfig>> 
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
     };
-    let config = match (opts.string(SO_TLS_CERT), opts.string(SO_TLS_KEY)) {
+    let mut config = match (opts.string(SO_TLS_CERT), opts.string(SO_TLS_KEY)) {
         (Some(c), Some(k)) => builder
             .with_client_auth_cert(load_certs(c)?, load_key(k)?)
             .map_err(|e| tls_err(format!("tls: client certificate unusable: {e}")))?,
         _ => builder.with_no_client_auth(),
     };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
@@ -188,9 +207,10 @@ pub fn describe(e: &rustls::Error, host: &str) -> String {
         | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => {
             format!("tls: certificate not valid for host {host}")
         }
-        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
-            "tls: certificate signed by an unknown issuer".to_string()
-        }
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => format!(
+            "tls: certificate for {host} is self-signed or signed by an unknown issuer and \
+             SO_TLS_VERIFY_PEER is 1 (SO_TLS_CA names the roots to trust)"
+        ),
         rustls::Error::InvalidCertificate(C::Expired)
         | rustls::Error::InvalidCertificate(C::ExpiredContext { .. }) => {
             "tls: certificate expired".to_string()
@@ -198,7 +218,7 @@ pub fn describe(e: &rustls::Error, host: &str) -> String {
         rustls::Error::InvalidCertificate(C::Other(o))
             if format!("{o:?}").contains("CaUsedAsEndEntity") =>
         {
-            "tls: the server presented a CA certificate as its own (self-signed?)".to_string()
+            format!("tls: certificate for {host} is self-signed (a CA certificate used as its own) and SO_TLS_VERIFY_PEER is 1")
         }
         other => format!("tls: {other}"),
     }

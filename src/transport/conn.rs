@@ -29,8 +29,13 @@ pub struct Conn {
     queue: VecDeque<u8>,
     /// Host name for error messages (TLS verification).
     pub host: String,
-    /// Read buffer, zeroed once and reused for every read.
-    scratch: Box<[u8]>,
+}
+
+thread_local! {
+    /// The read buffer every connection shares: all reads happen on the
+    /// driver thread, one at a time, so an idle connection costs no buffer.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; 65536].into_boxed_slice());
 }
 
 impl Conn {
@@ -46,7 +51,6 @@ impl Conn {
             tls,
             queue: VecDeque::new(),
             host,
-            scratch: vec![0u8; 65536].into_boxed_slice(),
         }
     }
 
@@ -75,8 +79,11 @@ impl Conn {
     /// Reads until the kernel has nothing more or `limit` bytes were read;
     /// plaintext is appended to `out`.
     pub fn read(&mut self, out: &mut Vec<u8>, limit: usize) -> ReadEnd {
+        SCRATCH.with(|s| self.read_with(&mut s.borrow_mut(), out, limit))
+    }
+
+    fn read_with(&mut self, buf: &mut [u8], out: &mut Vec<u8>, limit: usize) -> ReadEnd {
         let start = out.len();
-        let buf = &mut self.scratch;
         loop {
             if out.len() - start >= limit {
                 return ReadEnd::Limit;

@@ -1,0 +1,895 @@
+//! HTTP_CLIENT and HTTPS_CLIENT (modes 11 and 13).
+//!
+//! socket_connect(id, address): `address` is the URL (http:// or https://),
+//! or "" to use SO_HTTP_URL, or "host port" to reach SO_HTTP_URL's origin
+//! through that address. The first request is built from the options
+//! (method, URL, headers, body, user agent) and sent once connected;
+//! socket_write(id, ([ "method", "url"|"path", "headers", "body" ])) sends
+//! another on the same connection (queued while one is in flight).
+//!
+//! Each response reaches read_cb as a mapping (callbacks.md); a failure
+//! (DNS, refused, TLS, timeout, bad response) as `([ "error", "error_code" ])`
+//! followed by close_cb. The connection stays open for more requests while
+//! the server keeps it alive; close_cb fires when it ends.
+//!
+//! Deadlines: SO_HTTP_CONNECT_TIMEOUT (resolve + connect + TLS handshake),
+//! SO_HTTP_READ_TIMEOUT (between bytes while a response is awaited),
+//! SO_HTTP_TIMEOUT (a whole request, redirects included).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::Interest;
+use socket2::SockRef;
+
+use super::opt;
+use super::request_writer::Outgoing;
+use super::response_parser::{Response, ResponseParser};
+use super::target::Target;
+use crate::core::addr::{self, Target as Address};
+use crate::core::{Cx, Endpoint, EventKind, State};
+use crate::error::{Error, Result, ResultCode};
+use crate::modes;
+use crate::reactor::{CompletionKind, Readiness};
+use crate::transport::{tcp, Conn, ReadEnd};
+use crate::value::Value;
+
+const READ_ROUND: usize = 1 << 20;
+/// Most requests queued behind the one in flight.
+const MAX_QUEUED: usize = 64;
+const FLUSH_DEADLINE: Duration = Duration::from_secs(30);
+
+const TIMER_CHECK: u64 = 1;
+const TIMER_READ_MORE: u64 = 2;
+const TIMER_FLUSH: u64 = 3;
+
+enum Sock {
+    None,
+    Resolving,
+    Connected(Box<Conn>),
+}
+
+/// The request being answered.
+struct InFlight {
+    req: Outgoing,
+    started: Instant,
+    redirects: i64,
+    sent: bool,
+}
+
+pub struct HttpClient {
+    mode: u8,
+    sock: Sock,
+    /// Where the connection goes (the origin of the requests on it).
+    origin: Option<Target>,
+    /// "host port" given to socket_connect instead of the URL's host.
+    via: Option<(String, u16)>,
+    in_flight: Option<InFlight>,
+    queue: VecDeque<Outgoing>,
+    parser: ResponseParser,
+    inbuf: Vec<u8>,
+    /// TCP connect or TLS handshake in progress, since when.
+    connecting: Option<Instant>,
+    tcp_pending: bool,
+    last_byte: Instant,
+    timer_at: Option<Instant>,
+    blocked: bool,
+    closing: bool,
+}
+
+/// The EE number LPC sees in "error_code" (EESOCKET is -1 ...).
+fn ee(code: ResultCode) -> i64 {
+    -((code as u32 as i64) - 7200)
+}
+
+fn ms(cx: &Cx, id: u16, mode: u8) -> Duration {
+    Duration::from_millis(cx.core.options.int(id, mode).max(0) as u64)
+}
+
+impl HttpClient {
+    pub fn new(mode: u8) -> HttpClient {
+        HttpClient {
+            mode,
+            sock: Sock::None,
+            origin: None,
+            via: None,
+            in_flight: None,
+            queue: VecDeque::new(),
+            parser: ResponseParser::default(),
+            inbuf: Vec::new(),
+            connecting: None,
+            tcp_pending: false,
+            last_byte: Instant::now(),
+            timer_at: None,
+            blocked: false,
+            closing: false,
+        }
+    }
+
+    fn conn(&mut self) -> Option<&mut Conn> {
+        match &mut self.sock {
+            Sock::Connected(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Reports a failure to LPC (error mapping, then close_cb).
+    fn fail(&mut self, cx: &mut Cx, code: ResultCode, msg: String) {
+        if cx.core.dead {
+            return;
+        }
+        cx.core.stats.errors += 1;
+        let v = Value::mapping([
+            ("error", Value::Str(msg.clone())),
+            ("error_code", Value::Int(ee(code))),
+        ]);
+        cx.emit(EventKind::Read, Some(v), self.addr_text(cx));
+        cx.die(Some(msg));
+    }
+
+    fn addr_text(&self, cx: &Cx) -> Option<String> {
+        cx.core.peer.as_ref().map(addr::format)
+    }
+
+    /// Checks that `t` may be fetched by this mode.
+    fn check_scheme(&self, t: &Target, redirect: bool) -> std::result::Result<(), String> {
+        match (self.mode, t.tls) {
+            (modes::HTTP_CLIENT, true) if !redirect => Err(format!(
+                "{} is an https:// URL; use an HTTPS_CLIENT (13) socket",
+                t.url
+            )),
+            (modes::HTTPS_CLIENT, false) if !redirect => Err(format!(
+                "{} is an http:// URL; HTTPS_CLIENT only speaks TLS (use HTTP_CLIENT, 11)",
+                t.url
+            )),
+            (modes::HTTPS_CLIENT, false) => Err(format!(
+                "refusing to follow a redirect from https to {}",
+                t.url
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The first request, from the socket's options.
+    fn request_from_options(cx: &Cx, mode: u8, target: Target) -> Result<Outgoing> {
+        let o = &cx.core.options;
+        let method = o.string(opt::SO_HTTP_METHOD).unwrap_or("GET").to_string();
+        let headers = match o.raw(opt::SO_HTTP_HEADERS) {
+            Some(h) => crate::http_util::headers::pairs_from_value(h)
+                .map_err(|e| Error::new(ResultCode::EeBaddata, format!("SO_HTTP_HEADERS: {e}")))?,
+            None => Vec::new(),
+        };
+        let body = o
+            .raw(opt::SO_HTTP_BODY)
+            .and_then(Value::as_bytes)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        let _ = mode;
+        Ok(Outgoing {
+            method,
+            target,
+            headers,
+            body,
+        })
+    }
+
+    /// Opens a connection to `target`'s origin (or to `via`).
+    fn open(&mut self, cx: &mut Cx, target: &Target) {
+        self.drop_connection(cx);
+        self.origin = Some(target.clone());
+        self.connecting = Some(Instant::now());
+        self.parser = ResponseParser::default();
+        self.inbuf.clear();
+        cx.core.state = State::Connecting;
+        let (host, port) = self
+            .via
+            .clone()
+            .unwrap_or_else(|| (target.host.clone(), target.port));
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => self.start_connect(cx, SocketAddr::new(ip, port)),
+            Err(_) => {
+                self.sock = Sock::Resolving;
+                cx.resolve(host, port);
+            }
+        }
+        self.arm(cx);
+    }
+
+    fn drop_connection(&mut self, cx: &mut Cx) {
+        if let Sock::Connected(mut c) = std::mem::replace(&mut self.sock, Sock::None) {
+            cx.reactor.deregister(&mut c.stream, c.token);
+        }
+    }
+
+    fn start_connect(&mut self, cx: &mut Cx, a: SocketAddr) {
+        let r = (|| -> Result<()> {
+            let socket = tcp::new_socket(&a, false)?;
+            tcp::apply_options(SockRef::from(&socket), &cx.core.options, self.mode)?;
+            if let Err(e) = socket.connect(&a.into()) {
+                if e.raw_os_error() != Some(libc::EINPROGRESS)
+                    && e.kind() != std::io::ErrorKind::WouldBlock
+                {
+                    let code = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                        ResultCode::EeConnrefused
+                    } else {
+                        ResultCode::EeConnect
+                    };
+                    return Err(Error::new(
+                        code,
+                        format!("connect to {}: {e}", addr::format(&a)),
+                    ));
+                }
+            }
+            let mut stream = TcpStream::from_std(socket.into());
+            let token = cx
+                .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
+                .map_err(|e| Error::io("register", ResultCode::EeSocket, &e))?;
+            let host = self
+                .origin
+                .as_ref()
+                .map(|t| t.host.clone())
+                .unwrap_or_default();
+            self.sock = Sock::Connected(Box::new(Conn::new(stream, token, None, host)));
+            self.tcp_pending = true;
+            cx.core.peer = Some(a);
+            Ok(())
+        })();
+        if let Err(e) = r {
+            self.fail(cx, e.code, e.message);
+        }
+    }
+
+    /// The TCP connect finished: start TLS if needed, send the request.
+    fn finish_connect(&mut self, cx: &mut Cx) {
+        let Sock::Connected(conn) = &mut self.sock else {
+            return;
+        };
+        match conn.stream.take_error() {
+            Ok(Some(e)) | Err(e) => {
+                let code = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    ResultCode::EeConnrefused
+                } else {
+                    ResultCode::EeConnect
+                };
+                let to = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
+                return self.fail(cx, code, format!("connect to {to}: {e}"));
+            }
+            Ok(None) => {}
+        }
+        match conn.stream.peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
+            Err(e) => return self.fail(cx, ResultCode::EeConnect, format!("connect: {e}")),
+        }
+        self.tcp_pending = false;
+        cx.core.local = conn.stream.local_addr().ok();
+        cx.core.mark_connected();
+        let target = self.origin.clone().expect("origin while connecting");
+        if target.tls {
+            // An http:// client that followed a redirect to https:// verifies, as HTTPS_CLIENT does.
+            let mode = if self.mode == modes::HTTP_CLIENT {
+                modes::HTTPS_CLIENT
+            } else {
+                self.mode
+            };
+            let host = cx
+                .core
+                .options
+                .string(crate::tls::SO_TLS_SNI_HOSTNAME)
+                .unwrap_or(&target.host)
+                .to_string();
+            let started = crate::tls::client_config(&cx.core.options, mode, &[b"http/1.1"])
+                .and_then(|cfg| {
+                    let name = crate::tls::server_name(&cx.core.options, &target.host)?;
+                    rustls::ClientConnection::new(cfg, name)
+                        .map_err(|e| Error::new(ResultCode::TlsConfig, format!("tls: {e}")))
+                });
+            match started {
+                Ok(client) => {
+                    let Sock::Connected(old) = std::mem::replace(&mut self.sock, Sock::None) else {
+                        return;
+                    };
+                    self.sock = Sock::Connected(Box::new(Conn::new(
+                        old.stream,
+                        old.token,
+                        Some(client.into()),
+                        host,
+                    )));
+                    cx.core.state = State::Handshake;
+                }
+                Err(e) => return self.fail(cx, ResultCode::EeSecurity, e.message),
+            }
+        } else {
+            self.connecting = None;
+            cx.core.state = State::DataXfer;
+        }
+        self.send_next(cx);
+    }
+
+    /// Puts the next request on the wire if none is in flight.
+    fn send_next(&mut self, cx: &mut Cx) {
+        if self.in_flight.as_ref().is_some_and(|f| f.sent) {
+            return;
+        }
+        if self.in_flight.is_none() {
+            let Some(req) = self.queue.pop_front() else {
+                return;
+            };
+            self.in_flight = Some(InFlight {
+                req,
+                started: Instant::now(),
+                redirects: 0,
+                sent: false,
+            });
+        }
+        if !matches!(self.sock, Sock::Connected(_)) || self.tcp_pending {
+            return;
+        }
+        let ua = cx
+            .core
+            .options
+            .string(opt::SO_HTTP_USER_AGENT)
+            .unwrap_or("FluffOS/3.0")
+            .to_string();
+        let f = self.in_flight.as_mut().expect("in flight");
+        match f.req.render(&ua) {
+            Ok(bytes) => {
+                f.sent = true;
+                self.last_byte = Instant::now();
+                cx.core.stats.messages_out += 1;
+                if let Some(c) = self.conn() {
+                    c.queue(&bytes);
+                }
+            }
+            Err(e) => self.fail(cx, ResultCode::EeBaddata, format!("http: {e}")),
+        }
+    }
+
+    fn pump(&mut self, cx: &mut Cx, readable: bool) {
+        let Sock::Connected(conn) = &mut self.sock else {
+            return;
+        };
+        let mut eof = false;
+        if readable {
+            let before = self.inbuf.len();
+            let end = conn.read(&mut self.inbuf, READ_ROUND);
+            let got = self.inbuf.len() - before;
+            if got > 0 {
+                cx.core.stats.bytes_in += got as u64;
+                self.last_byte = Instant::now();
+            }
+            match end {
+                ReadEnd::Open => {}
+                ReadEnd::Limit => cx.timer(Duration::ZERO, TIMER_READ_MORE),
+                ReadEnd::Eof => eof = true,
+                ReadEnd::Error(msg) => {
+                    let tls = msg.starts_with("tls:");
+                    if self.in_flight.is_none() && !tls {
+                        // The server went away between requests.
+                        return cx.die(Some(msg));
+                    }
+                    let code = if tls {
+                        ResultCode::EeSecurity
+                    } else {
+                        ResultCode::EeNotconn
+                    };
+                    return self.fail(cx, code, msg);
+                }
+            }
+        }
+        if cx.core.state == State::Handshake {
+            let done = matches!(&self.sock, Sock::Connected(c) if !c.is_handshaking());
+            if done {
+                self.connecting = None;
+                cx.core.state = State::DataXfer;
+            }
+        }
+        // Responses.
+        while let Some(f) = &self.in_flight {
+            if !f.sent {
+                break;
+            }
+            let head_only = f.req.method == "HEAD";
+            match self.parser.next(&mut self.inbuf, head_only, eof) {
+                Ok(Some(resp)) => {
+                    cx.core.stats.messages_in += 1;
+                    self.answered(cx, resp);
+                    if cx.core.dead {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(msg) => return self.fail(cx, ResultCode::EeBaddata, format!("http: {msg}")),
+            }
+        }
+        if eof {
+            if self.in_flight.is_some() {
+                let msg = "http: the server closed the connection without a response".to_string();
+                return self.fail(cx, ResultCode::EeNotconn, msg);
+            }
+            return cx.die(None);
+        }
+        self.flush(cx);
+        if !cx.core.dead {
+            self.arm(cx);
+        }
+    }
+
+    fn flush(&mut self, cx: &mut Cx) {
+        let Sock::Connected(conn) = &mut self.sock else {
+            return;
+        };
+        match conn.flush() {
+            Ok((n, _)) => {
+                cx.core.stats.bytes_out += n as u64;
+                if conn.pending() == 0 {
+                    if self.closing {
+                        cx.core.state = State::Closed;
+                    } else if self.blocked {
+                        self.blocked = false;
+                        cx.emit(EventKind::Write, None, None);
+                    }
+                }
+            }
+            Err(e) => {
+                let msg = format!("write: {e}");
+                self.fail(cx, ResultCode::EeSend, msg)
+            }
+        }
+    }
+
+    /// A complete response: follow a redirect or hand it to LPC.
+    fn answered(&mut self, cx: &mut Cx, resp: Response) {
+        let f = self.in_flight.take().expect("in flight");
+        let keep_alive = resp.keep_alive;
+        let follow = cx
+            .core
+            .options
+            .int(opt::SO_HTTP_FOLLOW_REDIRECTS, self.mode)
+            != 0;
+        let location = resp.header("location").map(str::to_string);
+        if follow && matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
+            if let Some(loc) = location {
+                return self.redirect(cx, f, resp.status, &loc, keep_alive);
+            }
+        }
+        let v = response_value(resp, &f);
+        cx.emit(EventKind::Read, Some(v), self.addr_text(cx));
+        if !keep_alive {
+            if let Some(next) = self.queue.front() {
+                let t = next.target.clone();
+                self.open(cx, &t);
+                return;
+            }
+            self.drop_connection(cx);
+            return cx.die(None);
+        }
+        self.send_next(cx);
+    }
+
+    fn redirect(&mut self, cx: &mut Cx, mut f: InFlight, status: u16, loc: &str, keep_alive: bool) {
+        let max = cx.core.options.int(opt::SO_HTTP_MAX_REDIRECTS, self.mode);
+        if f.redirects >= max {
+            return self.fail(
+                cx,
+                ResultCode::EeBaddata,
+                format!(
+                    "http: too many redirects (SO_HTTP_MAX_REDIRECTS is {max}); last was to {loc}"
+                ),
+            );
+        }
+        let next = match f.req.target.join(loc) {
+            Ok(t) => t,
+            Err(e) => return self.fail(cx, ResultCode::EeBaddata, format!("http: {e}")),
+        };
+        if let Err(e) = self.check_scheme(&next, true) {
+            return self.fail(cx, ResultCode::EeSecurity, format!("http: {e}"));
+        }
+        if matches!(status, 301..=303) && f.req.method != "HEAD" {
+            f.req.method = "GET".into();
+            f.req.body.clear();
+            f.req.remove("content-length");
+            f.req.remove("content-type");
+        }
+        if !f.req.target.same_origin(&next) {
+            // Credentials are for the origin they were given for.
+            f.req.remove("authorization");
+            f.req.remove("proxy-authorization");
+            f.req.remove("cookie");
+            f.req.remove("host");
+        }
+        let reuse = keep_alive
+            && self.origin.as_ref().is_some_and(|o| o.same_origin(&next))
+            && self.via.is_none();
+        f.req.target = next.clone();
+        f.redirects += 1;
+        f.sent = false;
+        self.in_flight = Some(f);
+        if reuse {
+            self.send_next(cx);
+        } else {
+            self.via = None;
+            self.open(cx, &next);
+        }
+    }
+
+    fn deadline(&self, cx: &Cx) -> Option<Instant> {
+        if self.closing {
+            return None;
+        }
+        let mut at: Option<Instant> = None;
+        let mut min = |t: Instant| at = Some(at.map_or(t, |a: Instant| a.min(t)));
+        if let Some(c) = self.connecting {
+            min(c + ms(cx, opt::SO_HTTP_CONNECT_TIMEOUT, self.mode));
+        }
+        if let Some(f) = &self.in_flight {
+            min(f.started + ms(cx, opt::SO_HTTP_TIMEOUT, self.mode));
+            if f.sent && self.connecting.is_none() {
+                min(self.last_byte + ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode));
+            }
+        }
+        at
+    }
+
+    fn arm(&mut self, cx: &mut Cx) {
+        let Some(at) = self.deadline(cx) else { return };
+        if self.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        self.timer_at = Some(at);
+        cx.timer(at.saturating_duration_since(Instant::now()), TIMER_CHECK);
+    }
+
+    fn check_deadlines(&mut self, cx: &mut Cx) {
+        self.timer_at = None;
+        let now = Instant::now();
+        let over = |start: Instant, id: u16| now.duration_since(start) >= ms(cx, id, self.mode);
+        let origin = self
+            .origin
+            .as_ref()
+            .map(|t| format!("{}:{}", t.host, t.port))
+            .unwrap_or_default();
+        if let Some(c) = self.connecting {
+            if over(c, opt::SO_HTTP_CONNECT_TIMEOUT) {
+                let limit = ms(cx, opt::SO_HTTP_CONNECT_TIMEOUT, self.mode).as_millis();
+                return self.fail(
+                    cx,
+                    ResultCode::EeConnect,
+                    format!("connect: timed out after {limit} ms reaching {origin} (SO_HTTP_CONNECT_TIMEOUT)"),
+                );
+            }
+        }
+        if let Some(f) = &self.in_flight {
+            if over(f.started, opt::SO_HTTP_TIMEOUT) {
+                let limit = ms(cx, opt::SO_HTTP_TIMEOUT, self.mode).as_millis();
+                return self.fail(
+                    cx,
+                    ResultCode::EeIntr,
+                    format!("http: no complete response from {origin} within {limit} ms (SO_HTTP_TIMEOUT)"),
+                );
+            }
+            if f.sent
+                && self.connecting.is_none()
+                && over(self.last_byte, opt::SO_HTTP_READ_TIMEOUT)
+            {
+                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode).as_millis();
+                return self.fail(
+                    cx,
+                    ResultCode::EeIntr,
+                    format!("http: nothing received from {origin} for {limit} ms (SO_HTTP_READ_TIMEOUT)"),
+                );
+            }
+        }
+        self.arm(cx);
+    }
+
+    /// A request LPC wrote: ([ "method", "url"|"path", "headers", "body" ]).
+    fn request_from_write(&self, cx: &Cx, data: &Value) -> Result<Outgoing> {
+        let bad = |m: String| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}"));
+        let Value::Mapping(m) = data else {
+            return Err(bad(format!(
+                "an HTTP client writes a request mapping ([ \"method\", \"url\" or \"path\", \"headers\", \"body\" ]), got {}",
+                data.describe()
+            )));
+        };
+        for (k, _) in m {
+            if !matches!(
+                k.as_str(),
+                Some("method" | "url" | "path" | "headers" | "body")
+            ) {
+                return Err(bad(format!(
+                    "unknown request key {} (use method, url, path, headers, body)",
+                    k.describe()
+                )));
+            }
+        }
+        let origin = self.origin.as_ref().ok_or_else(|| {
+            Error::new(
+                ResultCode::EeNotconn,
+                "socket_write: call socket_connect first",
+            )
+        })?;
+        let target = match (data.get("url"), data.get("path")) {
+            (Some(_), Some(_)) => return Err(bad("give url or path, not both".into())),
+            (Some(Value::Str(u)), None) => Target::parse(u).map_err(bad)?,
+            (None, Some(Value::Str(p))) if p.starts_with('/') => origin.join(p).map_err(bad)?,
+            (None, None) => origin.clone(),
+            (Some(v), None) | (None, Some(v)) => {
+                return Err(bad(format!(
+                    "url/path must be a string (a path starts with /), got {}",
+                    v.describe()
+                )))
+            }
+        };
+        if !target.same_origin(origin) {
+            return Err(Error::new(
+                ResultCode::EeBadaddr,
+                format!(
+                    "socket_write: {} is not on this connection's origin ({}:{}); use another socket",
+                    target.url, origin.host, origin.port
+                ),
+            ));
+        }
+        let method = match data.get("method") {
+            None => "GET".to_string(),
+            Some(Value::Str(s)) => {
+                let up = s.to_ascii_uppercase();
+                if !crate::http_util::is_token(&up) {
+                    return Err(bad(format!("bad method {s:?}")));
+                }
+                up
+            }
+            Some(v) => {
+                return Err(bad(format!(
+                    "method must be a string, got {}",
+                    v.describe()
+                )))
+            }
+        };
+        let mut headers = match cx.core.options.raw(opt::SO_HTTP_HEADERS) {
+            Some(h) => crate::http_util::headers::pairs_from_value(h).map_err(bad)?,
+            None => Vec::new(),
+        };
+        if let Some(h) = data.get("headers") {
+            let given = crate::http_util::headers::pairs_from_value(h).map_err(bad)?;
+            headers.retain(|(n, _)| !given.iter().any(|(g, _)| g.eq_ignore_ascii_case(n)));
+            headers.extend(given);
+        }
+        let body = match data.get("body") {
+            None => Vec::new(),
+            Some(v) => v.as_bytes().map(<[u8]>::to_vec).ok_or_else(|| {
+                bad(format!(
+                    "body must be a string or a buffer, got {}",
+                    v.describe()
+                ))
+            })?,
+        };
+        Ok(Outgoing {
+            method,
+            target,
+            headers,
+            body,
+        })
+    }
+}
+
+/// The response mapping of callbacks.md.
+fn response_value(resp: Response, f: &InFlight) -> Value {
+    let body = Value::from_bytes_lossless(resp.body);
+    let binary = matches!(body, Value::Buffer(_)) as i64;
+    Value::Mapping(vec![
+        (Value::str("status"), Value::Int(resp.status as i64)),
+        (Value::str("reason"), Value::Str(resp.reason)),
+        (
+            Value::str("version"),
+            Value::Str(format!("HTTP/1.{}", resp.minor)),
+        ),
+        (
+            Value::str("headers"),
+            crate::http_util::headers::to_value(resp.headers),
+        ),
+        (Value::str("body"), body),
+        (Value::str("body_is_binary"), Value::Int(binary)),
+        (Value::str("url"), Value::str(f.req.target.url.as_str())),
+        (Value::str("redirects"), Value::Int(f.redirects)),
+        (
+            Value::str("elapsed_ms"),
+            Value::Int(f.started.elapsed().as_millis() as i64),
+        ),
+    ])
+}
+
+impl Endpoint for HttpClient {
+    fn connect(&mut self, cx: &mut Cx, address: &str) -> Result<()> {
+        if self.origin.is_some() || cx.core.state != State::Unbound {
+            return Err(Error::new(
+                ResultCode::EeIsconn,
+                "socket_connect: this HTTP client is already connected; socket_write sends more requests",
+            ));
+        }
+        let address = address.trim();
+        let lower = address.get(..8).unwrap_or(address).to_ascii_lowercase();
+        let bad = |m: String| Error::new(ResultCode::EeBadaddr, format!("socket_connect: {m}"));
+        let url = if lower.starts_with("http://") || lower.starts_with("https://") {
+            address.to_string()
+        } else {
+            if !address.is_empty() {
+                let (host, port) = match addr::parse(address)? {
+                    Address::Addr(a) => (a.ip().to_string(), a.port()),
+                    Address::Host(h, p) => (h, p),
+                };
+                self.via = Some((host, port));
+            }
+            cx.core
+                .options
+                .string(opt::SO_HTTP_URL)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{} needs a URL: pass \"http://host/path\" or set SO_HTTP_URL (102)",
+                        modes::name(self.mode)
+                    ))
+                })?
+                .to_string()
+        };
+        let target = Target::parse(&url).map_err(bad)?;
+        self.check_scheme(&target, false).map_err(bad)?;
+        if target.tls {
+            // Fail now, not after connecting, when the TLS settings cannot work.
+            crate::tls::client_config(&cx.core.options, self.mode, &[]).map_err(|e| {
+                Error::new(
+                    ResultCode::TlsConfig,
+                    format!("socket_connect: {}", e.message),
+                )
+            })?;
+        }
+        let req = Self::request_from_options(cx, self.mode, target.clone())?;
+        self.queue.push_back(req);
+        self.send_next(cx);
+        self.open(cx, &target);
+        Ok(())
+    }
+
+    fn completed(&mut self, cx: &mut Cx, kind: CompletionKind) {
+        let CompletionKind::Resolved(result) = kind;
+        if !matches!(self.sock, Sock::Resolving) {
+            return;
+        }
+        let host = self
+            .via
+            .as_ref()
+            .map(|v| v.0.clone())
+            .or_else(|| self.origin.as_ref().map(|t| t.host.clone()))
+            .unwrap_or_default();
+        match result {
+            Ok(addrs) if !addrs.is_empty() => {
+                self.sock = Sock::None;
+                self.start_connect(cx, addrs[0]);
+            }
+            Ok(_) => self.fail(
+                cx,
+                ResultCode::EeBadaddr,
+                format!("dns: {host} has no address"),
+            ),
+            Err(e) => self.fail(
+                cx,
+                ResultCode::EeBadaddr,
+                format!("dns: cannot resolve {host}: {e}"),
+            ),
+        }
+    }
+
+    fn ready(&mut self, cx: &mut Cx, r: Readiness) {
+        if !matches!(self.sock, Sock::Connected(_)) {
+            return;
+        }
+        if self.tcp_pending {
+            self.finish_connect(cx);
+            if self.tcp_pending || cx.core.dead {
+                return;
+            }
+        }
+        self.pump(cx, r.readable || r.closed || r.writable);
+    }
+
+    fn timer(&mut self, cx: &mut Cx, key: u64) {
+        match key {
+            TIMER_CHECK => self.check_deadlines(cx),
+            TIMER_READ_MORE => self.pump(cx, true),
+            TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
+            _ => {}
+        }
+    }
+
+    fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
+        if target.is_some() {
+            return Err(Error::new(
+                ResultCode::EeBadaddr,
+                "socket_write: an HTTP request takes no address argument (put \"url\" in the mapping)",
+            ));
+        }
+        let req = self.request_from_write(cx, data)?;
+        if self.queue.len() >= MAX_QUEUED {
+            return Err(Error::new(
+                ResultCode::EeWouldblock,
+                format!(
+                    "socket_write: {MAX_QUEUED} requests are already queued; wait for responses"
+                ),
+            ));
+        }
+        self.queue.push_back(req);
+        let idle = self.in_flight.is_none();
+        self.send_next(cx);
+        if idle {
+            self.flush(cx);
+            self.arm(cx);
+        }
+        if cx.core.dead {
+            return Err(Error::new(
+                ResultCode::EeSend,
+                "socket_write: the connection failed",
+            ));
+        }
+        let pending = self.conn().map_or(0, |c| c.pending());
+        if pending > 0 {
+            self.blocked = true;
+            return Ok(ResultCode::EeCallback);
+        }
+        Ok(ResultCode::Ok)
+    }
+
+    fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        if tcp::is_tcp_option(id) {
+            let mode = self.mode;
+            if let Some(conn) = self.conn() {
+                let _ = tcp::apply_options(SockRef::from(&conn.stream), &cx.core.options, mode);
+            }
+        }
+        if self.mode == modes::HTTPS_CLIENT {
+            super::check_tls_files(cx, id)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, cx: &mut Cx) -> bool {
+        self.closing = true;
+        let Some(conn) = self.conn() else { return true };
+        conn.send_close_notify();
+        match conn.flush() {
+            Ok((_, true)) if conn.pending() == 0 => true,
+            Ok(_) => {
+                cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    fn abort(&mut self, cx: &mut Cx) {
+        self.drop_connection(cx);
+    }
+
+    fn status(&self, out: &mut Value) {
+        if let Some(t) = &self.origin {
+            out.insert(Value::str("url"), Value::str(t.url.as_str()));
+        }
+        if let Sock::Connected(c) = &self.sock {
+            if let Some(v) = c.tls_version() {
+                out.insert(Value::str("tls_version"), Value::Str(v));
+            }
+        }
+        out.insert(
+            Value::str("requests_queued"),
+            Value::Int(self.queue.len() as i64 + self.in_flight.is_some() as i64),
+        );
+    }
+
+    fn raw_fd(&self) -> i32 {
+        match &self.sock {
+            Sock::Connected(c) => c.stream.as_raw_fd(),
+            _ => -1,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The HTTP family: HTTP_SERVER, HTTP_CLIENT, HTTPS_SERVER, HTTPS_CLIENT
+//! (modes 10–13) over the shared transport (plain or rustls), with the
+//! options 100–109 and the TCP/TLS options that apply (callbacks.md).
+//!
+//! - `request_parser`, `request_mapping`, `response_writer`, `server`: the server side;
+//! - `request_writer`, `response_parser`, `target`, `client`: the client side;
+//! - `chunked`: the transfer coding both sides decode.
+
+pub mod chunked;
+pub mod client;
+pub mod request_mapping;
+pub mod request_parser;
+pub mod request_writer;
+pub mod response_parser;
+pub mod response_writer;
+pub mod server;
+pub mod target;
+
+use crate::core::{Cx, Endpoint};
+use crate::error::{Error, Result, ResultCode};
+use crate::modes;
+
+/// The option ids this family reads.
+pub mod opt {
+    pub const SO_IDLE_TIMEOUT: u16 = 15;
+    pub const SO_MAX_CONNECTIONS: u16 = 16;
+    pub const SO_MAX_BUFFERED: u16 = 17;
+    pub const SO_HTTP_HEADERS: u16 = 100;
+    pub const SO_HTTP_METHOD: u16 = 101;
+    pub const SO_HTTP_URL: u16 = 102;
+    pub const SO_HTTP_BODY: u16 = 103;
+    pub const SO_HTTP_TIMEOUT: u16 = 104;
+    pub const SO_HTTP_USER_AGENT: u16 = 105;
+    pub const SO_HTTP_FOLLOW_REDIRECTS: u16 = 106;
+    pub const SO_HTTP_MAX_REDIRECTS: u16 = 107;
+    pub const SO_HTTP_CONNECT_TIMEOUT: u16 = 108;
+    pub const SO_HTTP_READ_TIMEOUT: u16 = 109;
+}
+
+/// The endpoint for a new socket of an HTTP mode.
+pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
+    match mode {
+        modes::HTTP_SERVER | modes::HTTPS_SERVER => Ok(Box::new(server::HttpServer::new(mode))),
+        modes::HTTP_CLIENT | modes::HTTPS_CLIENT => Ok(Box::new(client::HttpClient::new(mode))),
+        _ => Err(Error::new(
+            ResultCode::EeModenotsupp,
+            format!("mode {} is not an HTTP mode", modes::name(mode)),
+        )),
+    }
+}
+
+/// Checks SO_TLS_CERT / SO_TLS_KEY / SO_TLS_CA files when one is set, so a
+/// wrong path or a key that does not match the certificate is an error at
+/// socket_set_option time rather than at listen or connect.
+pub fn check_tls_files(cx: &Cx, id: u16) -> Result<()> {
+    use crate::tls::{SO_TLS_CA, SO_TLS_CERT, SO_TLS_KEY};
+    let opts = &cx.core.options;
+    let with_name = |e: Error, name: &str| {
+        Error::new(
+            ResultCode::TlsConfig,
+            format!("socket_set_option: {name} ({id}): {}", e.message),
+        )
+    };
+    match id {
+        SO_TLS_CERT => {
+            crate::tls::check_cert_file(opts.string(SO_TLS_CERT).unwrap_or(""))
+                .map_err(|e| with_name(e, "SO_TLS_CERT"))?;
+        }
+        SO_TLS_KEY => {
+            crate::tls::check_key_file(opts.string(SO_TLS_KEY).unwrap_or(""))
+                .map_err(|e| with_name(e, "SO_TLS_KEY"))?;
+        }
+        SO_TLS_CA => {
+            crate::tls::check_cert_file(opts.string(SO_TLS_CA).unwrap_or(""))
+                .map_err(|e| with_name(e, "SO_TLS_CA"))?;
+            return Ok(());
+        }
+        _ => return Ok(()),
+    }
+    if opts.string(SO_TLS_CERT).is_some() && opts.string(SO_TLS_KEY).is_some() {
+        crate::tls::check_pair(opts).map_err(|e| {
+            with_name(
+                e,
+                if id == SO_TLS_CERT {
+                    "SO_TLS_CERT"
+                } else {
+                    "SO_TLS_KEY"
+                },
+            )
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,835 @@
+//! HTTP_SERVER and HTTPS_SERVER (modes 10 and 12).
+//!
+//! The listener works as upstream's: `listen_cb` per connection, LPC takes it
+//! with `socket_accept`. Each accepted connection parses requests
+//! (request_parser), hands each to LPC as a mapping on its own id, and sends
+//! the LPC replies in request order (pipelining): the Nth reply answers the
+//! Nth request. Keep-alive per HTTP/1.1 and 1.0 rules.
+//!
+//! Nothing waits on LPC: while replies are owed the connection keeps its
+//! place; reading pauses when 16 requests are unanswered or output passes
+//! SO_MAX_BUFFERED, and resumes as replies go out.
+//!
+//! Deadlines (one timer per connection, re-armed as needed):
+//! - SO_HTTP_TIMEOUT: from the connection's start (first request) or the
+//!   first byte of a later request until that request is complete; then
+//!   408 and close (or a quiet close if no byte of it arrived);
+//! - SO_HTTP_READ_TIMEOUT: between bytes of a request; 408 and close;
+//! - SO_IDLE_TIMEOUT: an idle keep-alive connection (nothing owed) closes.
+//!
+//! Over SO_MAX_CONNECTIONS a new connection gets 503 (plain HTTP) or is
+//! closed (HTTPS) and never reaches LPC.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Token};
+use socket2::{SockRef, Socket};
+
+use super::request_parser::{Parsed, Reject, RequestParser};
+use super::response_writer::{self, Answering};
+use super::{opt, request_mapping};
+use crate::core::addr;
+use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
+use crate::error::{Error, Result, ResultCode};
+use crate::modes;
+use crate::reactor::Readiness;
+use crate::transport::{tcp, Conn, ReadEnd};
+use crate::value::Value;
+
+/// Most requests a connection may have waiting for LPC replies.
+const MAX_PIPELINE: usize = 16;
+/// Most bytes read from one connection per reactor round.
+const READ_ROUND: usize = 256 * 1024;
+/// How long a socket closed by LPC may take to flush its output.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(30);
+/// Refused connections (over SO_MAX_CONNECTIONS) kept to deliver their 503.
+const MAX_REFUSED: usize = 64;
+const REFUSED_LINGER: Duration = Duration::from_secs(2);
+
+const TIMER_CHECK: u64 = 1;
+const TIMER_READ_MORE: u64 = 2;
+const TIMER_FLUSH: u64 = 3;
+const TIMER_REFUSED: u64 = 4;
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// A connection turned away over SO_MAX_CONNECTIONS, kept open briefly so
+/// the 503 is read before the close.
+struct Refused {
+    stream: TcpStream,
+    token: Token,
+    since: Instant,
+}
+
+struct Listener {
+    listener: TcpListener,
+    token: Token,
+    waiting: VecDeque<(TcpStream, SocketAddr)>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    refused: Vec<Refused>,
+}
+
+enum Sock {
+    None,
+    Bound(Socket),
+    Listening(Box<Listener>),
+    /// Accepted, not yet given its id by `attach`.
+    Accepted(TcpStream, Option<Arc<rustls::ServerConfig>>),
+    Connected(Box<Conn>),
+}
+
+/// A request LPC has been given and must answer (or the server's own answer).
+struct Slot {
+    ans: Answering,
+    /// The server's own response (limits, timeouts); closes the connection.
+    canned: Option<Vec<u8>>,
+    /// A streamed reply is open: Some(raw) where raw is HTTP/1.0 (no chunks).
+    streaming: Option<bool>,
+}
+
+pub struct HttpServer {
+    mode: u8,
+    sock: Sock,
+    /// Live connections of a listener (shared with the ones it accepted).
+    live: Arc<AtomicUsize>,
+    counted: Option<Arc<AtomicUsize>>,
+    peer_text: String,
+    inbuf: Vec<u8>,
+    parser: RequestParser,
+    slots: VecDeque<Slot>,
+    next_request_id: i64,
+    /// A 100 Continue is owed once the replies before it are out.
+    continue_owed: bool,
+    /// Output waits; the write callback is owed once it drains.
+    blocked: bool,
+    /// The server will close once its output is out.
+    close_after: bool,
+    /// LPC closed the socket; only flushing remains.
+    closing: bool,
+    /// When the current request's wait started (None: not waiting for one).
+    request_started: Option<Instant>,
+    /// Whether any byte of the current request arrived.
+    request_bytes: bool,
+    last_byte: Instant,
+    last_activity: Instant,
+    timer_at: Option<Instant>,
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Some(c) = self.counted.take() {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn ms(cx: &Cx, id: u16, mode: u8) -> Duration {
+    Duration::from_millis(cx.core.options.int(id, mode).max(0) as u64)
+}
+
+impl HttpServer {
+    pub fn new(mode: u8) -> HttpServer {
+        let now = Instant::now();
+        HttpServer {
+            mode,
+            sock: Sock::None,
+            live: Arc::new(AtomicUsize::new(0)),
+            counted: None,
+            peer_text: String::new(),
+            inbuf: Vec::new(),
+            parser: RequestParser::default(),
+            slots: VecDeque::new(),
+            next_request_id: 1,
+            continue_owed: false,
+            blocked: false,
+            close_after: false,
+            closing: false,
+            request_started: None,
+            request_bytes: false,
+            last_byte: now,
+            last_activity: now,
+            timer_at: None,
+        }
+    }
+
+    fn tls(&self) -> bool {
+        self.mode == modes::HTTPS_SERVER
+    }
+
+    fn conn(&mut self) -> Option<&mut Conn> {
+        match &mut self.sock {
+            Sock::Connected(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn paused(&self, cx: &Cx) -> bool {
+        let max = cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let queued = match &self.sock {
+            Sock::Connected(c) => c.pending(),
+            _ => 0,
+        };
+        self.slots.len() >= MAX_PIPELINE || queued > max || self.close_after || self.closing
+    }
+
+    /// Reads what the kernel has, hands complete requests to LPC, writes
+    /// what is due, and closes when the connection is finished.
+    fn pump(&mut self, cx: &mut Cx, readable: bool) {
+        let mut read = readable;
+        // A second round only when this one un-paused reading: bytes may be
+        // waiting in the kernel with no new readiness edge to announce them.
+        for _ in 0..2 {
+            if !matches!(self.sock, Sock::Connected(_)) {
+                return;
+            }
+            let was_paused = self.paused(cx);
+            let mut eof = false;
+            if read && !was_paused {
+                let Sock::Connected(conn) = &mut self.sock else {
+                    return;
+                };
+                let before = self.inbuf.len();
+                let end = conn.read(&mut self.inbuf, READ_ROUND);
+                let got = self.inbuf.len() - before;
+                if got > 0 {
+                    cx.core.stats.bytes_in += got as u64;
+                    let now = Instant::now();
+                    self.last_byte = now;
+                    self.last_activity = now;
+                    if self.request_started.is_none() {
+                        self.request_started = Some(now);
+                    }
+                    self.request_bytes = true;
+                }
+                match end {
+                    ReadEnd::Open => {}
+                    ReadEnd::Limit => cx.timer(Duration::ZERO, TIMER_READ_MORE),
+                    ReadEnd::Eof => eof = true,
+                    ReadEnd::Error(msg) => return cx.die(Some(msg)),
+                }
+            }
+            self.parse(cx);
+            if eof {
+                if self.slots.is_empty() {
+                    // The client is gone and nothing is owed to it.
+                    return cx.die(None);
+                }
+                // Half-closed: the owed replies still go out, then the end.
+                self.close_after_replies();
+            }
+            self.send_due(cx);
+            self.flush(cx);
+            if cx.core.dead {
+                return;
+            }
+            if !was_paused || self.paused(cx) {
+                break;
+            }
+            read = true;
+        }
+        self.arm(cx);
+    }
+
+    /// Turns buffered bytes into requests for LPC, as far as limits allow.
+    fn parse(&mut self, cx: &mut Cx) {
+        while !self.paused(cx) {
+            match self.parser.next(&mut self.inbuf) {
+                Ok(None) => break,
+                Ok(Some(Parsed::Continue)) => {
+                    if self.slots.is_empty() {
+                        if let Some(c) = self.conn() {
+                            c.queue(CONTINUE);
+                        }
+                    } else {
+                        self.continue_owed = true;
+                    }
+                }
+                Ok(Some(Parsed::Request(req))) => {
+                    self.continue_owed = false;
+                    let ans = Answering {
+                        head_only: req.method == "HEAD",
+                        minor: req.minor,
+                        keep_alive: req.keep_alive,
+                    };
+                    let scheme = if self.tls() { "https" } else { "http" };
+                    let id = self.next_request_id;
+                    self.next_request_id += 1;
+                    let v = request_mapping::to_value(req, &self.peer_text, scheme, id);
+                    cx.core.stats.messages_in += 1;
+                    self.slots.push_back(Slot {
+                        ans,
+                        canned: None,
+                        streaming: None,
+                    });
+                    if !ans.keep_alive {
+                        // Nothing after a "close" request is read.
+                        self.inbuf.clear();
+                        self.close_after_replies();
+                    }
+                    cx.emit(EventKind::Read, Some(v), Some(self.peer_text.clone()));
+                    let more = self.parser.in_progress(&self.inbuf);
+                    self.request_started = more.then(Instant::now);
+                    self.request_bytes = more;
+                }
+                Err(reject) => {
+                    self.refuse(cx, reject);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Stops reading: the connection ends once the owed replies are out.
+    fn close_after_replies(&mut self) {
+        self.inbuf.clear();
+        self.inbuf.shrink_to_fit();
+        self.request_started = None;
+        self.request_bytes = false;
+        // Marked on the last slot: `send_due` closes after it.
+        self.close_after = true;
+    }
+
+    /// Answers a bad request (or a timeout) with `status` after the replies owed before it.
+    fn refuse(&mut self, cx: &mut Cx, r: Reject) {
+        cx.core.stats.errors += 1;
+        let minor = 1;
+        self.slots.push_back(Slot {
+            ans: Answering {
+                head_only: false,
+                minor,
+                keep_alive: false,
+            },
+            canned: Some(response_writer::canned(r.status, &r.why, minor)),
+            streaming: None,
+        });
+        self.close_after_replies();
+    }
+
+    /// Writes the server's own responses that have reached the front, and a
+    /// 100 Continue that is due.
+    fn send_due(&mut self, cx: &mut Cx) {
+        while self.slots.front().is_some_and(|s| s.canned.is_some()) {
+            let slot = self.slots.pop_front().expect("front slot");
+            cx.core.stats.messages_out += 1;
+            if let Some(c) = self.conn() {
+                c.queue(&slot.canned.expect("canned"));
+            }
+            self.slots.clear();
+        }
+        if self.continue_owed && self.slots.is_empty() {
+            self.continue_owed = false;
+            if let Some(c) = self.conn() {
+                c.queue(CONTINUE);
+            }
+        }
+    }
+
+    /// Writes queued output; fires the write callback when a blocked queue
+    /// drains; ends the connection when it is finished.
+    fn flush(&mut self, cx: &mut Cx) {
+        let Sock::Connected(conn) = &mut self.sock else {
+            return;
+        };
+        match conn.flush() {
+            Ok((n, _)) => {
+                cx.core.stats.bytes_out += n as u64;
+                if n > 0 {
+                    self.last_activity = Instant::now();
+                }
+                if conn.pending() > 0 || conn.is_handshaking() {
+                    return;
+                }
+                if self.closing {
+                    cx.core.state = State::Closed;
+                    return;
+                }
+                if self.blocked {
+                    self.blocked = false;
+                    cx.emit(EventKind::Write, None, None);
+                }
+                if self.close_after && self.slots.is_empty() {
+                    conn.send_close_notify();
+                    let _ = conn.flush();
+                    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                    cx.die(None);
+                }
+            }
+            Err(e) => cx.die(Some(format!("write: {e}"))),
+        }
+    }
+
+    /// The next deadline this connection must act on, if any.
+    fn deadline(&self, cx: &Cx) -> Option<Instant> {
+        if self.closing {
+            return None;
+        }
+        if let Some(start) = self.request_started {
+            let total = start + ms(cx, opt::SO_HTTP_TIMEOUT, self.mode);
+            if self.request_bytes {
+                let gap = self.last_byte + ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+                return Some(total.min(gap));
+            }
+            return Some(total);
+        }
+        let idle = ms(cx, opt::SO_IDLE_TIMEOUT, self.mode);
+        if self.slots.is_empty() && !idle.is_zero() {
+            return Some(self.last_activity + idle);
+        }
+        None
+    }
+
+    fn arm(&mut self, cx: &mut Cx) {
+        let Some(at) = self.deadline(cx) else { return };
+        if self.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        self.timer_at = Some(at);
+        cx.timer(at.saturating_duration_since(Instant::now()), TIMER_CHECK);
+    }
+
+    fn check_deadlines(&mut self, cx: &mut Cx) {
+        self.timer_at = None;
+        let now = Instant::now();
+        if self.deadline(cx).is_some_and(|at| at <= now) {
+            if self.request_started.is_some() {
+                if self.request_bytes {
+                    let gap = now.duration_since(self.last_byte);
+                    let why = if gap >= ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode) {
+                        "no byte within SO_HTTP_READ_TIMEOUT"
+                    } else {
+                        "request not complete within SO_HTTP_TIMEOUT"
+                    };
+                    self.refuse(
+                        cx,
+                        Reject {
+                            status: 408,
+                            why: why.into(),
+                        },
+                    );
+                    self.send_due(cx);
+                    self.flush(cx);
+                    return;
+                }
+                return cx.die(Some("timeout: no request within SO_HTTP_TIMEOUT".into()));
+            }
+            return cx.die(Some("idle timeout".into()));
+        }
+        self.arm(cx);
+    }
+
+    /// Accepts what the listener has; over the limit, turns connections away.
+    fn accept_ready(&mut self, cx: &mut Cx) {
+        let max = cx
+            .core
+            .options
+            .int(opt::SO_MAX_CONNECTIONS, self.mode)
+            .max(1) as usize;
+        let live = Arc::clone(&self.live);
+        let Sock::Listening(l) = &mut self.sock else {
+            return;
+        };
+        loop {
+            match l.listener.accept() {
+                Ok((stream, peer)) => {
+                    if live.load(Ordering::Relaxed) >= max {
+                        cx.core.stats.errors += 1;
+                        Self::turn_away(cx, l, stream);
+                        continue;
+                    }
+                    live.fetch_add(1, Ordering::Relaxed);
+                    l.waiting.push_back((stream, peer));
+                    cx.emit(EventKind::Listen, None, None);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    cx.core.stats.errors += 1;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn turn_away(cx: &mut Cx, l: &mut Listener, mut stream: TcpStream) {
+        if l.tls.is_some() || l.refused.len() >= MAX_REFUSED {
+            return; // dropped: closed at once
+        }
+        use std::io::Write;
+        let _ = stream.write(&response_writer::canned(
+            503,
+            "too many connections (SO_MAX_CONNECTIONS)",
+            1,
+        ));
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        if let Ok(token) = cx.register(&mut stream, Interest::READABLE) {
+            if l.refused.is_empty() {
+                cx.timer(REFUSED_LINGER, TIMER_REFUSED);
+            }
+            l.refused.push(Refused {
+                stream,
+                token,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Drains a refused connection's input; drops it at EOF or error.
+    fn refused_ready(cx: &mut Cx, l: &mut Listener, token: Token) {
+        use std::io::Read;
+        let Some(i) = l.refused.iter().position(|r| r.token == token) else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        let done = loop {
+            match l.refused[i].stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        if done {
+            let mut r = l.refused.swap_remove(i);
+            cx.reactor.deregister(&mut r.stream, r.token);
+        }
+    }
+
+    fn expire_refused(cx: &mut Cx, l: &mut Listener) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < l.refused.len() {
+            if now.duration_since(l.refused[i].since) >= REFUSED_LINGER {
+                let mut r = l.refused.swap_remove(i);
+                cx.reactor.deregister(&mut r.stream, r.token);
+            } else {
+                i += 1;
+            }
+        }
+        if !l.refused.is_empty() {
+            cx.timer(REFUSED_LINGER, TIMER_REFUSED);
+        }
+    }
+}
+
+impl Endpoint for HttpServer {
+    fn bind(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
+        let s = tcp::new_socket(&addr, false)?;
+        tcp::bind(&s, &addr)?;
+        cx.core.local = s.local_addr().ok().and_then(|a| a.as_socket());
+        cx.core.state = State::Bound;
+        self.sock = Sock::Bound(s);
+        Ok(())
+    }
+
+    fn listen(&mut self, cx: &mut Cx) -> Result<()> {
+        match cx.core.state {
+            State::Unbound => {
+                return Err(Error::new(
+                    ResultCode::EeNoaddr,
+                    "socket_listen: bind the socket first",
+                ))
+            }
+            State::Bound => {}
+            _ => return Err(Error::code(ResultCode::EeIsconn)),
+        }
+        let tls = if self.tls() {
+            Some(
+                crate::tls::server_config(&cx.core.options, &[b"http/1.1"])
+                    .map_err(|e| Error::new(ResultCode::EeListen, e.message))?,
+            )
+        } else {
+            None
+        };
+        let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
+            return Err(Error::code(ResultCode::EeNoaddr));
+        };
+        tcp::apply_options(SockRef::from(&s), &cx.core.options, self.mode)?;
+        if let Err(e) = s.listen(1024) {
+            self.sock = Sock::Bound(s);
+            return Err(Error::io("socket_listen", ResultCode::EeListen, &e));
+        }
+        let mut listener = TcpListener::from_std(s.into());
+        let token = cx
+            .register(&mut listener, Interest::READABLE)
+            .map_err(|e| Error::io("register", ResultCode::EeListen, &e))?;
+        self.sock = Sock::Listening(Box::new(Listener {
+            listener,
+            token,
+            waiting: VecDeque::new(),
+            tls,
+            refused: Vec::new(),
+        }));
+        cx.core.state = State::Listen;
+        Ok(())
+    }
+
+    fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
+        let Sock::Listening(l) = &mut self.sock else {
+            return Err(Error::new(
+                ResultCode::EeNotlistn,
+                "socket_accept: socket is not listening",
+            ));
+        };
+        let (stream, peer) = l.waiting.pop_front().ok_or_else(|| {
+            Error::new(
+                ResultCode::EeWouldblock,
+                "socket_accept: no connection is waiting",
+            )
+        })?;
+        let local = stream.local_addr().ok();
+        let mut child = HttpServer::new(self.mode);
+        child.counted = Some(Arc::clone(&self.live));
+        child.sock = Sock::Accepted(stream, l.tls.clone());
+        let state = if l.tls.is_some() {
+            State::Handshake
+        } else {
+            State::DataXfer
+        };
+        Ok(Accepted {
+            endpoint: Box::new(child),
+            peer: Some(peer),
+            local,
+            state,
+        })
+    }
+
+    fn attach(&mut self, cx: &mut Cx) -> Result<()> {
+        let Sock::Accepted(mut stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
+            return Ok(());
+        };
+        tcp::apply_options(SockRef::from(&stream), &cx.core.options, self.mode)?;
+        let token = cx
+            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| Error::io("register", ResultCode::EeAccept, &e))?;
+        let server = match tls {
+            Some(cfg) => Some(
+                rustls::ServerConnection::new(cfg)
+                    .map_err(|e| Error::new(ResultCode::EeAccept, format!("tls: {e}")))?
+                    .into(),
+            ),
+            None => None,
+        };
+        self.peer_text = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
+        let host = cx
+            .core
+            .local
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        self.sock = Sock::Connected(Box::new(Conn::new(stream, token, server, host)));
+        // The first request is awaited from now (the TLS handshake included).
+        self.request_started = Some(Instant::now());
+        self.pump(cx, true);
+        Ok(())
+    }
+
+    fn ready(&mut self, cx: &mut Cx, r: Readiness) {
+        match &mut self.sock {
+            Sock::Listening(l) => {
+                if r.token == l.token {
+                    self.accept_ready(cx);
+                } else {
+                    Self::refused_ready(cx, l, r.token);
+                }
+            }
+            Sock::Connected(_) => {
+                let was_handshaking = cx.core.state == State::Handshake;
+                self.pump(cx, r.readable || r.closed || r.writable);
+                if was_handshaking && !cx.core.dead {
+                    if let Some(c) = self.conn() {
+                        if !c.is_handshaking() {
+                            cx.core.state = State::DataXfer;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn timer(&mut self, cx: &mut Cx, key: u64) {
+        match key {
+            TIMER_CHECK => self.check_deadlines(cx),
+            TIMER_READ_MORE => self.pump(cx, true),
+            TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
+            TIMER_REFUSED => {
+                if let Sock::Listening(l) = &mut self.sock {
+                    Self::expire_refused(cx, l);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
+        if !matches!(self.sock, Sock::Connected(_)) {
+            let msg = if cx.core.state == State::Listen {
+                "socket_write: write to the connection's id (from socket_accept), not the listener"
+            } else {
+                "socket_write: socket is not connected"
+            };
+            return Err(Error::new(ResultCode::EeNotconn, msg));
+        }
+        if target.is_some() {
+            return Err(Error::new(
+                ResultCode::EeBadaddr,
+                "socket_write: HTTP replies take no address",
+            ));
+        }
+        let Some(slot) = self.slots.front() else {
+            return Err(Error::new(
+                ResultCode::EeBaddata,
+                "socket_write: no request on this connection is waiting for a reply",
+            ));
+        };
+        let (bytes, done, close, streaming) = match slot.streaming {
+            Some(raw) => {
+                let (b, ended) = response_writer::stream_piece(data, raw, slot.ans.head_only)?;
+                (b, ended, raw && ended, None)
+            }
+            None => {
+                let defaults = cx
+                    .core
+                    .options
+                    .raw(opt::SO_HTTP_HEADERS)
+                    .cloned()
+                    .unwrap_or_default();
+                let r = response_writer::render(data, slot.ans, &defaults)?;
+                let streaming = r.streaming.then_some(r.raw_stream);
+                (r.bytes, !r.streaming, r.close, streaming)
+            }
+        };
+        let max = cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let queued = self.conn().map_or(0, |c| c.pending());
+        if queued > 0 && queued + bytes.len() > max {
+            return Err(Error::new(
+                ResultCode::EeWouldblock,
+                format!(
+                    "socket_write: {} more bytes would exceed SO_MAX_BUFFERED ({max}); nothing was written",
+                    bytes.len()
+                ),
+            ));
+        }
+        let slot = self.slots.front_mut().expect("front slot");
+        if streaming.is_some() {
+            slot.streaming = streaming;
+        }
+        // A "Connection: close" reply, or a streamed HTTP/1.0 reply, ends the connection.
+        let ends_connection = close || (done && !slot.ans.keep_alive);
+        if done {
+            self.slots.pop_front();
+            cx.core.stats.messages_out += 1;
+            if ends_connection && !self.close_after {
+                // Requests read after this one get no answer.
+                for _ in 0..self.slots.len() {
+                    self.slots.pop_back();
+                }
+                self.close_after_replies();
+            }
+        } else if close {
+            self.close_after_replies();
+        }
+        if let Some(c) = self.conn() {
+            c.queue(&bytes);
+        }
+        self.last_activity = Instant::now();
+        self.send_due(cx);
+        self.flush(cx);
+        if cx.core.dead {
+            return Ok(ResultCode::Ok);
+        }
+        let pending = self.conn().map_or(0, |c| c.pending());
+        let result = if pending > 0 {
+            self.blocked = true;
+            ResultCode::EeCallback
+        } else {
+            ResultCode::Ok
+        };
+        // Replies went out: requests that were held back may be read now.
+        if !self.paused(cx) {
+            self.pump(cx, true);
+        } else {
+            self.arm(cx);
+        }
+        Ok(result)
+    }
+
+    fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        if tcp::is_tcp_option(id) {
+            let mode = self.mode;
+            if let Some(conn) = self.conn() {
+                let _ = tcp::apply_options(SockRef::from(&conn.stream), &cx.core.options, mode);
+            }
+        }
+        if self.tls() {
+            super::check_tls_files(cx, id)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, cx: &mut Cx) -> bool {
+        self.closing = true;
+        let Some(conn) = self.conn() else { return true };
+        conn.send_close_notify();
+        match conn.flush() {
+            Ok((_, true)) if conn.pending() == 0 => true,
+            Ok(_) => {
+                cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    fn abort(&mut self, cx: &mut Cx) {
+        match std::mem::replace(&mut self.sock, Sock::None) {
+            Sock::Connected(mut c) => cx.reactor.deregister(&mut c.stream, c.token),
+            Sock::Listening(mut l) => {
+                cx.reactor.deregister(&mut l.listener, l.token);
+                for mut r in l.refused.drain(..) {
+                    cx.reactor.deregister(&mut r.stream, r.token);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn status(&self, out: &mut Value) {
+        match &self.sock {
+            Sock::Connected(c) => {
+                if let Some(v) = c.tls_version() {
+                    out.insert(Value::str("tls_version"), Value::Str(v));
+                }
+                out.insert(Value::str("queued"), Value::Int(c.pending() as i64));
+                out.insert(
+                    Value::str("requests_waiting"),
+                    Value::Int(self.slots.len() as i64),
+                );
+            }
+            Sock::Listening(l) => {
+                out.insert(Value::str("waiting"), Value::Int(l.waiting.len() as i64));
+                out.insert(
+                    Value::str("connections"),
+                    Value::Int(self.live.load(Ordering::Relaxed) as i64),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn raw_fd(&self) -> i32 {
+        match &self.sock {
+            Sock::Connected(c) => c.stream.as_raw_fd(),
+            Sock::Listening(l) => l.listener.as_raw_fd(),
+            Sock::Bound(s) => s.as_raw_fd(),
+            Sock::Accepted(s, _) => s.as_raw_fd(),
+            Sock::None => -1,
+        }
+    }
+}
