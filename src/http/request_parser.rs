@@ -12,9 +12,9 @@ use super::chunked::{ChunkError, ChunkedDecoder};
 use crate::http_util::headers::Headers;
 
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
-pub const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 100;
-pub const MAX_BODY: usize = 8 * 1024 * 1024;
+pub const MAX_REQUEST_BODY: usize = 8 * 1024 * 1024;
 
 /// A request the server must refuse: the status to answer with, and why.
 /// The connection is closed after the answer.
@@ -107,14 +107,14 @@ impl RequestParser {
                 }
             }
             Body::Chunked(dec) => {
-                let used = dec
-                    .feed(buf, &mut p.req.body, MAX_BODY)
-                    .map_err(|e| match e {
-                        ChunkError::TooLarge => {
-                            reject(413, format!("request body over {MAX_BODY} bytes"))
-                        }
-                        ChunkError::Bad(why) => reject(400, why),
-                    })?;
+                let used =
+                    dec.feed(buf, &mut p.req.body, MAX_REQUEST_BODY)
+                        .map_err(|e| match e {
+                            ChunkError::TooLarge => {
+                                reject(413, format!("request body over {MAX_REQUEST_BODY} bytes"))
+                            }
+                            ChunkError::Bad(why) => reject(400, why),
+                        })?;
                 buf.drain(..used);
                 dec.is_done()
             }
@@ -146,7 +146,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, Body, bool)>, Reject
             if line_end.unwrap_or(head.len()) > MAX_REQUEST_LINE {
                 return Err(reject(414, "request line over 8 KiB"));
             }
-            if head.len() > MAX_HEAD {
+            if head.len() > MAX_REQUEST_HEAD {
                 return Err(reject(431, "header block over 16 KiB"));
             }
             return Ok(None);
@@ -171,7 +171,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, Body, bool)>, Reject
     if line_len > MAX_REQUEST_LINE {
         return Err(reject(414, "request line over 8 KiB"));
     }
-    if head.len() > MAX_HEAD {
+    if head.len() > MAX_REQUEST_HEAD {
         return Err(reject(431, "header block over 16 KiB"));
     }
     if head
@@ -258,8 +258,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, Body, bool)>, Reject
             length = Some(n);
         }
         let n = length.unwrap_or(0);
-        if n > MAX_BODY as u64 {
-            return Err(reject(413, format!("request body over {MAX_BODY} bytes")));
+        if n > MAX_REQUEST_BODY as u64 {
+            return Err(reject(
+                413,
+                format!("request body over {MAX_REQUEST_BODY} bytes"),
+            ));
         }
         Body::Length(n as usize)
     } else {

@@ -6,8 +6,8 @@
 use super::chunked::{ChunkError, ChunkedDecoder};
 use crate::http_util::headers::Headers;
 
-pub const MAX_HEAD: usize = 64 * 1024;
-pub const MAX_BODY: usize = 64 * 1024 * 1024;
+pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 const MAX_HEADERS: usize = 128;
 
 #[derive(Debug)]
@@ -96,12 +96,14 @@ impl ResponseParser {
                 }
             }
             Body::Chunked(dec) => {
-                let used = dec
-                    .feed(buf, &mut resp.body, MAX_BODY)
-                    .map_err(|e| match e {
-                        ChunkError::TooLarge => format!("response body over {MAX_BODY} bytes"),
-                        ChunkError::Bad(why) => format!("bad response: {why}"),
-                    })?;
+                let used =
+                    dec.feed(buf, &mut resp.body, MAX_RESPONSE_BODY)
+                        .map_err(|e| match e {
+                            ChunkError::TooLarge => {
+                                format!("response body over {MAX_RESPONSE_BODY} bytes")
+                            }
+                            ChunkError::Bad(why) => format!("bad response: {why}"),
+                        })?;
                 buf.drain(..used);
                 if !dec.is_done() && eof {
                     return Err(
@@ -111,8 +113,8 @@ impl ResponseParser {
                 dec.is_done()
             }
             Body::UntilEof => {
-                if resp.body.len() + buf.len() > MAX_BODY {
-                    return Err(format!("response body over {MAX_BODY} bytes"));
+                if resp.body.len() + buf.len() > MAX_RESPONSE_BODY {
+                    return Err(format!("response body over {MAX_RESPONSE_BODY} bytes"));
                 }
                 resp.body.append(buf);
                 eof
@@ -137,8 +139,8 @@ fn parse_head(
     let used = match r.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            if buf.len() > MAX_HEAD {
-                return Err(format!("response head over {MAX_HEAD} bytes"));
+            if buf.len() > MAX_RESPONSE_HEAD {
+                return Err(format!("response head over {MAX_RESPONSE_HEAD} bytes"));
             }
             return Ok(None);
         }
@@ -205,8 +207,10 @@ fn parse_head(
             length = Some(n);
         }
         let n = length.unwrap_or(0);
-        if n > MAX_BODY {
-            return Err(format!("response body over {MAX_BODY} bytes ({n})"));
+        if n > MAX_RESPONSE_BODY {
+            return Err(format!(
+                "response body over {MAX_RESPONSE_BODY} bytes ({n})"
+            ));
         }
         Body::Length(n)
     } else {
