@@ -5,7 +5,9 @@
 //! when that gives UTF-8 (else as sent); "query" is the raw query string and
 //! "query_params" its decoded pairs (`+` is a space; a repeated key gives an
 //! array; a key without `=` has the value ""). "host" is the Host header's
-//! name without the port.
+//! name without the port, or the target's when the target is in absolute
+//! form ("http://name:port/p"), whose authority wins over Host (RFC 9112
+//! §3.2.2).
 
 use super::request_parser::Request;
 use crate::http_util;
@@ -65,6 +67,20 @@ pub fn query_params(query: &str) -> Value {
     m
 }
 
+/// The authority of an absolute-form target ("http://name:port/p" →
+/// "name:port"), without any userinfo.
+fn target_authority(target: &str) -> Option<&str> {
+    let after = ["http://", "https://"].iter().find_map(|scheme| {
+        target
+            .get(..scheme.len())
+            .filter(|p| p.eq_ignore_ascii_case(scheme))
+            .map(|_| &target[scheme.len()..])
+    })?;
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let authority = &after[..end];
+    Some(authority.rsplit_once('@').map_or(authority, |(_, a)| a))
+}
+
 /// The Host header without its port (IPv6 literals keep their brackets).
 fn host_name(host: &str) -> &str {
     if host.starts_with('[') {
@@ -75,7 +91,11 @@ fn host_name(host: &str) -> &str {
 
 /// Builds the request mapping. The request's body and headers move into it.
 pub fn to_value(req: Request, addr: &str, scheme: &str, request_id: i64) -> Value {
-    let host = req.header("host").map(host_name).unwrap_or("").to_string();
+    let host = target_authority(&req.target)
+        .or_else(|| req.header("host"))
+        .map(host_name)
+        .unwrap_or("")
+        .to_string();
     let (path, query) = split_target(&req.target);
     let path = decode_or_raw(path, false);
     let query = query.to_string();
@@ -128,6 +148,14 @@ mod tests {
         );
         assert_eq!(v.get("b"), Some(&Value::str("x y!")));
         assert_eq!(v.get("c"), Some(&Value::str("")));
+    }
+
+    #[test]
+    fn absolute_targets_name_the_host() {
+        assert_eq!(target_authority("http://a.b:8/x?q"), Some("a.b:8"));
+        assert_eq!(target_authority("HTTPS://u@[::1]:9?q"), Some("[::1]:9"));
+        assert_eq!(target_authority("http://h"), Some("h"));
+        assert_eq!(target_authority("/x"), None);
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! "body" (string|buffer), "json" (any value, sent as application/json) or
 //! "stream": 1 (chunked; later writes are chunks, `([ "end": 1 ])` ends it).
 //! Content-Length, Date and Connection are added unless given; the listener's
-//! SO_HTTP_HEADERS are added unless the reply names the same field.
+//! SO_HTTP_HEADERS are added unless the reply names the same field, except
+//! Content-Length and Transfer-Encoding there, which are ignored: framing
+//! belongs to each response, and a server-wide value would misframe it. A
+//! "Connection: close" from either source closes the connection after the
+//! response.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -172,12 +176,6 @@ pub fn render(reply: &Value, ans: Answering, defaults: &Value) -> Result<Rendere
             )));
         }
     }
-    let wants_close = given
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
-    let raw_stream = streaming && ans.minor == 0;
-    let close = !ans.keep_alive || wants_close || raw_stream;
-
     let reason = match reply.get("reason").and_then(Value::as_str) {
         Some(r) if !r.bytes().any(|b| b < 0x20 || b == 0x7f) => r.to_string(),
         Some(_) => return Err(bad("reply reason contains control characters")),
@@ -189,11 +187,19 @@ pub fn render(reply: &Value, ans: Answering, defaults: &Value) -> Result<Rendere
     let mut pairs = given;
     if let Value::Mapping(_) = defaults {
         for (n, v) in header_pairs(defaults, "SO_HTTP_HEADERS")? {
-            if !pairs.iter().any(|(g, _)| g.eq_ignore_ascii_case(&n)) {
+            let framing = n.eq_ignore_ascii_case("content-length")
+                || n.eq_ignore_ascii_case("transfer-encoding");
+            if !framing && !pairs.iter().any(|(g, _)| g.eq_ignore_ascii_case(&n)) {
                 pairs.push((n, v));
             }
         }
     }
+    let wants_close = pairs.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("connection")
+            && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+    });
+    let raw_stream = streaming && ans.minor == 0;
+    let close = !ans.keep_alive || wants_close || raw_stream;
     let has = |pairs: &[(String, String)], name: &str| {
         pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
     };
@@ -327,6 +333,20 @@ mod tests {
         assert!(t.contains("X-Two: 2\r\n"));
         assert!(t.contains("Content-Type: application/json\r\n"));
         assert!(t.ends_with("{\"a\":1}"));
+    }
+
+    #[test]
+    fn listener_defaults_cannot_misframe_and_may_close() {
+        let defaults = Value::mapping([
+            ("Content-Length", Value::str("5")),
+            ("Transfer-Encoding", Value::str("chunked")),
+            ("Connection", Value::str("close")),
+        ]);
+        let r = render(&Value::str("hello world"), ANS, &defaults).unwrap();
+        let t = text(&r);
+        assert!(t.contains("Content-Length: 11\r\n"), "{t}");
+        assert!(!t.contains("Content-Length: 5") && !t.contains("Transfer-Encoding"));
+        assert!(t.contains("Connection: close\r\n") && r.close);
     }
 
     #[test]

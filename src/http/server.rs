@@ -8,14 +8,28 @@
 //!
 //! Nothing waits on LPC: while replies are owed the connection keeps its
 //! place; reading pauses when 16 requests are unanswered or output passes
-//! SO_MAX_BUFFERED, and resumes as replies go out.
+//! SO_MAX_BUFFERED, and resumes as replies go out. A `socket_write` that
+//! would queue past SO_MAX_BUFFERED writes nothing (EEWOULDBLOCK); one that
+//! leaves output queued returns EECALLBACK, and the write callback fires once
+//! the queue is below half of SO_MAX_BUFFERED.
 //!
-//! Deadlines (one timer per connection, re-armed as needed):
+//! Deadlines (one timer per connection, re-armed as needed, and when one of
+//! the timeout options is set on the connection):
 //! - SO_HTTP_TIMEOUT: from the connection's start (first request) or the
 //!   first byte of a later request until that request is complete; then
 //!   408 and close (or a quiet close if no byte of it arrived);
 //! - SO_HTTP_READ_TIMEOUT: between bytes of a request; 408 and close;
-//! - SO_IDLE_TIMEOUT: an idle keep-alive connection (nothing owed) closes.
+//! - SO_IDLE_TIMEOUT: a connection with nothing owed and no byte of a
+//!   request read (a keep-alive one between requests, or a new one that has
+//!   sent nothing) closes after this long without traffic.
+//!
+//! Neither request deadline runs while the server itself holds the request
+//! up (its 100 Continue waits behind earlier replies, or reading is paused
+//! as above); both start again when the hold ends.
+//!
+//! EOF from the client (a half-close): the replies owed and the output
+//! queued still go out, then the connection closes; with nothing owed or
+//! queued it closes at once.
 //!
 //! Over SO_MAX_CONNECTIONS a new connection gets 503 (plain HTTP) or is
 //! closed (HTTPS) and never reaches LPC.
@@ -119,6 +133,8 @@ pub struct HttpServer {
     last_byte: Instant,
     last_activity: Instant,
     timer_at: Option<Instant>,
+    /// The server was holding the current request up when last looked at.
+    held: bool,
 }
 
 impl Drop for HttpServer {
@@ -155,6 +171,7 @@ impl HttpServer {
             last_byte: now,
             last_activity: now,
             timer_at: None,
+            held: false,
         }
     }
 
@@ -169,13 +186,47 @@ impl HttpServer {
         }
     }
 
-    fn paused(&self, cx: &Cx) -> bool {
-        let max = cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
-        let queued = match &self.sock {
+    fn queued(&self) -> usize {
+        match &self.sock {
             Sock::Connected(c) => c.pending(),
             _ => 0,
-        };
-        self.slots.len() >= MAX_PIPELINE || queued > max || self.close_after || self.closing
+        }
+    }
+
+    fn max_buffered(&self, cx: &Cx) -> usize {
+        cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize
+    }
+
+    fn paused(&self, cx: &Cx) -> bool {
+        self.slots.len() >= MAX_PIPELINE
+            || self.queued() > self.max_buffered(cx)
+            || self.close_after
+            || self.closing
+    }
+
+    /// Whether the server, not the client, holds the current request up: its
+    /// 100 Continue waits behind earlier replies, or reading is paused for
+    /// MAX_PIPELINE or SO_MAX_BUFFERED. No request deadline runs meanwhile.
+    fn holding(&self, cx: &Cx) -> bool {
+        !self.close_after
+            && !self.closing
+            && (self.continue_owed
+                || self.slots.len() >= MAX_PIPELINE
+                || self.queued() > self.max_buffered(cx))
+    }
+
+    /// Notes the start and end of a hold; when one ends, the client's
+    /// request clocks start again.
+    fn note_hold(&mut self, cx: &Cx) {
+        let holding = self.holding(cx);
+        if self.held && !holding {
+            let now = Instant::now();
+            if self.request_started.is_some() {
+                self.request_started = Some(now);
+            }
+            self.last_byte = now;
+        }
+        self.held = holding;
     }
 
     /// Reads what the kernel has, hands complete requests to LPC, writes
@@ -216,11 +267,12 @@ impl HttpServer {
             }
             self.parse(cx);
             if eof {
-                if self.slots.is_empty() {
+                if self.slots.is_empty() && self.queued() == 0 {
                     // The client is gone and nothing is owed to it.
                     return cx.die(None);
                 }
-                // Half-closed: the owed replies still go out, then the end.
+                // Half-closed: the owed replies and queued output still go
+                // out, then the end.
                 self.close_after_replies();
             }
             self.send_due(cx);
@@ -291,6 +343,9 @@ impl HttpServer {
         self.inbuf.shrink_to_fit();
         self.request_started = None;
         self.request_bytes = false;
+        // No more of the request is read: a 100 Continue would be a lie (and
+        // could follow a final response).
+        self.continue_owed = false;
         // Marked on the last slot: `send_due` closes after it.
         self.close_after = true;
     }
@@ -331,8 +386,10 @@ impl HttpServer {
     }
 
     /// Writes queued output; fires the write callback when a blocked queue
-    /// drains; ends the connection when it is finished.
+    /// is below half of SO_MAX_BUFFERED; ends the connection when it is
+    /// finished.
     fn flush(&mut self, cx: &mut Cx) {
+        let half = self.max_buffered(cx) / 2;
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
@@ -342,16 +399,16 @@ impl HttpServer {
                 if n > 0 {
                     self.last_activity = Instant::now();
                 }
+                if self.blocked && !self.closing && conn.pending() < half {
+                    self.blocked = false;
+                    cx.emit(EventKind::Write, None, None);
+                }
                 if conn.pending() > 0 || conn.is_handshaking() {
                     return;
                 }
                 if self.closing {
                     cx.core.state = State::Closed;
                     return;
-                }
-                if self.blocked {
-                    self.blocked = false;
-                    cx.emit(EventKind::Write, None, None);
                 }
                 if self.close_after && self.slots.is_empty() {
                     conn.send_close_notify();
@@ -370,21 +427,28 @@ impl HttpServer {
             return None;
         }
         if let Some(start) = self.request_started {
+            if self.holding(cx) {
+                return None;
+            }
             let total = start + ms(cx, opt::SO_HTTP_TIMEOUT, self.mode);
             if self.request_bytes {
                 let gap = self.last_byte + ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
                 return Some(total.min(gap));
             }
-            return Some(total);
+            // Nothing of the request yet: the connection is idle as well.
+            return Some(self.idle_deadline(cx).map_or(total, |idle| idle.min(total)));
         }
+        self.idle_deadline(cx)
+    }
+
+    /// When SO_IDLE_TIMEOUT ends the connection if nothing happens first.
+    fn idle_deadline(&self, cx: &Cx) -> Option<Instant> {
         let idle = ms(cx, opt::SO_IDLE_TIMEOUT, self.mode);
-        if self.slots.is_empty() && !idle.is_zero() {
-            return Some(self.last_activity + idle);
-        }
-        None
+        (self.slots.is_empty() && !idle.is_zero()).then(|| self.last_activity + idle)
     }
 
     fn arm(&mut self, cx: &mut Cx) {
+        self.note_hold(cx);
         let Some(at) = self.deadline(cx) else { return };
         if self.timer_at.is_some_and(|t| t <= at) {
             return;
@@ -395,6 +459,10 @@ impl HttpServer {
 
     fn check_deadlines(&mut self, cx: &mut Cx) {
         self.timer_at = None;
+        if !matches!(self.sock, Sock::Connected(_)) {
+            return;
+        }
+        self.note_hold(cx);
         let now = Instant::now();
         if self.deadline(cx).is_some_and(|at| at <= now) {
             if self.request_started.is_some() {
@@ -415,6 +483,9 @@ impl HttpServer {
                     self.send_due(cx);
                     self.flush(cx);
                     return;
+                }
+                if self.idle_deadline(cx).is_some_and(|at| at <= now) {
+                    return cx.die(Some("idle timeout".into()));
                 }
                 return cx.die(Some("timeout: no request within SO_HTTP_TIMEOUT".into()));
             }
@@ -769,6 +840,15 @@ impl Endpoint for HttpServer {
         }
         if self.tls() {
             super::check_tls_files(cx, id)?;
+        }
+        if matches!(self.sock, Sock::Connected(_))
+            && matches!(
+                id,
+                opt::SO_IDLE_TIMEOUT | opt::SO_HTTP_TIMEOUT | opt::SO_HTTP_READ_TIMEOUT
+            )
+        {
+            // A deadline may now be sooner than the timer armed for the old value.
+            self.arm(cx);
         }
         Ok(())
     }
