@@ -582,3 +582,42 @@ pub fn ignore_sigpipe() {
 pub fn arbitrary_value(u: &mut Unstructured) -> arbitrary::Result<FuzzValue> {
     FuzzValue::arbitrary(u)
 }
+
+/// Builds `v` through the C builders (`unisock_value_new_*`,
+/// `unisock_value_array_push`, `unisock_value_mapping_set`), the way a C
+/// host hands a value to `unisock_write`. Strings must be UTF-8; the tree
+/// must be within the C API's limits (this is for values a target chose).
+pub fn to_c(v: &Value) -> Owned {
+    let made = match v {
+        Value::Undefined => new_with(|o| unisock_value_new_undefined(o), "new_undefined"),
+        Value::Int(i) => new_with(|o| unisock_value_new_int(*i, o), "new_int"),
+        Value::Real(r) => new_with(|o| unisock_value_new_real(*r, o), "new_real"),
+        Value::Str(s) => new_with(
+            |o| unisock_value_new_string(s.as_ptr() as *const c_char, s.len(), o),
+            "new_string",
+        ),
+        Value::Buffer(b) => new_with(
+            |o| unisock_value_new_buffer(b.as_ptr(), b.len(), o),
+            "new_buffer",
+        ),
+        Value::Array(items) => {
+            let arr = new_with(|o| unisock_value_new_array(o), "new_array").expect("new_array");
+            for it in items {
+                let rc = unisock_value_array_push(arr.0, to_c(it).into_raw());
+                check_result(rc, "array_push");
+                assert_eq!(rc, ResultCode::Ok, "array_push: {}", last_error());
+            }
+            Some(arr)
+        }
+        Value::Mapping(pairs) => {
+            let m = new_with(|o| unisock_value_new_mapping(o), "new_mapping").expect("new_mapping");
+            for (k, x) in pairs {
+                let rc = unisock_value_mapping_set(m.0, to_c(k).into_raw(), to_c(x).into_raw());
+                check_result(rc, "mapping_set");
+                assert_eq!(rc, ResultCode::Ok, "mapping_set: {}", last_error());
+            }
+            Some(m)
+        }
+    };
+    made.expect("value refused by the C builders")
+}

@@ -131,26 +131,38 @@ impl RequestParser {
 /// Parses a request head at the start of `buf`: Ok(None) if incomplete.
 #[allow(clippy::type_complexity)]
 fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, Body, bool)>, Reject> {
+    // Skip the empty lines a client may send before a request (RFC 9112 §2.2).
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    // The first problem in byte order decides the answer, however the bytes
+    // arrive: httparse sees the head only up to the first limit or bare LF
+    // that the bytes so far reach, and running out there is that problem.
+    let mut limit = buf.len();
+    let mut at_limit: Option<Reject> = None;
+    let line_window = start + MAX_REQUEST_LINE + 2; // the line and its CRLF
+    if buf.len() >= line_window && !buf[start..line_window].contains(&b'\n') {
+        limit = start + MAX_REQUEST_LINE + 1;
+        at_limit = Some(reject(414, "request line over 8 KiB"));
+    } else if buf.len() > start + MAX_REQUEST_HEAD {
+        limit = start + MAX_REQUEST_HEAD;
+        at_limit = Some(reject(431, "header block over 16 KiB"));
+    }
+    if let Some(p) =
+        (start..limit).find(|&i| buf[i] == b'\n' && (i == start || buf[i - 1] != b'\r'))
+    {
+        limit = p;
+        at_limit = Some(reject(
+            400,
+            "bare LF in the request head (lines must end in CRLF)",
+        ));
+    }
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut fields);
-    let used = match req.parse(buf) {
+    let used = match req.parse(&buf[..limit]) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            // Skip the empty lines a client may send before a request (RFC 9112 §2.2).
-            let start = buf
-                .iter()
-                .position(|&b| b != b'\r' && b != b'\n')
-                .unwrap_or(buf.len());
-            let head = &buf[start..];
-            let line_end = head.iter().position(|&b| b == b'\n');
-            if line_end.unwrap_or(head.len()) > MAX_REQUEST_LINE {
-                return Err(reject(414, "request line over 8 KiB"));
-            }
-            if head.len() > MAX_REQUEST_HEAD {
-                return Err(reject(431, "header block over 16 KiB"));
-            }
-            return Ok(None);
-        }
+        Ok(httparse::Status::Partial) => return at_limit.map_or(Ok(None), Err),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(reject(
                 431,
@@ -162,28 +174,6 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, Body, bool)>, Reject
         }
         Err(e) => return Err(reject(400, format!("malformed request: {e}"))),
     };
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(0);
-    let head = &buf[start..used];
-    let line_len = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    if line_len > MAX_REQUEST_LINE {
-        return Err(reject(414, "request line over 8 KiB"));
-    }
-    if head.len() > MAX_REQUEST_HEAD {
-        return Err(reject(431, "header block over 16 KiB"));
-    }
-    if head
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
-    {
-        return Err(reject(
-            400,
-            "bare LF in the request head (lines must end in CRLF)",
-        ));
-    }
     let minor = req.version.unwrap_or(1);
     let method = req.method.unwrap_or("GET").to_string();
     let target = req.path.unwrap_or("/").to_string();
@@ -374,6 +364,45 @@ mod tests {
             status(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: dance\r\n\r\n"),
             417
         );
+    }
+
+    #[test]
+    fn the_answer_does_not_depend_on_how_bytes_arrive() {
+        // Fuzzing finding F5: a limit passed before a syntax error gave 414/431
+        // when a read ended between the two and 400 when both came together.
+        let cases: Vec<Vec<u8>> = vec![
+            [
+                b"GET /".as_slice(),
+                &[b'a'; 8640],
+                b"\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+            ]
+            .concat(),
+            [
+                b"GET / HTTP/1.1\r\nHost: x\r\nX: ".as_slice(),
+                &[b'v'; 16448],
+                b"\x01\r\n\r\n",
+            ]
+            .concat(),
+            [[b'g'; 16320].as_slice(), b"\n"].concat(),
+            [b"GET / HTTP/1.1\r\nA: 1\nB: ".as_slice(), &[b'v'; 17000]].concat(),
+        ];
+        for input in cases {
+            let whole = status(&input);
+            for cut in [1, 100, 2663, 8446, 8500, 16460, input.len() - 1] {
+                let cut = cut.min(input.len());
+                let mut p = RequestParser::default();
+                let mut buf = input[..cut].to_vec();
+                let first = p.next(&mut buf);
+                let got = match first {
+                    Err(r) => r.status,
+                    Ok(_) => {
+                        buf.extend_from_slice(&input[cut..]);
+                        p.next(&mut buf).expect_err("refused").status
+                    }
+                };
+                assert_eq!(got, whole, "cut at {cut}");
+            }
+        }
     }
 
     #[test]
