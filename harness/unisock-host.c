@@ -9,7 +9,7 @@
  * Verbs (modes and options by name or number, values as JSON):
  *   create ID MODE            set ID OPTION VALUE        get ID OPTION
  *   bind ID PORT [IP]         listen ID                  accept LISTENER NEW_ID
- *   connect ID ADDRESS        write ID VALUE [TARGET]    close ID
+ *   connect ID ADDRESS|""     write ID VALUE [TARGET]    close ID
  *   release ID                acquire ID                 adopt ID FD MODE
  *   status [ID]               address ID [local]         wait EVENT [TIMEOUT_MS [ID]]
  *   run MS                    autoaccept LISTENER [FIRST_ID]
@@ -353,7 +353,8 @@ static void command(char *line) {
     while (*p == ' ') p++;
     if (!ids || !*p) { printf("{\"cmd\":\"connect\",\"error\":\"usage: connect ID ADDRESS\"}\n"); failures++; return; }
     id = atoll(ids);
-    print_result("connect", id, unisock_connect((int)id, p));
+    /* `connect ID ""` passes the empty address (HTTP clients then use SO_HTTP_URL). */
+    print_result("connect", id, unisock_connect((int)id, strcmp(p, "\"\"") ? p : ""));
   } else if (!strcmp(verb, "write")) {
     char *ids = word(&p), *vs = json_word(&p);
     while (*p == ' ') p++;

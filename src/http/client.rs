@@ -2,19 +2,38 @@
 //!
 //! socket_connect(id, address): `address` is the URL (http:// or https://),
 //! or "" to use SO_HTTP_URL, or "host port" to reach SO_HTTP_URL's origin
-//! through that address. The first request is built from the options
-//! (method, URL, headers, body, user agent) and sent once connected;
-//! socket_write(id, ([ "method", "url"|"path", "headers", "body" ])) sends
-//! another on the same connection (queued while one is in flight).
+//! through that address (the Host header, SNI and certificate check still
+//! use the URL's host). The first request is built from the options
+//! (method, URL, headers, body, user agent) and sent once connected; the URL
+//! given there is the socket's home origin. socket_write(id, ([ "method",
+//! "url"|"path", "headers", "body" ])) sends another request to home ("path"
+//! is relative to it; a "url" of another origin is refused); it is queued
+//! while one is in flight and answered in order. A write that cannot be sent
+//! (unknown key, bad header, ...) is that call's error; the connection is
+//! unaffected.
 //!
 //! Each response reaches read_cb as a mapping (callbacks.md); a failure
 //! (DNS, refused, TLS, timeout, bad response) as `([ "error", "error_code" ])`
-//! followed by close_cb. The connection stays open for more requests while
-//! the server keeps it alive; close_cb fires when it ends.
+//! with a negative EE code (EECONNREFUSED -23, ...) followed by close_cb. The
+//! connection stays open for more requests while the server keeps it alive
+//! (HTTP/1.1 without "Connection: close" on either side); close_cb fires,
+//! without an error, when it ends between requests (a server closing an idle
+//! connection, a response framed by the close or marked "Connection: close"
+//! with nothing queued). A queued request then gets a new connection.
+//!
+//! Redirects (SO_HTTP_FOLLOW_REDIRECTS 1, at most SO_HTTP_MAX_REDIRECTS): 303
+//! turns the request into a GET (HEAD stays HEAD), 301 and 302 turn only a
+//! POST into a GET, 307 and 308 repeat it; a GET drops the body and its
+//! Content-Length/-Type. Another origin gets a new connection and no
+//! Authorization, Proxy-Authorization, Cookie or Host header; requests queued
+//! meanwhile still go home (reconnecting, through "host port" if given).
+//! HTTPS_CLIENT never follows a redirect to http://; HTTP_CLIENT may follow
+//! one to https:// and then verifies as HTTPS_CLIENT does.
 //!
 //! Deadlines: SO_HTTP_CONNECT_TIMEOUT (resolve + connect + TLS handshake),
-//! SO_HTTP_READ_TIMEOUT (between bytes while a response is awaited),
-//! SO_HTTP_TIMEOUT (a whole request, redirects included).
+//! SO_HTTP_READ_TIMEOUT (between bytes, either way, while a request is out),
+//! SO_HTTP_TIMEOUT (a whole request, redirects included); the error names
+//! the option.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -63,10 +82,14 @@ struct InFlight {
 pub struct HttpClient {
     mode: u8,
     sock: Sock,
-    /// Where the connection goes (the origin of the requests on it).
+    /// Where the current connection goes (the origin of the requests on it).
     origin: Option<Target>,
-    /// "host port" given to socket_connect instead of the URL's host.
+    /// The origin socket_connect named: socket_write's requests go there.
+    home: Option<Target>,
+    /// "host port" given to socket_connect: how `home` is reached.
     via: Option<(String, u16)>,
+    /// Counts connections opened, so a read round notices it was replaced.
+    generation: u64,
     in_flight: Option<InFlight>,
     queue: VecDeque<Outgoing>,
     parser: ResponseParser,
@@ -82,7 +105,7 @@ pub struct HttpClient {
 
 /// The EE number LPC sees in "error_code" (EESOCKET is -1 ...).
 fn ee(code: ResultCode) -> i64 {
-    -((code as u32 as i64) - 7200)
+    code.ee_code() as i64
 }
 
 fn ms(cx: &Cx, id: u16, mode: u8) -> Duration {
@@ -95,7 +118,9 @@ impl HttpClient {
             mode,
             sock: Sock::None,
             origin: None,
+            home: None,
             via: None,
+            generation: 0,
             in_flight: None,
             queue: VecDeque::new(),
             parser: ResponseParser::default(),
@@ -168,17 +193,21 @@ impl HttpClient {
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
         let _ = mode;
-        Ok(Outgoing {
+        let req = Outgoing {
             method,
             target,
             headers,
             body,
-        })
+        };
+        req.render("")
+            .map_err(|e| Error::new(ResultCode::EeBaddata, format!("socket_connect: {e}")))?;
+        Ok(req)
     }
 
-    /// Opens a connection to `target`'s origin (or to `via`).
+    /// Opens a connection to `target`'s origin (through `via` when that is home).
     fn open(&mut self, cx: &mut Cx, target: &Target) {
         self.drop_connection(cx);
+        self.generation += 1;
         self.origin = Some(target.clone());
         self.connecting = Some(Instant::now());
         self.parser = ResponseParser::default();
@@ -187,6 +216,7 @@ impl HttpClient {
         let (host, port) = self
             .via
             .clone()
+            .filter(|_| self.home.as_ref().is_some_and(|h| h.same_origin(target)))
             .unwrap_or_else(|| (target.host.clone(), target.port));
         match host.parse::<std::net::IpAddr>() {
             Ok(ip) => self.start_connect(cx, SocketAddr::new(ip, port)),
@@ -318,12 +348,21 @@ impl HttpClient {
             let Some(req) = self.queue.pop_front() else {
                 return;
             };
+            // A redirect may have left the connection on another origin.
+            let elsewhere = self
+                .origin
+                .as_ref()
+                .is_some_and(|o| !o.same_origin(&req.target));
+            let target = req.target.clone();
             self.in_flight = Some(InFlight {
                 req,
                 started: Instant::now(),
                 redirects: 0,
                 sent: false,
             });
+            if elsewhere {
+                return self.open(cx, &target);
+            }
         }
         if !matches!(self.sock, Sock::Connected(_)) || self.tcp_pending {
             return;
@@ -352,7 +391,9 @@ impl HttpClient {
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
+        let generation = self.generation;
         let mut eof = false;
+        let mut broken: Option<String> = None;
         if readable {
             let before = self.inbuf.len();
             let end = conn.read(&mut self.inbuf, READ_ROUND);
@@ -365,19 +406,10 @@ impl HttpClient {
                 ReadEnd::Open => {}
                 ReadEnd::Limit => cx.timer(Duration::ZERO, TIMER_READ_MORE),
                 ReadEnd::Eof => eof = true,
-                ReadEnd::Error(msg) => {
-                    let tls = msg.starts_with("tls:");
-                    if self.in_flight.is_none() && !tls {
-                        // The server went away between requests.
-                        return cx.die(Some(msg));
-                    }
-                    let code = if tls {
-                        ResultCode::EeSecurity
-                    } else {
-                        ResultCode::EeNotconn
-                    };
-                    return self.fail(cx, code, msg);
-                }
+                // What arrived before the failure is still read first: a TLS
+                // peer that closes without close_notify right after a
+                // complete response has answered.
+                ReadEnd::Error(msg) => broken = Some(msg),
             }
         }
         if cx.core.state == State::Handshake {
@@ -400,10 +432,27 @@ impl HttpClient {
                     if cx.core.dead {
                         return;
                     }
+                    if self.generation != generation {
+                        // A redirect or the next request opened another
+                        // connection; this one's end is no longer news.
+                        return;
+                    }
                 }
                 Ok(None) => break,
                 Err(msg) => return self.fail(cx, ResultCode::EeBaddata, format!("http: {msg}")),
             }
+        }
+        if let Some(msg) = broken {
+            if self.in_flight.is_none() {
+                // The server went away between requests.
+                return cx.die(Some(msg));
+            }
+            let code = if msg.starts_with("tls:") {
+                ResultCode::EeSecurity
+            } else {
+                ResultCode::EeNotconn
+            };
+            return self.fail(cx, code, msg);
         }
         if eof {
             if self.in_flight.is_some() {
@@ -425,6 +474,10 @@ impl HttpClient {
         match conn.flush() {
             Ok((n, _)) => {
                 cx.core.stats.bytes_out += n as u64;
+                if n > 0 {
+                    // An upload in progress is not a silent server.
+                    self.last_byte = Instant::now();
+                }
                 if conn.pending() == 0 {
                     if self.closing {
                         cx.core.state = State::Closed;
@@ -444,7 +497,7 @@ impl HttpClient {
     /// A complete response: follow a redirect or hand it to LPC.
     fn answered(&mut self, cx: &mut Cx, resp: Response) {
         let f = self.in_flight.take().expect("in flight");
-        let keep_alive = resp.keep_alive;
+        let keep_alive = resp.keep_alive && !f.req.closes();
         let follow = cx
             .core
             .options
@@ -488,7 +541,15 @@ impl HttpClient {
         if let Err(e) = self.check_scheme(&next, true) {
             return self.fail(cx, ResultCode::EeSecurity, format!("http: {e}"));
         }
-        if matches!(status, 301..=303) && f.req.method != "HEAD" {
+        // As browsers and curl do: 303 fetches the result with GET (HEAD stays
+        // HEAD); 301 and 302 turn only a POST into a GET; 307 and 308 repeat
+        // the request as it was.
+        let to_get = match status {
+            303 => f.req.method != "HEAD",
+            301 | 302 => f.req.method == "POST",
+            _ => false,
+        };
+        if to_get {
             f.req.method = "GET".into();
             f.req.body.clear();
             f.req.remove("content-length");
@@ -501,9 +562,7 @@ impl HttpClient {
             f.req.remove("cookie");
             f.req.remove("host");
         }
-        let reuse = keep_alive
-            && self.origin.as_ref().is_some_and(|o| o.same_origin(&next))
-            && self.via.is_none();
+        let reuse = keep_alive && self.origin.as_ref().is_some_and(|o| o.same_origin(&next));
         f.req.target = next.clone();
         f.redirects += 1;
         f.sent = false;
@@ -511,7 +570,6 @@ impl HttpClient {
         if reuse {
             self.send_next(cx);
         } else {
-            self.via = None;
             self.open(cx, &next);
         }
     }
@@ -579,7 +637,9 @@ impl HttpClient {
                 return self.fail(
                     cx,
                     ResultCode::EeIntr,
-                    format!("http: nothing received from {origin} for {limit} ms (SO_HTTP_READ_TIMEOUT)"),
+                    format!(
+                        "http: no data to or from {origin} for {limit} ms (SO_HTTP_READ_TIMEOUT)"
+                    ),
                 );
             }
         }
@@ -606,7 +666,7 @@ impl HttpClient {
                 )));
             }
         }
-        let origin = self.origin.as_ref().ok_or_else(|| {
+        let origin = self.home.as_ref().ok_or_else(|| {
             Error::new(
                 ResultCode::EeNotconn,
                 "socket_write: call socket_connect first",
@@ -667,12 +727,15 @@ impl HttpClient {
                 ))
             })?,
         };
-        Ok(Outgoing {
+        let req = Outgoing {
             method,
             target,
             headers,
             body,
-        })
+        };
+        // A header that cannot be sent is this write's error, not the connection's.
+        req.render("").map_err(bad)?;
+        Ok(req)
     }
 }
 
@@ -713,15 +776,15 @@ impl Endpoint for HttpClient {
         let address = address.trim();
         let lower = address.get(..8).unwrap_or(address).to_ascii_lowercase();
         let bad = |m: String| Error::new(ResultCode::EeBadaddr, format!("socket_connect: {m}"));
+        let mut via = None;
         let url = if lower.starts_with("http://") || lower.starts_with("https://") {
             address.to_string()
         } else {
             if !address.is_empty() {
-                let (host, port) = match addr::parse(address)? {
+                via = Some(match addr::parse(address)? {
                     Address::Addr(a) => (a.ip().to_string(), a.port()),
                     Address::Host(h, p) => (h, p),
-                };
-                self.via = Some((host, port));
+                });
             }
             cx.core
                 .options
@@ -738,6 +801,17 @@ impl Endpoint for HttpClient {
         self.check_scheme(&target, false).map_err(bad)?;
         if target.tls {
             // Fail now, not after connecting, when the TLS settings cannot work.
+            let o = &cx.core.options;
+            use crate::tls::{SO_TLS_CERT, SO_TLS_KEY};
+            match (o.string(SO_TLS_CERT), o.string(SO_TLS_KEY)) {
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(Error::new(
+                        ResultCode::TlsConfig,
+                        "socket_connect: a client certificate needs both SO_TLS_CERT (3) and SO_TLS_KEY (4)",
+                    ))
+                }
+                _ => {}
+            }
             crate::tls::client_config(&cx.core.options, self.mode, &[]).map_err(|e| {
                 Error::new(
                     ResultCode::TlsConfig,
@@ -746,6 +820,8 @@ impl Endpoint for HttpClient {
             })?;
         }
         let req = Self::request_from_options(cx, self.mode, target.clone())?;
+        self.via = via;
+        self.home = Some(target.clone());
         self.queue.push_back(req);
         self.send_next(cx);
         self.open(cx, &target);

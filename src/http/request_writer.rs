@@ -1,5 +1,6 @@
 //! Client side: an outgoing request → bytes. Host, User-Agent, Accept and
-//! Content-Length are added unless the request's headers give them.
+//! Content-Length are added unless the request's headers give them; a header
+//! that would break the framing (CR/LF, Transfer-Encoding) is an error.
 
 use super::target::Target;
 use crate::http_util;
@@ -18,6 +19,16 @@ impl Outgoing {
         self.headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The request says "Connection: close": no request may follow it on the
+    /// same connection, whatever the response says (RFC 9112, 9.6).
+    pub fn closes(&self) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("close"))
     }
 
     /// Drops every header named `name`.
@@ -80,6 +91,19 @@ mod tests {
             t,
             "POST /p?q=1 HTTP/1.1\r\nHost: h:81\r\nUser-Agent: UA/1\r\nAccept: */*\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi"
         );
+    }
+
+    #[test]
+    fn connection_close_is_seen() {
+        let mut o = Outgoing {
+            method: "GET".into(),
+            target: Target::parse("http://h/").unwrap(),
+            headers: vec![("connection".into(), "Upgrade, Close".into())],
+            body: vec![],
+        };
+        assert!(o.closes());
+        o.headers[0].1 = "keep-alive".into();
+        assert!(!o.closes());
     }
 
     #[test]

@@ -199,27 +199,67 @@ pub fn server_name(opts: &OptionStore, connect_host: &str) -> Result<ServerName<
         .map_err(|_| tls_err(format!("tls: {host:?} is not a valid server name")))
 }
 
-/// Turns a rustls error into the text LPC sees.
+/// Turns a rustls error into the text LPC sees: what failed, for which host,
+/// and which option changes it.
 pub fn describe(e: &rustls::Error, host: &str) -> String {
+    use rustls::AlertDescription as A;
     use rustls::CertificateError as C;
+    const TRUST: &str = "SO_TLS_VERIFY_PEER is 1: set SO_TLS_CA to the PEM file of the CA that \
+                         signed it, or SO_TLS_VERIFY_PEER 0 to skip verification";
     match e {
         rustls::Error::InvalidCertificate(C::NotValidForName)
         | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => {
             format!("tls: certificate not valid for host {host}")
         }
         rustls::Error::InvalidCertificate(C::UnknownIssuer) => format!(
-            "tls: certificate for {host} is self-signed or signed by an unknown issuer and \
-             SO_TLS_VERIFY_PEER is 1 (SO_TLS_CA names the roots to trust)"
+            "tls: certificate for {host} is self-signed or signed by an unknown issuer and {TRUST}"
+        ),
+        // A trusted root carries the issuer's name but did not sign it (a
+        // self-signed certificate named like a root, e.g. Debian's snakeoil
+        // "localhost"): as unknown an issuer as any.
+        rustls::Error::InvalidCertificate(
+            C::BadSignature
+            | C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
+        ) => format!(
+            "tls: certificate for {host} is self-signed or signed by an unknown issuer (no \
+             trusted root's key signed it) and {TRUST}"
         ),
         rustls::Error::InvalidCertificate(C::Expired)
         | rustls::Error::InvalidCertificate(C::ExpiredContext { .. }) => {
-            "tls: certificate expired".to_string()
+            format!("tls: certificate for {host} expired")
+        }
+        rustls::Error::InvalidCertificate(C::NotValidYet)
+        | rustls::Error::InvalidCertificate(C::NotValidYetContext { .. }) => {
+            format!("tls: certificate for {host} is not valid yet (check the clock)")
         }
         rustls::Error::InvalidCertificate(C::Other(o))
             if format!("{o:?}").contains("CaUsedAsEndEntity") =>
         {
-            format!("tls: certificate for {host} is self-signed (a CA certificate used as its own) and SO_TLS_VERIFY_PEER is 1")
+            format!("tls: certificate for {host} is self-signed (a CA certificate used as its own) and {TRUST}")
         }
+        // Alerts: `host` is the server's name on a client connection, so it is
+        // named only where the sender must be a server.
+        rustls::Error::AlertReceived(A::CertificateRequired) => {
+            format!("tls: {host} requires a client certificate: set SO_TLS_CERT and SO_TLS_KEY")
+        }
+        rustls::Error::AlertReceived(
+            a @ (A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateUnknown
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::AccessDenied),
+        ) => format!(
+            "tls: the peer rejected the certificate presented to it ({a:?}; see SO_TLS_CERT, \
+             SO_TLS_KEY)"
+        ),
+        rustls::Error::AlertReceived(A::HandshakeFailure) => "tls: the peer refused the \
+             handshake (HandshakeFailure: no TLS version or cipher in common, or a client \
+             certificate is required: SO_TLS_CERT, SO_TLS_KEY)"
+            .to_string(),
+        rustls::Error::AlertReceived(a) => format!("tls: the peer sent the fatal alert {a:?}"),
         other => format!("tls: {other}"),
     }
 }
