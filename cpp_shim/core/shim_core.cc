@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -69,6 +71,77 @@ const char* upstream_state(const std::string& s) {
 bool is_tls(int64_t mode) { return mode == MODE_STREAM_TLS || mode == MODE_STREAM_TLS_BINARY; }
 
 }  // namespace
+
+void connect_target(const std::string& a, std::string* host, int64_t* port) {
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  if (a.find("://") == std::string::npos) {
+    size_t sp = a.find(' ');
+    *host = sp == std::string::npos ? a : a.substr(0, sp);
+    *port = sp == std::string::npos ? 0 : atoi(a.c_str() + sp + 1);
+    return;
+  }
+  // Read as the URL parser unisock uses (WHATWG) reads it: controls and spaces
+  // at either end dropped, tabs and newlines removed anywhere, the authority
+  // ended by / ? # or \, user info dropped, the host percent-decoded.
+  std::string url;
+  for (char c : a) {
+    if (c != '\t' && c != '\n' && c != '\r') url += c;
+  }
+  auto c0_or_space = [](char c) { return static_cast<unsigned char>(c) <= 0x20; };
+  size_t first = 0, last = url.size();
+  while (first < last && c0_or_space(url[first])) first++;
+  while (last > first && c0_or_space(url[last - 1])) last--;
+  url = url.substr(first, last - first);
+  size_t sep = url.find("://");
+  if (sep == std::string::npos) sep = url.size();
+  std::string scheme = lower(url.substr(0, sep));
+  std::string rest = sep + 3 <= url.size() ? url.substr(sep + 3) : std::string();
+  std::string h = rest.substr(0, rest.find_first_of("/?#\\"));
+  size_t at = h.rfind('@');
+  if (at != std::string::npos) h = h.substr(at + 1);
+  std::string digits;
+  if (!h.empty() && h[0] == '[') {
+    size_t rb = h.find(']');
+    if (rb != std::string::npos) {
+      if (rb + 1 < h.size() && h[rb + 1] == ':') digits = h.substr(rb + 2);
+      h = h.substr(1, rb - 1);
+    }
+  } else {
+    size_t colon = h.rfind(':');
+    if (colon != std::string::npos) {
+      digits = h.substr(colon + 1);
+      h = h.substr(0, colon);
+    }
+  }
+  std::string decoded;
+  for (size_t i = 0; i < h.size(); i++) {
+    if (h[i] == '%' && i + 2 < h.size() && isxdigit(static_cast<unsigned char>(h[i + 1])) &&
+        isxdigit(static_cast<unsigned char>(h[i + 2]))) {
+      decoded += static_cast<char>(strtol(h.substr(i + 1, 2).c_str(), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += h[i];
+    }
+  }
+  *host = lower(decoded);
+  if (!digits.empty() && digits.size() <= 5 &&
+      digits.find_first_not_of("0123456789") == std::string::npos) {
+    *port = atoi(digits.c_str());
+  } else if (scheme == "http" || scheme == "ws") {
+    *port = 80;
+  } else if (scheme == "https" || scheme == "wss") {
+    *port = 443;
+  } else if (scheme == "mqtt") {
+    *port = 1883;
+  } else if (scheme == "mqtts") {
+    *port = 8883;
+  } else {
+    *port = 0;
+  }
+}
 
 Core::~Core() {
   // Driver values and callbacks belong to the driver; close_all() is the

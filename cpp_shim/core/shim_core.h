@@ -70,6 +70,13 @@ struct Entry {
   bool in_unisock = false;  // unisock knows this number
 };
 
+// The host and port the master's valid_socket sees for socket_connect's
+// address: "host port" split as upstream (the port 0 when missing), or a URL's
+// host (lower-case, IPv6 without brackets, user info dropped) and its port --
+// the one it names, else the scheme's default (http/ws 80, https/wss 443,
+// mqtt 1883, mqtts 8883; 0 for other schemes).
+void connect_target(const std::string& address, std::string* host, int64_t* port);
+
 class Core {
  public:
   explicit Core(Driver& d) : d_(d) {}

@@ -20,8 +20,10 @@
 #include <sys/socket.h>
 #include <event2/util.h>
 
-// The numbers are those of include/socket.h (the LPC one).
-enum socket_mode {
+// The numbers are those of include/socket.h (the LPC one). The underlying type
+// is fixed because the mirror's `mode` also holds unisock's modes 10-30, which
+// an enum without one could not represent (its values only span 0-7).
+enum socket_mode : int {
   MUD = 0,
   STREAM = 1,
   DATAGRAM = 2,

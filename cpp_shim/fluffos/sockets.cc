@@ -649,10 +649,17 @@ void f_socket_connect() {
   if (!(sp->type & (T_FUNCTION | T_STRING))) bad_arg(4, F_SOCKET_CONNECT);
   int fd = (sp - 3)->u.number;
   settle(fd);
-  // valid_socket sees the address being connected to.
+  // valid_socket sees the address being connected to (a URL's host and port).
   char addr[ADDR_BUF_SIZE];
   int port = 0;
-  split_addr((sp - 2)->u.string, addr, &port);
+  {
+    std::string host;
+    int64_t p = 0;
+    unisock_shim::connect_target((sp - 2)->u.string, &host, &p);
+    if (host.size() >= ADDR_BUF_SIZE) host.resize(ADDR_BUF_SIZE - 1);
+    strcpy(addr, host.c_str());
+    port = static_cast<int>(p);
+  }
   int ret = check_valid_socket("connect", fd, get_socket_owner(fd), addr, port)
                 ? core().connect(fd, (sp - 2)->u.string, make_callback(sp - 1), make_callback(sp),
                                  current_object)

@@ -221,9 +221,17 @@ static void test_error_mapping() {
   CHECK_EQ(C->close(-1, o.ob), us::kEeFdRange);
   int bad = C->create(-1, A->callback("rcb"), nullptr, o.ob);
   CHECK_EQ(bad, us::kEeModeNotSupp);
-  // A mode of a family not built here: kEeModeNotSupp (unisock logs one line).
-  CHECK_EQ(C->create(UNISOCK_MODE_HTTPS_SERVER, A->callback("rcb"), A->callback("ccb"), o.ob),
-           us::kEeModeNotSupp);
+  // 7-9 are no mode; a mode of a family not built here gives kEeModeNotSupp too
+  // (unisock logs one line), one that is built a socket.
+  CHECK_EQ(C->create(7, A->callback("rcb"), A->callback("ccb"), o.ob), us::kEeModeNotSupp);
+  for (int64_t mode = UNISOCK_MODE_HTTP_SERVER; mode <= UNISOCK_MODE_IPC_CLIENT; mode++) {
+    int id = C->create(mode, A->callback("rcb"), A->callback("ccb"), o.ob);
+    if (id >= 0) {
+      CHECK_EQ(C->close(id, o.ob), us::kEeSuccess);
+    } else {
+      CHECK_EQ(id, us::kEeModeNotSupp);
+    }
+  }
   int fd = C->create(us::MODE_STREAM, A->callback("rcb"), A->callback("ccb"), o.ob);
   CHECK(fd >= 0);
   svalue_t s = make_str("data");
@@ -386,6 +394,159 @@ static void test_stream_echo_and_callbacks() {
   CHECK_EQ(C->close(cfd, cli.ob), us::kEeBadF);
   CHECK_EQ(C->close(lfd, srv.ob), us::kEeSuccess);
   free_svalue(&ignored);
+}
+
+// The value of string key `k` in the mapping `m` (borrowed), or nullptr.
+static const svalue_t* field(const svalue_t& m, const char* k) {
+  if (m.type != T_MAPPING) return nullptr;
+  for (auto* n : m.u.map->nodes) {
+    if (n->values[0].type == T_STRING && std::string(n->values[0].u.string) == k)
+      return &n->values[1];
+  }
+  return nullptr;
+}
+
+static std::string field_text(const svalue_t& m, const char* k) {
+  const svalue_t* v = field(m, k);
+  return v ? describe(v) : std::string("(missing)");
+}
+
+// Modes 10/11 through the core: read callbacks get (id, mapping, "ip port"),
+// socket_status names the mode, a reply mapping goes out, and a
+// "Connection: close" reply ends both ends with their close callbacks; a
+// refused connect is an error mapping, then the close callback.
+static void test_http_server_and_client() {
+  Obj srv("/www"), cli("/browser");
+  int accepted = -1;
+  std::string accepted_mode, accepted_state;
+  srv.def("srv_listen", [&](svalue_t* a, int) {
+    accepted = C->accept(static_cast<int>(a[0].u.number), A->callback("req"),
+                         A->callback("req_write"), srv.ob);
+    if (accepted < 0) return;
+    svalue_t st = A->take(C->status(accepted));
+    accepted_state = describe(&st.u.arr->item[1]);
+    accepted_mode = describe(&st.u.arr->item[2]);
+    free_svalue(&st);
+  });
+  srv.def("req", [&](svalue_t* a, int) {
+    svalue_t reply = make_map(
+        {{make_str("status"), make_int(201)},
+         {make_str("headers"), make_map({{make_str("Connection"), make_str("close")}})},
+         {make_str("json"), make_arr({make_int(1), make_str("two")})}});
+    CHECK_EQ(C->write(static_cast<int>(a[0].u.number), FakeAdapter::view(&reply), nullptr, srv.ob),
+             us::kEeSuccess);
+    free_svalue(&reply);
+  });
+  srv.def("req_write");
+  srv.def("srv_close");
+  int lfd = -1;
+  int port = listen_local(srv, UNISOCK_MODE_HTTP_SERVER, &lfd);
+  CHECK(port > 0);
+  svalue_t st = A->take(C->status(lfd));
+  CHECK_EQ(describe(&st.u.arr->item[1]), std::string("\"LISTEN\""));
+  CHECK_EQ(describe(&st.u.arr->item[2]), std::string("\"HTTP_SERVER\""));
+  free_svalue(&st);
+
+  cli.def("res");
+  cli.def("cli_write");
+  cli.def("cli_close");
+  int cfd = C->create(UNISOCK_MODE_HTTP_CLIENT, A->callback("res"), A->callback("cli_close"), cli.ob);
+  CHECK(cfd >= 0);
+  std::string peer = "127.0.0.1 " + std::to_string(port);
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/p%20q?x=1";
+  CHECK_EQ(C->connect(cfd, url.c_str(), A->callback("res"), A->callback("cli_write"), cli.ob),
+           us::kEeSuccess);
+  st = A->take(C->status(cfd));
+  CHECK_EQ(describe(&st.u.arr->item[2]), std::string("\"HTTP_CLIENT\""));
+  free_svalue(&st);
+  CHECK(run_until([&] { return cli.count("cli_close") > 0 && srv.count("srv_close") > 0; }));
+  CHECK_EQ(accepted_mode, std::string("\"HTTP_SERVER\""));
+  CHECK_EQ(accepted_state, std::string("\"DATA_XFER\""));
+
+  const Call* q = srv.last("req");
+  CHECK(q && q->args.size() == 3);
+  if (q && q->args.size() == 3) {
+    CHECK_EQ(q->values[0].u.number, (int64_t)accepted);
+    const svalue_t& m = q->values[1];
+    CHECK(m.type == T_MAPPING);
+    CHECK_EQ(field_text(m, "method"), std::string("\"GET\""));
+    CHECK_EQ(field_text(m, "path"), std::string("\"/p q\""));
+    CHECK_EQ(field_text(m, "query"), std::string("\"x=1\""));
+    CHECK_EQ(field_text(m, "request_id"), std::string("1"));
+    CHECK_EQ(q->args[2], field_text(m, "addr"));  // the addr argument is the request's "addr"
+  }
+  const Call* r = cli.last("res");
+  CHECK(r && r->args.size() == 3);
+  if (r && r->args.size() == 3) {
+    CHECK_EQ(r->values[0].u.number, (int64_t)cfd);
+    const svalue_t& m = r->values[1];
+    CHECK_EQ(field_text(m, "status"), std::string("201"));
+    CHECK_EQ(field_text(m, "body"), std::string("\"[1,\\\"two\\\"]\""));
+    CHECK_EQ(field_text(m, "redirects"), std::string("0"));
+    CHECK_EQ(r->args[2], "\"" + peer + "\"");
+  }
+  // Both ends closed by the "Connection: close" reply: one close callback each, numbers free.
+  CHECK_EQ(cli.count("res"), 1);
+  CHECK_EQ(cli.count("cli_close"), 1);
+  CHECK_EQ(srv.count("srv_close"), 1);
+  CHECK(!C->live(cfd));
+  CHECK(!C->live(accepted));
+
+  // Nobody listens on the listener's port once it is closed: an error mapping, then close.
+  CHECK_EQ(C->close(lfd, srv.ob), us::kEeSuccess);
+  cli.clear();
+  cfd = C->create(UNISOCK_MODE_HTTP_CLIENT, A->callback("res"), A->callback("cli_close"), cli.ob);
+  CHECK_EQ(C->connect(cfd, url.c_str(), A->callback("res"), A->callback("cli_write"), cli.ob),
+           us::kEeSuccess);
+  CHECK(run_until([&] { return cli.count("cli_close") > 0; }));
+  r = cli.last("res");
+  CHECK(r != nullptr);
+  if (r) {
+    CHECK_EQ(field_text(r->values[1], "error_code"), std::string("-23"));  // EECONNREFUSED
+    CHECK(field_text(r->values[1], "error").find("connect") != std::string::npos);
+  }
+  CHECK_EQ(cli.count("cli_close"), 1);
+  CHECK(!C->live(cfd));
+}
+
+// What valid_socket sees for socket_connect's address: "ip port", or a URL's host and port.
+static void test_connect_target() {
+  struct Case {
+    const char* address;
+    const char* host;
+    int64_t port;
+  } cases[] = {
+      {"127.0.0.1 4000", "127.0.0.1", 4000},
+      {"example.org", "example.org", 0},
+      {"http://127.0.0.1:8080/a?b", "127.0.0.1", 8080},
+      {"http://Example.ORG/", "example.org", 80},
+      {"https://example.org", "example.org", 443},
+      {"HTTPS://example.org:8443?x", "example.org", 8443},
+      {"http://[::1]:81/", "::1", 81},
+      {"https://[::1]/", "::1", 443},
+      {"http://user:pw@host.test:82/", "host.test", 82},
+      {"http://good.test\\@evil.test/", "good.test", 80},
+      {"ws://h.test#frag", "h.test", 80},
+      {"wss://h.test", "h.test", 443},
+      {"mqtt://broker.test", "broker.test", 1883},
+      {"mqtts://broker.test:9999", "broker.test", 9999},
+      {"http://h.test:notaport/", "h.test", 80},
+      {"gopher://h.test/", "h.test", 0},
+      // Tricks the URL parser undoes: tabs/newlines, outer spaces, escapes in the host.
+      {"http://ev\til.te\nst:8\r1/", "evil.test", 81},
+      {"  http://evil.test/ ", "evil.test", 80},
+      {"http://%65vil.test/", "evil.test", 80},
+  };
+  for (const Case& c : cases) {
+    std::string host = "unset";
+    int64_t port = -1;
+    us::connect_target(c.address, &host, &port);
+    if (host != c.host || port != c.port) {
+      printf("    %s -> %s %lld (wanted %s %lld)\n", c.address, host.c_str(), (long long)port, c.host,
+             (long long)c.port);
+      g_ok = false;
+    }
+  }
 }
 
 static void test_mud_exchange() {
@@ -603,6 +764,9 @@ int main() {
   run("options: set/get round trip and error texts", test_options);
   run("STREAM echo, callbacks, status, remote close", test_stream_echo_and_callbacks);
   run("MUD mode exchanges a nested mapping", test_mud_exchange);
+  run("HTTP server and client: mappings, addr, status names, close callbacks",
+      test_http_server_and_client);
+  run("valid_socket's host and port for a connect address or URL", test_connect_target);
   run("release and acquire", test_release_acquire);
   run("close on owner destruct", test_close_on_owner_destruct);
   run("adopted fd (external_start)", test_adopted_fd);
