@@ -895,6 +895,21 @@ impl Endpoint for HttpClient {
                 ),
             ));
         }
+        // SO_MAX_BUFFERED bounds what waits to be sent: queued request bodies
+        // and bytes not yet taken by the kernel. One request always fits when
+        // nothing waits, whatever its size.
+        let max = cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let waiting = self.conn().map_or(0, |c| c.pending())
+            + self.queue.iter().map(|r| r.body.len()).sum::<usize>();
+        if waiting > 0 && waiting + req.body.len() > max {
+            return Err(Error::new(
+                ResultCode::EeWouldblock,
+                format!(
+                    "socket_write: {} more bytes would exceed SO_MAX_BUFFERED ({max}) with {waiting} waiting; nothing was queued",
+                    req.body.len()
+                ),
+            ));
+        }
         self.queue.push_back(req);
         let idle = self.in_flight.is_none();
         self.send_next(cx);
@@ -917,6 +932,7 @@ impl Endpoint for HttpClient {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        super::refuse_unbuilt(id)?;
         if tcp::is_tcp_option(id) {
             let mode = self.mode;
             if let Some(conn) = self.conn() {

@@ -49,6 +49,24 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     }
 }
 
+/// Refuses the response-cache (200–209) and front-server (300–309) options:
+/// the catalog accepts them on HTTP modes, but their families are not built
+/// yet, and storing a setting that does nothing would be a silent no-op.
+pub fn refuse_unbuilt(id: u16) -> Result<()> {
+    let family = match id {
+        200..=209 => "the response cache (options 200-209)",
+        300..=309 => "the Apache/nginx integration (options 300-309)",
+        _ => return Ok(()),
+    };
+    let name = crate::options::catalog::find(id as i64).map_or("option", |d| d.name);
+    Err(Error::new(
+        ResultCode::OptionNotForMode,
+        format!(
+            "socket_set_option: {name} ({id}) is not available yet: this build of unisock does not include {family}"
+        ),
+    ))
+}
+
 /// Checks SO_TLS_CERT / SO_TLS_KEY / SO_TLS_CA files when one is set, so a
 /// wrong path or a key that does not match the certificate is an error at
 /// socket_set_option time rather than at listen or connect.

@@ -136,7 +136,10 @@ fn parse_head(
 ) -> Result<Option<(usize, Option<(Response, Body)>)>, String> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut r = httparse::Response::new(&mut fields);
-    let used = match r.parse(buf) {
+    // httparse sees at most the limit, so a head over it is refused however
+    // the bytes arrive (in one read or many).
+    let window = &buf[..buf.len().min(MAX_RESPONSE_HEAD)];
+    let used = match r.parse(window) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() > MAX_RESPONSE_HEAD {
@@ -253,6 +256,16 @@ mod tests {
         let mut buf = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec();
         let r = p.next(&mut buf, true, false).unwrap().unwrap();
         assert!(r.body.is_empty());
+    }
+
+    #[test]
+    fn oversized_head_is_refused_even_in_one_read() {
+        let mut head = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+        head.resize(head.len() + MAX_RESPONSE_HEAD, b'a');
+        head.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        let mut p = ResponseParser::default();
+        let e = p.next(&mut head, false, false).unwrap_err();
+        assert!(e.contains("response head over"), "{e}");
     }
 
     #[test]

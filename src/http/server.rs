@@ -832,6 +832,7 @@ impl Endpoint for HttpServer {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        super::refuse_unbuilt(id)?;
         if tcp::is_tcp_option(id) {
             let mode = self.mode;
             if let Some(conn) = self.conn() {

@@ -537,6 +537,45 @@ def test_queue_limit(host, peers):
     assert got == ["held"] + [f"ok GET /q{i}" for i in range(64)]
 
 
+def test_max_buffered_bounds_queued_request_bodies(host, peers):
+    release = threading.Event()
+    p = peers({"/hold": lambda h, s: (release.wait(WAIT), send(h, 200, "held"))})
+    client(host, SO_MAX_BUFFERED=4096)
+    connect(host, 1, p.url("/hold"))
+    host.ok("write 1 " + json.dumps({"method": "POST", "path": "/a", "body": "x" * 3000}))
+    r = host.call("write 1 " + json.dumps({"method": "POST", "path": "/b", "body": "y" * 3000}))
+    assert r["result"] == "error" and r["ee"] == -17 and "SO_MAX_BUFFERED" in r["error"], r
+    release.set()
+    assert response(host)["body"] == "held"
+    assert response(host)["body"] == "ok POST /a"
+    # Nothing waits any more: the same write is taken now.
+    host.ok("write 1 " + json.dumps({"method": "POST", "path": "/b", "body": "y" * 3000}))
+    assert response(host)["body"] == "ok POST /b"
+
+
+def test_response_head_over_64_kib_is_refused_in_one_read(host, peers):
+    def big(h, seen):
+        head = (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70000 + b"\r\nContent-Length: 2\r\n\r\nok")
+        h.wfile.write(head)
+        h.wfile.flush()
+
+    p = peers({"/big": big})
+    fds = host.fds()
+    client(host)
+    connect(host, 1, p.url("/big"))
+    expect_error(host, 1, fds, "response head over")
+
+
+def test_options_of_families_not_built_are_refused(host):
+    client(host)
+    for name in ("SO_CACHE_ENABLE", "SO_APACHE_PROXY_ENABLE"):
+        r = host.call(f"set 1 {name} 1")
+        if name == "SO_APACHE_PROXY_ENABLE" and "does not apply" in r.get("error", ""):
+            continue  # front-server options are for servers only
+        assert r["result"] == "error" and "not available yet" in r["error"], r
+        assert host.ok(f"get 1 {name}")["value"] == 0
+
+
 # ---- redirects --------------------------------------------------------------
 
 

@@ -890,3 +890,11 @@ def test_wrk_keep_alive_load(host):
     assert m and int(m.group(1)) > 1000, report
     wait_count(host, 1)  # wrk closed its connections: only the listener is left
     assert host.fds() == base_fds
+
+
+def test_options_of_families_not_built_are_refused(host):
+    host.ok("create 1 HTTP_SERVER")
+    for name in ("SO_CACHE_ENABLE", "SO_APACHE_FASTCGI_ENABLE"):
+        r = host.call(f"set 1 {name} 1")
+        assert r["result"] == "error" and "not available yet" in r["error"], r
+        assert host.ok(f"get 1 {name}")["value"] == 0
