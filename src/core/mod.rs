@@ -111,7 +111,9 @@ impl Unisock {
         if sock.core.dead {
             self.reap(id);
         }
-        if self.events.len() > before && !self.dispatching {
+        // With events already queued the host is draining (it drains until
+        // the queue is empty) and finds the new ones without a wake-up.
+        if self.events.len() > before && before == 0 && !self.dispatching {
             // Queued during an efun call: make sure the driver comes back for it.
             self.reactor.wake();
         }

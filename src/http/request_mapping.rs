@@ -34,6 +34,9 @@ pub fn split_target(target: &str) -> (&str, &str) {
 }
 
 fn decode_or_raw(s: &str, plus_is_space: bool) -> String {
+    if !s.contains('%') && !(plus_is_space && s.contains('+')) {
+        return s.to_string(); // nothing to decode (the common case)
+    }
     if plus_is_space {
         http_util::decode_url(s).unwrap_or_else(|_| s.to_string())
     } else {

@@ -11,6 +11,7 @@
 //! "Connection: close" from either source closes the connection after the
 //! response.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -46,8 +47,8 @@ fn bad(msg: impl Into<String>) -> Error {
     )
 }
 
-/// The IMF-fixdate of now, formatted at most once per second.
-fn date_now() -> String {
+/// Calls `f` with the IMF-fixdate of now, formatted at most once per second.
+fn with_date<R>(f: impl FnOnce(&str) -> R) -> R {
     thread_local! {
         static CACHE: RefCell<(i64, String)> = const { RefCell::new((-1, String::new())) };
     }
@@ -60,34 +61,68 @@ fn date_now() -> String {
         if c.0 != now {
             *c = (now, http_util::http_date(now).unwrap_or_default());
         }
-        c.1.clone()
+        f(&c.1)
     })
 }
 
-/// Header pairs from an LPC mapping (string → string|int|array of those).
-fn header_pairs(v: &Value, what: &str) -> Result<Vec<(String, String)>> {
-    http_util::headers::pairs_from_value(v).map_err(|e| bad(format!("{what}: {e}")))
+fn date_now() -> String {
+    with_date(str::to_string)
+}
+
+/// Which header fields a response already has (from LPC), as it is written.
+#[derive(Default)]
+struct Given {
+    date: bool,
+    content_type: bool,
+    content_length: bool,
+    connection: bool,
+    close: bool,
+}
+
+impl Given {
+    fn note(&mut self, name: &str, value: &str) {
+        if name.eq_ignore_ascii_case("date") {
+            self.date = true;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            self.content_type = true;
+        } else if name.eq_ignore_ascii_case("content-length") {
+            self.content_length = true;
+        } else if name.eq_ignore_ascii_case("connection") {
+            self.connection = true;
+            self.close |= value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"));
+        }
+    }
+}
+
+fn is_framing(name: &str) -> bool {
+    name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
+}
+
+fn names(headers: Option<&Value>, name: &str) -> bool {
+    match headers {
+        Some(Value::Mapping(m)) => m
+            .iter()
+            .any(|(k, _)| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case(name))),
+        _ => false,
+    }
 }
 
 /// Renders a complete response or the head of a streamed one.
 pub fn render(reply: &Value, ans: Answering, defaults: &Value) -> Result<Rendered> {
-    let (status, given, body, content_type, streaming) = match reply {
-        Value::Str(s) => (
-            200,
-            Vec::new(),
-            s.as_bytes().to_vec(),
-            "text/plain; charset=utf-8",
-            false,
-        ),
-        Value::Buffer(b) => (
-            200,
-            Vec::new(),
-            b.clone(),
-            "application/octet-stream",
-            false,
-        ),
-        Value::Mapping(_) => {
-            if let Value::Mapping(m) = reply {
+    let text = "text/plain; charset=utf-8";
+    let (status, given, body, content_type, streaming): (u16, Option<&Value>, Cow<[u8]>, _, _) =
+        match reply {
+            Value::Str(s) => (200, None, Cow::Borrowed(s.as_bytes()), text, false),
+            Value::Buffer(b) => (
+                200,
+                None,
+                Cow::Borrowed(b),
+                "application/octet-stream",
+                false,
+            ),
+            Value::Mapping(m) => {
                 for (k, _) in m {
                     if !matches!(
                         k.as_str(),
@@ -99,141 +134,161 @@ pub fn render(reply: &Value, ans: Answering, defaults: &Value) -> Result<Rendere
                         )));
                     }
                 }
+                let status = match reply.get("status") {
+                    None => 200,
+                    Some(Value::Int(s)) if (200..=599).contains(s) => *s as u16,
+                    Some(other) => {
+                        return Err(bad(format!(
+                            "reply status must be an int in 200..599, got {}",
+                            other.describe()
+                        )))
+                    }
+                };
+                let given = match reply.get("headers") {
+                    None => None,
+                    Some(h @ Value::Mapping(_)) => Some(h),
+                    Some(other) => {
+                        return Err(bad(format!(
+                            "reply headers must be a mapping, got {}",
+                            other.describe()
+                        )))
+                    }
+                };
+                let streaming = reply.get("stream").and_then(Value::as_int).unwrap_or(0) != 0;
+                let (body, ct): (Cow<[u8]>, _) = match (reply.get("body"), reply.get("json")) {
+                    (Some(_), Some(_)) => {
+                        return Err(bad("a reply has either body or json, not both"))
+                    }
+                    (Some(Value::Str(s)), None) => (Cow::Borrowed(s.as_bytes()), text),
+                    (Some(Value::Buffer(b)), None) => {
+                        (Cow::Borrowed(b.as_slice()), "application/octet-stream")
+                    }
+                    (Some(other), None) => {
+                        return Err(bad(format!(
+                            "reply body must be a string or a buffer, got {}",
+                            other.describe()
+                        )))
+                    }
+                    (None, Some(j)) => (
+                        Cow::Owned(
+                            serde_json::to_vec(&j.to_json())
+                                .map_err(|e| bad(format!("json: {e}")))?,
+                        ),
+                        "application/json",
+                    ),
+                    (None, None) => (Cow::Borrowed(&[][..]), text),
+                };
+                if streaming && !body.is_empty() {
+                    return Err(bad(
+                        "a streamed reply sends its body in later writes, not in the opening mapping",
+                    ));
+                }
+                (status, given, body, ct, streaming)
             }
-            let status = match reply.get("status") {
-                None => 200,
-                Some(Value::Int(s)) if (200..=599).contains(s) => *s as u16,
-                Some(other) => {
-                    return Err(bad(format!(
-                        "reply status must be an int in 200..599, got {}",
-                        other.describe()
-                    )))
-                }
-            };
-            let given = match reply.get("headers") {
-                None => Vec::new(),
-                Some(h @ Value::Mapping(_)) => header_pairs(h, "reply headers")?,
-                Some(other) => {
-                    return Err(bad(format!(
-                        "reply headers must be a mapping, got {}",
-                        other.describe()
-                    )))
-                }
-            };
-            let streaming = reply.get("stream").and_then(Value::as_int).unwrap_or(0) != 0;
-            let (body, ct) = match (reply.get("body"), reply.get("json")) {
-                (Some(_), Some(_)) => return Err(bad("a reply has either body or json, not both")),
-                (Some(Value::Str(s)), None) => (s.as_bytes().to_vec(), "text/plain; charset=utf-8"),
-                (Some(Value::Buffer(b)), None) => (b.clone(), "application/octet-stream"),
-                (Some(other), None) => {
-                    return Err(bad(format!(
-                        "reply body must be a string or a buffer, got {}",
-                        other.describe()
-                    )))
-                }
-                (None, Some(j)) => (
-                    serde_json::to_vec(&j.to_json()).map_err(|e| bad(format!("json: {e}")))?,
-                    "application/json",
-                ),
-                (None, None) => (Vec::new(), "text/plain; charset=utf-8"),
-            };
-            if streaming && !body.is_empty() {
-                return Err(bad(
-                    "a streamed reply sends its body in later writes, not in the opening mapping",
-                ));
+            other => {
+                return Err(bad(format!(
+                    "an HTTP reply is a mapping, string or buffer, got {}",
+                    other.describe()
+                )))
             }
-            (status, given, body, ct, streaming)
-        }
-        other => {
-            return Err(bad(format!(
-                "an HTTP reply is a mapping, string or buffer, got {}",
-                other.describe()
-            )))
-        }
-    };
-
-    let has = |name: &str| given.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    if has("transfer-encoding") {
-        return Err(bad(
-            "Transfer-Encoding is managed by unisock (use \"stream\": 1 for chunked replies)",
-        ));
-    }
+        };
     let no_body_status = status == 204 || status == 304;
     if no_body_status && !body.is_empty() {
         return Err(bad(format!("a {status} reply cannot have a body")));
     }
-    if let Some((_, v)) = given
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-    {
-        if streaming {
-            return Err(bad("a streamed reply cannot give Content-Length"));
-        }
-        if !ans.head_only && v.trim() != body.len().to_string() {
-            return Err(bad(format!(
-                "Content-Length {v} does not match the body ({} bytes)",
-                body.len()
-            )));
-        }
-    }
     let reason = match reply.get("reason").and_then(Value::as_str) {
-        Some(r) if !r.bytes().any(|b| b < 0x20 || b == 0x7f) => r.to_string(),
+        Some(r) if !r.bytes().any(|b| b < 0x20 || b == 0x7f) => r,
         Some(_) => return Err(bad("reply reason contains control characters")),
-        None => http_util::status_text(status as i64)
-            .unwrap_or("Unknown")
-            .to_string(),
+        None => http_util::status_text(status as i64).unwrap_or("Unknown"),
     };
 
-    let mut pairs = given;
-    if let Value::Mapping(_) = defaults {
-        for (n, v) in header_pairs(defaults, "SO_HTTP_HEADERS")? {
-            let framing = n.eq_ignore_ascii_case("content-length")
-                || n.eq_ignore_ascii_case("transfer-encoding");
-            if !framing && !pairs.iter().any(|(g, _)| g.eq_ignore_ascii_case(&n)) {
-                pairs.push((n, v));
-            }
-        }
-    }
-    let wants_close = pairs.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("connection")
-            && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+    // One pass: the status line, LPC's fields (checked as they are written),
+    // the listener's, then what is missing.
+    let mut out = Vec::with_capacity(160 + reason.len() + body.len());
+    out.extend_from_slice(if ans.minor == 0 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
     });
-    let raw_stream = streaming && ans.minor == 0;
-    let close = !ans.keep_alive || wants_close || raw_stream;
-    let has = |pairs: &[(String, String)], name: &str| {
-        pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
-    if !has(&pairs, "date") {
-        pairs.push(("Date".into(), date_now()));
+    out.extend_from_slice(&[
+        b'0' + (status / 100) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+        b' ',
+    ]);
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut seen = Given::default();
+    if let Some(h) = given {
+        http_util::headers::for_each_in_value(h, |n, v| {
+            if n.eq_ignore_ascii_case("transfer-encoding") {
+                return Err(
+                    "Transfer-Encoding is managed by unisock (use \"stream\": 1 for chunked replies)"
+                        .into(),
+                );
+            }
+            if n.eq_ignore_ascii_case("content-length") {
+                if streaming {
+                    return Err("a streamed reply cannot give Content-Length".into());
+                }
+                if !ans.head_only && v.trim().parse::<usize>().ok() != Some(body.len()) {
+                    return Err(format!(
+                        "Content-Length {v} does not match the body ({} bytes)",
+                        body.len()
+                    ));
+                }
+            }
+            seen.note(n, v);
+            http_util::headers::write_field(&mut out, n, v)
+        })
+        .map_err(bad)?;
     }
-    if !no_body_status && !has(&pairs, "content-type") && (streaming || !body.is_empty()) {
-        pairs.push(("Content-Type".into(), content_type.into()));
+    if let Value::Mapping(_) = defaults {
+        http_util::headers::for_each_in_value(defaults, |n, v| {
+            if is_framing(n) || names(given, n) {
+                return Ok(());
+            }
+            seen.note(n, v);
+            http_util::headers::write_field(&mut out, n, v)
+        })
+        .map_err(|e| bad(format!("SO_HTTP_HEADERS: {e}")))?;
+    }
+    let raw_stream = streaming && ans.minor == 0;
+    let close = !ans.keep_alive || seen.close || raw_stream;
+    if !seen.date {
+        with_date(|d| {
+            out.extend_from_slice(b"Date: ");
+            out.extend_from_slice(d.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        });
+    }
+    if !no_body_status && !seen.content_type && (streaming || !body.is_empty()) {
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(content_type.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     if streaming {
         if !raw_stream {
-            pairs.push(("Transfer-Encoding".into(), "chunked".into()));
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         }
-    } else if !no_body_status && !has(&pairs, "content-length") {
-        pairs.push(("Content-Length".into(), body.len().to_string()));
+    } else if !no_body_status && !seen.content_length {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
-    if !has(&pairs, "connection") {
+    if !seen.connection {
         if close {
-            pairs.push(("Connection".into(), "close".into()));
+            out.extend_from_slice(b"Connection: close\r\n");
         } else if ans.minor == 0 {
-            pairs.push(("Connection".into(), "keep-alive".into()));
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
     }
-    let head = http_util::format_headers(&pairs)
-        .map_err(|e| bad(e.replace("http_format_headers: ", "")))?;
-    let mut bytes = Vec::with_capacity(32 + head.len() + body.len());
-    bytes.extend_from_slice(format!("HTTP/1.{} {status} {reason}\r\n", ans.minor).as_bytes());
-    bytes.extend_from_slice(head.as_bytes());
-    bytes.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b"\r\n");
     if !ans.head_only {
-        bytes.extend_from_slice(&body);
+        out.extend_from_slice(&body);
     }
     Ok(Rendered {
-        bytes,
+        bytes: out,
         close,
         streaming,
         raw_stream,

@@ -71,6 +71,16 @@ const TIMER_READ_MORE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
 const TIMER_REFUSED: u64 = 4;
 
+/// How `pump` reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    No,
+    /// What the kernel has now (stop at a short read).
+    Available,
+    /// Until EAGAIN or EOF.
+    Drain,
+}
+
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// A connection turned away over SO_MAX_CONNECTIONS, kept open briefly so
@@ -231,8 +241,9 @@ impl HttpServer {
 
     /// Reads what the kernel has, hands complete requests to LPC, writes
     /// what is due, and closes when the connection is finished.
-    fn pump(&mut self, cx: &mut Cx, readable: bool) {
-        let mut read = readable;
+    fn pump(&mut self, cx: &mut Cx, read: Read) {
+        let mut drain = read == Read::Drain;
+        let mut read = read != Read::No;
         // A second round only when this one un-paused reading: bytes may be
         // waiting in the kernel with no new readiness edge to announce them.
         for _ in 0..2 {
@@ -246,7 +257,11 @@ impl HttpServer {
                     return;
                 };
                 let before = self.inbuf.len();
-                let end = conn.read(&mut self.inbuf, READ_ROUND);
+                let end = if drain {
+                    conn.read(&mut self.inbuf, READ_ROUND)
+                } else {
+                    conn.read_available(&mut self.inbuf, READ_ROUND)
+                };
                 let got = self.inbuf.len() - before;
                 if got > 0 {
                     cx.core.stats.bytes_in += got as u64;
@@ -284,6 +299,7 @@ impl HttpServer {
                 break;
             }
             read = true;
+            drain = true;
         }
         self.arm(cx);
     }
@@ -696,7 +712,7 @@ impl Endpoint for HttpServer {
         self.sock = Sock::Connected(Box::new(Conn::new(stream, token, server, host)));
         // The first request is awaited from now (the TLS handshake included).
         self.request_started = Some(Instant::now());
-        self.pump(cx, true);
+        self.pump(cx, Read::Drain);
         Ok(())
     }
 
@@ -711,7 +727,16 @@ impl Endpoint for HttpServer {
             }
             Sock::Connected(_) => {
                 let was_handshaking = cx.core.state == State::Handshake;
-                self.pump(cx, r.readable || r.closed || r.writable);
+                // Stopping at a short read is safe unless the peer's close
+                // came with this readiness (it raises no later edge).
+                let read = if r.read_closed || r.closed {
+                    Read::Drain
+                } else if r.readable || r.writable {
+                    Read::Available
+                } else {
+                    Read::No
+                };
+                self.pump(cx, read);
                 if was_handshaking && !cx.core.dead {
                     if let Some(c) = self.conn() {
                         if !c.is_handshaking() {
@@ -727,7 +752,7 @@ impl Endpoint for HttpServer {
     fn timer(&mut self, cx: &mut Cx, key: u64) {
         match key {
             TIMER_CHECK => self.check_deadlines(cx),
-            TIMER_READ_MORE => self.pump(cx, true),
+            TIMER_READ_MORE => self.pump(cx, Read::Drain),
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_REFUSED => {
                 if let Sock::Listening(l) = &mut self.sock {
@@ -759,19 +784,16 @@ impl Endpoint for HttpServer {
                 "socket_write: no request on this connection is waiting for a reply",
             ));
         };
+        let was_paused = self.paused(cx);
         let (bytes, done, close, streaming) = match slot.streaming {
             Some(raw) => {
                 let (b, ended) = response_writer::stream_piece(data, raw, slot.ans.head_only)?;
                 (b, ended, raw && ended, None)
             }
             None => {
-                let defaults = cx
-                    .core
-                    .options
-                    .raw(opt::SO_HTTP_HEADERS)
-                    .cloned()
-                    .unwrap_or_default();
-                let r = response_writer::render(data, slot.ans, &defaults)?;
+                let defaults = cx.core.options.raw(opt::SO_HTTP_HEADERS);
+                let r =
+                    response_writer::render(data, slot.ans, defaults.unwrap_or(&Value::Undefined))?;
                 let streaming = r.streaming.then_some(r.raw_stream);
                 (r.bytes, !r.streaming, r.close, streaming)
             }
@@ -822,9 +844,10 @@ impl Endpoint for HttpServer {
         } else {
             ResultCode::Ok
         };
-        // Replies went out: requests that were held back may be read now.
-        if !self.paused(cx) {
-            self.pump(cx, true);
+        // Replies went out: requests that were held back may be read now
+        // (when reading was not held back, everything readable was read).
+        if was_paused && !self.paused(cx) {
+            self.pump(cx, Read::Drain);
         } else {
             self.arm(cx);
         }

@@ -146,35 +146,78 @@ fn describe_name_byte(b: u8) -> String {
 /// CR, LF, NUL and every other control character but HTAB are rejected, so no
 /// header can be injected.
 pub fn format_headers<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Result<String, String> {
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (name, value) in pairs {
-        let (name, value) = (name.as_ref(), value.as_ref());
-        if name.is_empty() {
-            return Err("http_format_headers: empty header name".to_string());
-        }
-        if let Some(b) = name.bytes().find(|&b| !is_tchar(b)) {
-            return Err(format!(
-                "http_format_headers: header name {name:?} is not a token (invalid character {})",
-                if is_bad_value_byte(b) {
-                    describe_byte(b)
-                } else {
-                    describe_name_byte(b)
-                }
-            ));
-        }
-        let value = trim_ows(value);
-        if let Some(b) = value.bytes().find(|&b| is_bad_value_byte(b)) {
-            return Err(format!(
-                "http_format_headers: the value of header '{name}' contains {}",
-                describe_byte(b)
-            ));
-        }
-        out.push_str(name);
-        out.push_str(": ");
-        out.push_str(value);
-        out.push_str("\r\n");
+        write_field(&mut out, name.as_ref(), value.as_ref())
+            .map_err(|e| format!("http_format_headers: {e}"))?;
     }
-    Ok(out)
+    Ok(String::from_utf8(out).expect("names are ASCII and values were UTF-8"))
+}
+
+/// Appends one `Name: value\r\n` line to `out` after the checks of
+/// `format_headers` (the error text has no function prefix).
+pub fn write_field(out: &mut Vec<u8>, name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty header name".to_string());
+    }
+    if let Some(b) = name.bytes().find(|&b| !is_tchar(b)) {
+        return Err(format!(
+            "header name {name:?} is not a token (invalid character {})",
+            if is_bad_value_byte(b) {
+                describe_byte(b)
+            } else {
+                describe_name_byte(b)
+            }
+        ));
+    }
+    let value = trim_ows(value);
+    if let Some(b) = value.bytes().find(|&b| is_bad_value_byte(b)) {
+        return Err(format!(
+            "the value of header '{name}' contains {}",
+            describe_byte(b)
+        ));
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// Calls `f(name, value)` for each header of an LPC mapping of name →
+/// string, int or array of strings (one call per array element), without
+/// copying; the value is the int's text for ints.
+pub fn for_each_in_value(
+    v: &Value,
+    mut f: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let Value::Mapping(m) = v else {
+        return Err(format!("headers must be a mapping, got {}", v.describe()));
+    };
+    for (k, v) in m {
+        let name = k
+            .as_str()
+            .ok_or_else(|| format!("header names must be strings, got {}", k.describe()))?;
+        match v {
+            Value::Str(s) => f(name, s)?,
+            Value::Int(i) => f(name, &i.to_string())?,
+            Value::Array(a) => {
+                for item in a {
+                    let s = item
+                        .as_str()
+                        .ok_or_else(|| format!("header {name}: values must be strings"))?;
+                    f(name, s)?;
+                }
+            }
+            other => {
+                return Err(format!(
+                    "header {name}: {} is not a header value",
+                    other.describe()
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A parsed header block as the LPC mapping callbacks.md describes:
@@ -199,33 +242,11 @@ pub fn to_value(headers: Headers) -> Value {
 /// strings (one pair per array element). Names and values are checked when
 /// formatted, not here.
 pub fn pairs_from_value(v: &Value) -> Result<Vec<(String, String)>, String> {
-    let Value::Mapping(m) = v else {
-        return Err(format!("headers must be a mapping, got {}", v.describe()));
-    };
-    let mut pairs = Vec::with_capacity(m.len());
-    for (k, v) in m {
-        let name = k
-            .as_str()
-            .ok_or_else(|| format!("header names must be strings, got {}", k.describe()))?;
-        match v {
-            Value::Str(s) => pairs.push((name.to_string(), s.clone())),
-            Value::Int(i) => pairs.push((name.to_string(), i.to_string())),
-            Value::Array(a) => {
-                for item in a {
-                    let s = item
-                        .as_str()
-                        .ok_or_else(|| format!("header {name}: values must be strings"))?;
-                    pairs.push((name.to_string(), s.to_string()));
-                }
-            }
-            other => {
-                return Err(format!(
-                    "header {name}: {} is not a header value",
-                    other.describe()
-                ))
-            }
-        }
-    }
+    let mut pairs = Vec::new();
+    for_each_in_value(v, |n, v| {
+        pairs.push((n.to_string(), v.to_string()));
+        Ok(())
+    })?;
     Ok(pairs)
 }
 

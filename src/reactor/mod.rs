@@ -48,6 +48,8 @@ pub struct Readiness {
     pub writable: bool,
     /// Error or hang-up reported by epoll.
     pub closed: bool,
+    /// The peer's end of the stream is closed (EPOLLRDHUP / EPOLLHUP).
+    pub read_closed: bool,
 }
 
 /// Something the core must handle after a poll round.
@@ -208,6 +210,7 @@ impl Reactor {
                                 readable: ev.is_readable() || ev.is_read_closed(),
                                 writable: ev.is_writable() || ev.is_write_closed(),
                                 closed: ev.is_error(),
+                                read_closed: ev.is_read_closed(),
                             },
                         });
                     }

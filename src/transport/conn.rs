@@ -24,7 +24,8 @@ pub enum ReadEnd {
 pub struct Conn {
     pub stream: TcpStream,
     pub token: Token,
-    tls: Option<rustls::Connection>,
+    /// Boxed: rustls's state is over 1 KiB, and plain connections carry none.
+    tls: Option<Box<rustls::Connection>>,
     /// Plaintext waiting to be written (or handed to TLS).
     queue: VecDeque<u8>,
     /// Host name for error messages (TLS verification).
@@ -48,7 +49,7 @@ impl Conn {
         Conn {
             stream,
             token,
-            tls,
+            tls: tls.map(Box::new),
             queue: VecDeque::new(),
             host,
         }
@@ -79,10 +80,24 @@ impl Conn {
     /// Reads until the kernel has nothing more or `limit` bytes were read;
     /// plaintext is appended to `out`.
     pub fn read(&mut self, out: &mut Vec<u8>, limit: usize) -> ReadEnd {
-        SCRATCH.with(|s| self.read_with(&mut s.borrow_mut(), out, limit))
+        SCRATCH.with(|s| self.read_with(&mut s.borrow_mut(), out, limit, true))
     }
 
-    fn read_with(&mut self, buf: &mut [u8], out: &mut Vec<u8>, limit: usize) -> ReadEnd {
+    /// As `read`, but a plain connection stops after a short read (the
+    /// kernel had no more) instead of asking again and getting EAGAIN. Only
+    /// for readiness that did not report the peer's close: a FIN that came
+    /// before the readiness was reported raises no new edge.
+    pub fn read_available(&mut self, out: &mut Vec<u8>, limit: usize) -> ReadEnd {
+        SCRATCH.with(|s| self.read_with(&mut s.borrow_mut(), out, limit, false))
+    }
+
+    fn read_with(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+        drain: bool,
+    ) -> ReadEnd {
         let start = out.len();
         loop {
             if out.len() - start >= limit {
@@ -91,6 +106,13 @@ impl Conn {
             match &mut self.tls {
                 None => match self.stream.read(buf) {
                     Ok(0) => return ReadEnd::Eof,
+                    Ok(n) if n < buf.len() && !drain => {
+                        // A short read took all the kernel had: another read
+                        // would only say EAGAIN. Data arriving later raises a
+                        // new readiness edge.
+                        out.extend_from_slice(&buf[..n]);
+                        return ReadEnd::Open;
+                    }
                     Ok(n) => out.extend_from_slice(&buf[..n]),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Open,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
