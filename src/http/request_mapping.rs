@@ -34,7 +34,7 @@ pub fn split_target(target: &str) -> (&str, &str) {
 }
 
 fn decode_or_raw(s: &str, plus_is_space: bool) -> String {
-    if !s.contains('%') && !(plus_is_space && s.contains('+')) {
+    if !(s.contains('%') || (plus_is_space && s.contains('+'))) {
         return s.to_string(); // nothing to decode (the common case)
     }
     if plus_is_space {
