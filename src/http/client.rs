@@ -933,11 +933,8 @@ impl Endpoint for HttpClient {
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
         super::refuse_unbuilt(id)?;
-        if tcp::is_tcp_option(id) {
-            let mode = self.mode;
-            if let Some(conn) = self.conn() {
-                let _ = tcp::apply_options(SockRef::from(&conn.stream), &cx.core.options, mode);
-            }
+        if let Sock::Connected(conn) = &self.sock {
+            conn.option_changed(id, &cx.core.options, self.mode);
         }
         if self.mode == modes::HTTPS_CLIENT {
             super::check_tls_files(cx, id)?;
@@ -948,15 +945,11 @@ impl Endpoint for HttpClient {
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
         let Some(conn) = self.conn() else { return true };
-        conn.send_close_notify();
-        match conn.flush() {
-            Ok((_, true)) if conn.pending() == 0 => true,
-            Ok(_) => {
-                cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
-                false
-            }
-            Err(_) => true,
+        if conn.finish() {
+            return true;
         }
+        cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
+        false
     }
 
     fn abort(&mut self, cx: &mut Cx) {

@@ -607,25 +607,12 @@ impl HttpServer {
 
 impl Endpoint for HttpServer {
     fn bind(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
-        let s = tcp::new_socket(&addr, false)?;
-        tcp::bind(&s, &addr)?;
-        cx.core.local = s.local_addr().ok().and_then(|a| a.as_socket());
-        cx.core.state = State::Bound;
-        self.sock = Sock::Bound(s);
+        self.sock = Sock::Bound(tcp::bind_for(cx, &addr)?);
         Ok(())
     }
 
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
-        match cx.core.state {
-            State::Unbound => {
-                return Err(Error::new(
-                    ResultCode::EeNoaddr,
-                    "socket_listen: bind the socket first",
-                ))
-            }
-            State::Bound => {}
-            _ => return Err(Error::code(ResultCode::EeIsconn)),
-        }
+        tcp::check_can_listen(cx)?;
         let tls = if self.tls() {
             Some(
                 crate::tls::server_config(&cx.core.options, &[b"http/1.1"])
@@ -637,15 +624,13 @@ impl Endpoint for HttpServer {
         let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Err(Error::code(ResultCode::EeNoaddr));
         };
-        tcp::apply_options(SockRef::from(&s), &cx.core.options, self.mode)?;
-        if let Err(e) = s.listen(1024) {
-            self.sock = Sock::Bound(s);
-            return Err(Error::io("socket_listen", ResultCode::EeListen, &e));
-        }
-        let mut listener = TcpListener::from_std(s.into());
-        let token = cx
-            .register(&mut listener, Interest::READABLE)
-            .map_err(|e| Error::io("register", ResultCode::EeListen, &e))?;
+        let (listener, token) = match tcp::listen_on(cx, s, self.mode, 1024) {
+            Ok(l) => l,
+            Err((s, e)) => {
+                self.sock = Sock::Bound(s);
+                return Err(e);
+            }
+        };
         self.sock = Sock::Listening(Box::new(Listener {
             listener,
             token,
@@ -653,7 +638,6 @@ impl Endpoint for HttpServer {
             tls,
             refused: Vec::new(),
         }));
-        cx.core.state = State::Listen;
         Ok(())
     }
 
@@ -856,11 +840,8 @@ impl Endpoint for HttpServer {
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
         super::refuse_unbuilt(id)?;
-        if tcp::is_tcp_option(id) {
-            let mode = self.mode;
-            if let Some(conn) = self.conn() {
-                let _ = tcp::apply_options(SockRef::from(&conn.stream), &cx.core.options, mode);
-            }
+        if let Sock::Connected(conn) = &self.sock {
+            conn.option_changed(id, &cx.core.options, self.mode);
         }
         if self.tls() {
             super::check_tls_files(cx, id)?;
@@ -880,15 +861,11 @@ impl Endpoint for HttpServer {
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
         let Some(conn) = self.conn() else { return true };
-        conn.send_close_notify();
-        match conn.flush() {
-            Ok((_, true)) if conn.pending() == 0 => true,
-            Ok(_) => {
-                cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
-                false
-            }
-            Err(_) => true,
+        if conn.finish() {
+            return true;
         }
+        cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
+        false
     }
 
     fn abort(&mut self, cx: &mut Cx) {

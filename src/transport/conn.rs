@@ -232,6 +232,26 @@ impl Conn {
         }
     }
 
+    /// socket_close by LPC: starts an orderly close and writes what it can.
+    /// True when everything is out (or the connection failed); false when
+    /// output remains and the caller must keep flushing in the background.
+    pub fn finish(&mut self) -> bool {
+        self.send_close_notify();
+        match self.flush() {
+            Ok((_, true)) => self.pending() == 0,
+            Ok(_) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Re-applies the TCP options after `id` changed on a live connection.
+    pub fn option_changed(&self, id: u16, opts: &crate::options::store::OptionStore, mode: u8) {
+        if super::tcp::is_tcp_option(id) {
+            // Best effort: the value was valid; the kernel may still refuse.
+            let _ = super::tcp::apply_options(socket2::SockRef::from(&self.stream), opts, mode);
+        }
+    }
+
     /// Starts an orderly TLS close (close_notify); plain connections need nothing.
     pub fn send_close_notify(&mut self) {
         if let Some(tls) = &mut self.tls {

@@ -4,8 +4,11 @@
 
 use std::net::SocketAddr;
 
+use mio::net::TcpListener;
+use mio::{Interest, Token};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use crate::core::{Cx, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::options::store::OptionStore;
 
@@ -72,4 +75,54 @@ pub fn apply_options(s: SockRef<'_>, opts: &OptionStore, mode: u8) -> Result<()>
 /// Is `id` one of the options `apply_options` handles?
 pub fn is_tcp_option(id: u16) -> bool {
     matches!(id, SO_KEEPALIVE | SO_NODELAY | SO_RCVBUF | SO_SNDBUF)
+}
+
+/// socket_bind for the TCP families: a new socket bound to `addr`; the
+/// socket's local address and state (BOUND) are recorded.
+pub fn bind_for(cx: &mut Cx, addr: &SocketAddr) -> Result<Socket> {
+    let s = new_socket(addr, false)?;
+    bind(&s, addr)?;
+    cx.core.local = s.local_addr().ok().and_then(|a| a.as_socket());
+    cx.core.state = State::Bound;
+    Ok(s)
+}
+
+/// socket_listen's state check, the same for every TCP family.
+pub fn check_can_listen(cx: &Cx) -> Result<()> {
+    match cx.core.state {
+        State::Unbound => Err(Error::new(
+            ResultCode::EeNoaddr,
+            "socket_listen: bind the socket first",
+        )),
+        State::Bound => Ok(()),
+        _ => Err(Error::code(ResultCode::EeIsconn)),
+    }
+}
+
+/// Turns a bound socket into a listener registered for readability (the TCP
+/// options applied first). On failure the socket comes back with the error.
+pub fn listen_on(
+    cx: &mut Cx,
+    s: Socket,
+    mode: u8,
+    backlog: i32,
+) -> std::result::Result<(TcpListener, Token), (Socket, Error)> {
+    if let Err(e) = apply_options(SockRef::from(&s), &cx.core.options, mode) {
+        return Err((s, e));
+    }
+    if let Err(e) = s.listen(backlog) {
+        return Err((s, Error::io("socket_listen", ResultCode::EeListen, &e)));
+    }
+    let mut listener = TcpListener::from_std(s.into());
+    let token = cx
+        .register(&mut listener, Interest::READABLE)
+        .map_err(|e| Error::io("register", ResultCode::EeListen, &e));
+    match token {
+        Ok(t) => {
+            cx.core.state = State::Listen;
+            Ok((listener, t))
+        }
+        // The listener cannot go back to a plain socket; the error says why.
+        Err(e) => Err((Socket::from(std::net::TcpListener::from(listener)), e)),
+    }
 }
