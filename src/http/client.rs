@@ -59,7 +59,6 @@ use crate::value::Value;
 const READ_ROUND: usize = 1 << 20;
 /// Most requests queued behind the one in flight.
 const MAX_QUEUED: usize = 64;
-const FLUSH_DEADLINE: Duration = Duration::from_secs(30);
 
 const TIMER_CHECK: u64 = 1;
 const TIMER_READ_MORE: u64 = 2;
@@ -305,31 +304,11 @@ impl HttpClient {
             } else {
                 self.mode
             };
-            let host = cx
-                .core
-                .options
-                .string(crate::tls::SO_TLS_SNI_HOSTNAME)
-                .unwrap_or(&target.host)
-                .to_string();
-            let started = crate::tls::client_config(&cx.core.options, mode, &[b"http/1.1"])
-                .and_then(|cfg| {
-                    let name = crate::tls::server_name(&cx.core.options, &target.host)?;
-                    rustls::ClientConnection::new(cfg, name)
-                        .map_err(|e| Error::new(ResultCode::TlsConfig, format!("tls: {e}")))
-                });
-            match started {
-                Ok(client) => {
-                    let Sock::Connected(old) = std::mem::replace(&mut self.sock, Sock::None) else {
-                        return;
-                    };
-                    self.sock = Sock::Connected(Box::new(Conn::new(
-                        old.stream,
-                        old.token,
-                        Some(client.into()),
-                        host,
-                    )));
-                    cx.core.state = State::Handshake;
-                }
+            let Sock::Connected(conn) = &mut self.sock else {
+                return;
+            };
+            match conn.start_tls_client(&cx.core.options, mode, &[b"http/1.1"], &target.host) {
+                Ok(()) => cx.core.state = State::Handshake,
                 Err(e) => return self.fail(cx, ResultCode::EeSecurity, e.message),
             }
         } else {
@@ -944,12 +923,7 @@ impl Endpoint for HttpClient {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let Some(conn) = self.conn() else { return true };
-        if conn.finish() {
-            return true;
-        }
-        cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
-        false
+        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH)
     }
 
     fn abort(&mut self, cx: &mut Cx) {

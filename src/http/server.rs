@@ -60,8 +60,6 @@ use crate::value::Value;
 const MAX_PIPELINE: usize = 16;
 /// Most bytes read from one connection per reactor round.
 const READ_ROUND: usize = 256 * 1024;
-/// How long a socket closed by LPC may take to flush its output.
-const FLUSH_DEADLINE: Duration = Duration::from_secs(30);
 /// Refused connections (over SO_MAX_CONNECTIONS) kept to deliver their 503.
 const MAX_REFUSED: usize = 64;
 const REFUSED_LINGER: Duration = Duration::from_secs(2);
@@ -860,12 +858,7 @@ impl Endpoint for HttpServer {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let Some(conn) = self.conn() else { return true };
-        if conn.finish() {
-            return true;
-        }
-        cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
-        false
+        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH)
     }
 
     fn abort(&mut self, cx: &mut Cx) {

@@ -35,8 +35,6 @@ const SO_MAX_BUFFERED: u16 = 17;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
 const READ_ROUND: usize = 1 << 20;
-/// How long a socket closed by LPC may take to flush its output.
-const FLUSH_DEADLINE: Duration = Duration::from_secs(30);
 
 const TIMER_READ_MORE: u64 = 1;
 const TIMER_IDLE: u64 = 2;
@@ -184,29 +182,9 @@ impl Stream {
         cx.core.mark_connected();
         self.connecting = false;
         if tls {
-            // Errors name the host that was checked: the SNI name when set.
-            let host = cx
-                .core
-                .options
-                .string(crate::tls::SO_TLS_SNI_HOSTNAME)
-                .unwrap_or(&conn.host)
-                .to_string();
-            let started = crate::tls::client_config(&cx.core.options, mode, &[]).and_then(|cfg| {
-                let name = crate::tls::server_name(&cx.core.options, &host)?;
-                rustls::ClientConnection::new(cfg, name)
-                    .map_err(|e| Error::new(ResultCode::TlsConfig, format!("tls: {e}")))
-            });
-            match started {
-                Ok(client) => {
-                    let Sock::Connected(old) = std::mem::replace(&mut self.sock, Sock::None) else {
-                        return;
-                    };
-                    self.sock = Sock::Connected(Box::new(Conn::new(
-                        old.stream,
-                        old.token,
-                        Some(client.into()),
-                        host,
-                    )));
+            let host = conn.host.clone();
+            match conn.start_tls_client(&cx.core.options, mode, &[], &host) {
+                Ok(()) => {
                     cx.core.state = State::Handshake;
                     self.pump(cx, true, true);
                 }
@@ -661,12 +639,7 @@ impl Endpoint for Stream {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let Some(conn) = self.conn() else { return true };
-        if conn.finish() {
-            return true;
-        }
-        cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
-        false
+        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH)
     }
 
     fn abort(&mut self, cx: &mut Cx) {

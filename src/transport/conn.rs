@@ -232,6 +232,30 @@ impl Conn {
         }
     }
 
+    /// Starts TLS as a client on this (just connected, plain) connection:
+    /// SNI and the verified name are SO_TLS_SNI_HOSTNAME or `host`; error
+    /// messages then name that host. The handshake runs in read/flush.
+    pub fn start_tls_client(
+        &mut self,
+        opts: &crate::options::store::OptionStore,
+        mode: u8,
+        alpn: &[&[u8]],
+        host: &str,
+    ) -> crate::error::Result<()> {
+        let host = opts
+            .string(crate::tls::SO_TLS_SNI_HOSTNAME)
+            .unwrap_or(host)
+            .to_string();
+        let cfg = crate::tls::client_config(opts, mode, alpn)?;
+        let name = crate::tls::server_name(opts, &host)?;
+        let client = rustls::ClientConnection::new(cfg, name).map_err(|e| {
+            crate::error::Error::new(crate::error::ResultCode::TlsConfig, format!("tls: {e}"))
+        })?;
+        self.tls = Some(Box::new(client.into()));
+        self.host = host;
+        Ok(())
+    }
+
     /// socket_close by LPC: starts an orderly close and writes what it can.
     /// True when everything is out (or the connection failed); false when
     /// output remains and the caller must keep flushing in the background.
@@ -258,4 +282,19 @@ impl Conn {
             tls.send_close_notify();
         }
     }
+}
+
+/// How long a socket LPC closed may keep flushing its output in the background.
+pub const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// socket_close by LPC for an endpoint holding `conn`: true when it is fully
+/// closed now; otherwise the endpoint's `flush_timer` fires after
+/// FLUSH_DEADLINE and the core keeps the socket, without an id, until then.
+pub fn close_by_lpc(conn: Option<&mut Conn>, cx: &mut crate::core::Cx, flush_timer: u64) -> bool {
+    let Some(conn) = conn else { return true };
+    if conn.finish() {
+        return true;
+    }
+    cx.timer(FLUSH_DEADLINE, flush_timer);
+    false
 }

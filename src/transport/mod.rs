@@ -5,4 +5,4 @@
 pub mod conn;
 pub mod tcp;
 
-pub use conn::{Conn, ReadEnd};
+pub use conn::{close_by_lpc, Conn, ReadEnd, FLUSH_DEADLINE};
