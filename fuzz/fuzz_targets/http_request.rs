@@ -147,16 +147,6 @@ fn decode(data: &[u8]) -> (Vec<usize>, Vec<u8>) {
     (cuts, payload)
 }
 
-fn pieces<'a>(payload: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    for &c in cuts.iter().chain(std::iter::once(&payload.len())) {
-        out.push(&payload[from..c]);
-        from = c;
-    }
-    out
-}
-
 // ----------------------------------------------------------------------
 // Part 1: the parser alone
 

@@ -156,16 +156,6 @@ fn cuts(data: &[u8]) -> (Vec<usize>, &[u8]) {
     (cuts, payload)
 }
 
-fn pieces<'a>(payload: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    for &c in cuts.iter().chain(std::iter::once(&payload.len())) {
-        out.push(&payload[from..c]);
-        from = c;
-    }
-    out
-}
-
 /// Part 1: the pure decoders.
 fn pure(payload: &[u8], cuts: &[usize]) {
     // MudDecoder: whole vs cut.

@@ -621,3 +621,15 @@ pub fn to_c(v: &Value) -> Owned {
     };
     made.expect("value refused by the C builders")
 }
+
+/// `payload` split at the sorted, deduplicated `cuts` (positions within it):
+/// the pieces a target writes one by one.
+pub fn pieces<'a>(payload: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    for &c in cuts.iter().chain(std::iter::once(&payload.len())) {
+        out.push(&payload[from..c]);
+        from = c;
+    }
+    out
+}
