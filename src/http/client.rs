@@ -435,8 +435,10 @@ impl HttpClient {
         }
         if eof {
             if self.in_flight.is_some() {
+                // The request was not out yet (TLS handshake): the same error,
+                // and the same code, as the response parser gives once it is.
                 let msg = "http: the server closed the connection without a response".to_string();
-                return self.fail(cx, ResultCode::EeNotconn, msg);
+                return self.fail(cx, ResultCode::EeBaddata, msg);
             }
             return cx.die(None);
         }
