@@ -67,9 +67,15 @@ pub struct Unisock {
 
 /// Lets the endpoint act on an option just stored; on its error the option
 /// gets its previous value back.
-fn applied(cx: &mut Cx, ep: &mut dyn Endpoint, id: u16, before: Option<Value>) -> Result<()> {
+fn applied(
+    cx: &mut Cx,
+    ep: &mut dyn Endpoint,
+    id: u16,
+    before: Option<Option<Value>>,
+) -> Result<()> {
     let r = ep.option_set(cx, id);
     if r.is_err() {
+        let before = before.expect("option_set refused an id may_refuse did not name");
         cx.core.options.restore(id, before);
     }
     r
@@ -342,7 +348,9 @@ impl Unisock {
     pub fn set_option(&mut self, id: i32, option: i64, value: &Value) -> Result<()> {
         self.with(id, |cx, ep| {
             let started = !matches!(cx.core.state, State::Unbound | State::Bound);
-            let before = cx.core.options.snapshot(option);
+            let before = ep
+                .may_refuse(option)
+                .then(|| cx.core.options.snapshot(option));
             let def = cx.core.options.set(option, value, cx.core.mode, started)?;
             applied(cx, ep, def.id, before)
         })?
@@ -352,7 +360,9 @@ impl Unisock {
     pub fn set_option_int(&mut self, id: i32, option: i64, value: i64) -> Result<()> {
         self.with(id, |cx, ep| {
             let started = !matches!(cx.core.state, State::Unbound | State::Bound);
-            let before = cx.core.options.snapshot(option);
+            let before = ep
+                .may_refuse(option)
+                .then(|| cx.core.options.snapshot(option));
             let def = cx
                 .core
                 .options

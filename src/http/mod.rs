@@ -49,6 +49,12 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     }
 }
 
+/// The options an HTTP endpoint's `option_set` may refuse (see
+/// `refuse_unbuilt` and `check_tls_files`).
+pub fn may_refuse(id: i64) -> bool {
+    matches!(id, 3 | 4 | 10 | 200..=209 | 300..=309)
+}
+
 /// Refuses the response-cache (200–209) and front-server (300–309) options:
 /// the catalog accepts them on HTTP modes, but their families are not built
 /// yet, and storing a setting that does nothing would be a silent no-op.
