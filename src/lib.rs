@@ -18,6 +18,7 @@ pub use value::Value;
 pub mod core;
 pub mod ffi;
 pub mod http;
+pub mod ipc;
 pub mod legacy;
 pub mod reactor;
 pub mod tls;

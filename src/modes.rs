@@ -68,8 +68,8 @@ modes! {
     26 GRAPHQL_CLIENT None, GraphQl, false;
     27 GRPC_SERVER None, Grpc, false;
     28 GRPC_CLIENT None, Grpc, false;
-    29 IPC_SERVER None, Ipc, false;
-    30 IPC_CLIENT None, Ipc, false;
+    29 IPC_SERVER None, Ipc, true;
+    30 IPC_CLIENT None, Ipc, true;
 }
 
 pub const MUD: u8 = 0;
@@ -83,6 +83,8 @@ pub const HTTP_SERVER: u8 = 10;
 pub const HTTP_CLIENT: u8 = 11;
 pub const HTTPS_SERVER: u8 = 12;
 pub const HTTPS_CLIENT: u8 = 13;
+pub const IPC_SERVER: u8 = 29;
+pub const IPC_CLIENT: u8 = 30;
 
 /// The row for a mode number.
 pub fn info(mode: i64) -> Option<&'static ModeInfo> {

@@ -1217,6 +1217,8 @@ fn timezone(v: &Value) -> Result<Value, String> {
             return Err(format!("{s:?} contains {c:?}"));
         }
     }
+    // Known to the zone database (the system's, else the one built in).
+    jiff::tz::TimeZone::get(s).map_err(|_| format!("{s:?} is not a known time zone"))?;
     Ok(v.clone())
 }
 

@@ -1,0 +1,529 @@
+//! IPC_CLIENT (mode 30): connects to a bus, hands each message to the read
+//! callback, sends socket_write's messages to the server, and (with
+//! IPC_AUTO_RECONNECT) reconnects after a loss with a doubling delay that
+//! starts at IPC_RECONNECT_DELAY and stops growing at 60 s.
+//!
+//! socket_connect's address: "" (the options: <IPC_SOCKET_DIR>/<name>.sock,
+//! or IPC_HOST and each port of IPC_PORT_RANGE in turn), an absolute socket
+//! path, or "host port".
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mio::net::{TcpStream, UnixStream};
+use mio::Interest;
+
+use super::link::{Backlog, Link, ReadEnd};
+use super::message::{self, Stamp};
+use super::transport::Stream;
+use super::{opt, MODE_CLIENT};
+use crate::core::{Cx, Endpoint, EventKind, State};
+use crate::error::{Error, Result, ResultCode};
+use crate::reactor::{CompletionKind, Readiness};
+use crate::transport::conn::FLUSH_DEADLINE;
+use crate::value::Value;
+
+const TIMER_RECONNECT: u64 = 1;
+const TIMER_FLUSH: u64 = 2;
+const TIMER_READ_MORE: u64 = 3;
+
+/// The longest wait between two reconnect attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+enum Target {
+    Unix(PathBuf),
+    Tcp { host: String, ports: (u16, u16) },
+}
+
+pub struct IpcClient {
+    target: Option<Target>,
+    /// TCP addresses to try in order for this attempt, and the next one.
+    candidates: Vec<SocketAddr>,
+    next: usize,
+    link: Option<Link>,
+    connecting: bool,
+    /// Messages written while not connected; sent on (re)connect.
+    backlog: Backlog,
+    stamp: Option<Stamp>,
+    /// Failed attempts since the last connection.
+    failures: u32,
+    write_owed: bool,
+    closing: bool,
+    peer_text: String,
+    /// Inside socket_connect: a failure without reconnecting is its error.
+    in_connect: bool,
+    connect_error: Option<String>,
+}
+
+impl Default for IpcClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IpcClient {
+    pub fn new() -> IpcClient {
+        IpcClient {
+            target: None,
+            candidates: Vec::new(),
+            next: 0,
+            link: None,
+            connecting: false,
+            backlog: Backlog::default(),
+            stamp: None,
+            failures: 0,
+            write_owed: false,
+            closing: false,
+            peer_text: String::new(),
+            in_connect: false,
+            connect_error: None,
+        }
+    }
+
+    fn parse_target(cx: &Cx, address: &str, name: &str) -> Result<Target> {
+        let o = &cx.core.options;
+        let address = address.trim();
+        if address.is_empty() {
+            return Ok(if super::is_tcp(o, MODE_CLIENT) {
+                Target::Tcp {
+                    host: super::string(o, opt::IPC_HOST, MODE_CLIENT),
+                    ports: super::port_range(o, MODE_CLIENT),
+                }
+            } else {
+                Target::Unix(super::unix_path(o, name)?)
+            });
+        }
+        if address.starts_with('/') {
+            if address.len() > 107 {
+                return Err(Error::new(
+                    ResultCode::EeBadaddr,
+                    format!("socket_connect: {address} is longer than a Unix socket path can be (107 bytes)"),
+                ));
+            }
+            return Ok(Target::Unix(PathBuf::from(address)));
+        }
+        let bad = || {
+            Error::new(
+                ResultCode::EeBadaddr,
+                format!(
+                    "socket_connect: IPC_CLIENT address {address:?}: want \"\" (the options), \
+                     an absolute socket path, or \"host port\""
+                ),
+            )
+        };
+        let (host, port) = address.rsplit_once(' ').ok_or_else(bad)?;
+        let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+        Ok(Target::Tcp {
+            host: host
+                .trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string(),
+            ports: (port, port),
+        })
+    }
+
+    /// Starts one connection attempt (after socket_connect or a backoff).
+    fn attempt(&mut self, cx: &mut Cx) {
+        cx.core.state = State::Connecting;
+        match self.target.clone() {
+            Some(Target::Unix(path)) => match UnixStream::connect(&path) {
+                Ok(s) => self.start(cx, Stream::Unix(s)),
+                Err(e) => {
+                    let why = if e.kind() == std::io::ErrorKind::NotFound {
+                        format!("no IPC server at {} (no such file)", path.display())
+                    } else {
+                        format!("cannot connect to {}: {e}", path.display())
+                    };
+                    self.failed(cx, why)
+                }
+            },
+            Some(Target::Tcp { host, ports }) => match host.parse::<IpAddr>() {
+                Ok(ip) => self.try_addresses(cx, &[ip], ports),
+                Err(_) => cx.resolve(host, ports.0),
+            },
+            None => {}
+        }
+    }
+
+    fn try_addresses(&mut self, cx: &mut Cx, ips: &[IpAddr], (lo, hi): (u16, u16)) {
+        self.candidates = (lo..=hi)
+            .flat_map(|p| ips.iter().map(move |ip| SocketAddr::new(*ip, p)))
+            .collect();
+        self.next = 0;
+        self.try_next(cx, None);
+    }
+
+    /// Connects to the next candidate address; `last` is why the previous failed.
+    fn try_next(&mut self, cx: &mut Cx, mut last: Option<String>) {
+        while let Some(a) = self.candidates.get(self.next).copied() {
+            self.next += 1;
+            match TcpStream::connect(a) {
+                Ok(s) => return self.start(cx, Stream::Tcp(s)),
+                Err(e) => {
+                    last = Some(format!(
+                        "cannot connect to {}: {e}",
+                        crate::core::addr::format(&a)
+                    ))
+                }
+            }
+        }
+        let why = match (&self.target, last) {
+            (Some(Target::Tcp { host, ports }), Some(l)) if ports.0 != ports.1 => format!(
+                "no IPC server answered on {host} ports {}..{} (last: {l})",
+                ports.0, ports.1
+            ),
+            (_, Some(l)) => l,
+            _ => "no address to connect to".into(),
+        };
+        self.failed(cx, why);
+    }
+
+    fn start(&mut self, cx: &mut Cx, mut stream: Stream) {
+        match cx.register(&mut stream, Interest::READABLE | Interest::WRITABLE) {
+            Ok(token) => {
+                self.link = Some(Link::new(stream, token));
+                self.connecting = true;
+            }
+            Err(e) => self.failed(cx, format!("register: {e}")),
+        }
+    }
+
+    fn drop_link(&mut self, cx: &mut Cx) {
+        if let Some(mut l) = self.link.take() {
+            cx.reactor.deregister(&mut l.stream, l.token);
+        }
+        self.connecting = false;
+    }
+
+    /// An attempt failed or the connection was lost: retry later, or close.
+    fn failed(&mut self, cx: &mut Cx, reason: String) {
+        let was_connected = self.link.is_some() && !self.connecting;
+        self.drop_link(cx);
+        if self.closing {
+            cx.core.state = State::Closed;
+            return;
+        }
+        if cx.core.options.int(opt::IPC_AUTO_RECONNECT, MODE_CLIENT) == 0 {
+            if self.in_connect {
+                self.connect_error = Some(reason);
+                return;
+            }
+            return cx.die(Some(reason));
+        }
+        let base = cx
+            .core
+            .options
+            .int(opt::IPC_RECONNECT_DELAY, MODE_CLIENT)
+            .max(1) as u64;
+        let step = self.failures.min(20);
+        let delay = Duration::from_millis(base.saturating_mul(1u64 << step)).min(MAX_BACKOFF);
+        self.failures += 1;
+        cx.core.state = State::Connecting;
+        cx.core.stats.errors += 1;
+        let event = Value::mapping([
+            (
+                "type",
+                Value::str(if was_connected {
+                    "disconnected"
+                } else {
+                    "connect_failed"
+                }),
+            ),
+            ("reason", Value::Str(reason)),
+            ("retry_in_ms", Value::Int(delay.as_millis() as i64)),
+            ("attempt", Value::Int(self.failures as i64)),
+        ]);
+        cx.emit(EventKind::Read, Some(event), None);
+        cx.timer(delay, TIMER_RECONNECT);
+    }
+
+    fn connected(&mut self, cx: &mut Cx) {
+        self.connecting = false;
+        self.failures = 0;
+        cx.core.state = State::DataXfer;
+        cx.core.mark_connected();
+        let link = self.link.as_ref().expect("connected link");
+        self.peer_text = match &link.stream {
+            Stream::Tcp(s) => s
+                .peer_addr()
+                .map(|a| crate::core::addr::format(&a))
+                .unwrap_or_default(),
+            Stream::Unix(_) => match &self.target {
+                Some(Target::Unix(p)) => p.display().to_string(),
+                _ => String::new(),
+            },
+        };
+        if let Stream::Tcp(s) = &link.stream {
+            cx.core.peer = s.peer_addr().ok();
+            cx.core.local = s.local_addr().ok();
+            let _ = crate::transport::tcp::apply_options(
+                socket2::SockRef::from(s),
+                &cx.core.options,
+                MODE_CLIENT,
+            );
+        }
+        let event = Value::mapping([
+            ("type", Value::str("connected")),
+            ("addr", Value::str(&self.peer_text)),
+        ]);
+        cx.emit(EventKind::Read, Some(event), Some(self.peer_text.clone()));
+        // What LPC wrote while the bus was away goes out now, in order.
+        for bytes in self.backlog.take() {
+            if !self.send(cx, &bytes) {
+                return;
+            }
+        }
+        cx.emit(EventKind::Write, None, None);
+    }
+
+    /// Sends on the live link; false when the connection failed.
+    fn send(&mut self, cx: &mut Cx, bytes: &[u8]) -> bool {
+        let Some(link) = &mut self.link else {
+            return false;
+        };
+        match link.send(bytes) {
+            Ok(n) => {
+                cx.core.stats.bytes_out += n as u64;
+                true
+            }
+            Err(e) => {
+                self.failed(cx, format!("write: {e}"));
+                false
+            }
+        }
+    }
+
+    fn read(&mut self, cx: &mut Cx) {
+        let Some(link) = &mut self.link else { return };
+        let (end, n) = link.read();
+        cx.core.stats.bytes_in += n as u64;
+        loop {
+            let Some(link) = &mut self.link else { return };
+            let v = match link.next_message() {
+                None => break,
+                Some(Ok((v, _))) => v,
+                Some(Err(why)) => {
+                    return self.failed(cx, format!("bad message from the server: {why}"));
+                }
+            };
+            if self.closing {
+                continue;
+            }
+            let stamp = self.stamp.as_ref().expect("stamped at connect");
+            match message::incoming(v, stamp) {
+                Ok(m) => {
+                    cx.core.stats.messages_in += 1;
+                    cx.emit(EventKind::Read, Some(m), Some(self.peer_text.clone()));
+                }
+                Err(why) => {
+                    return self.failed(cx, format!("bad message from the server: {why}"));
+                }
+            }
+        }
+        match end {
+            ReadEnd::Open => {}
+            ReadEnd::Limit => cx.timer(Duration::ZERO, TIMER_READ_MORE),
+            ReadEnd::Eof => self.failed(cx, "closed by the server".into()),
+            ReadEnd::Error(e) => self.failed(cx, e),
+        }
+    }
+
+    fn check_drained(&mut self, cx: &mut Cx) {
+        if self.link.as_ref().is_some_and(|l| l.pending() > 0) {
+            return;
+        }
+        if self.closing {
+            self.drop_link(cx);
+            cx.core.state = State::Closed;
+        } else if self.write_owed {
+            self.write_owed = false;
+            cx.emit(EventKind::Write, None, None);
+        }
+    }
+}
+
+impl Endpoint for IpcClient {
+    fn connect(&mut self, cx: &mut Cx, address: &str) -> Result<()> {
+        if !matches!(cx.core.state, State::Unbound | State::Bound) {
+            return Err(Error::new(
+                ResultCode::EeIsconn,
+                "socket_connect: this IPC_CLIENT is already connected or connecting",
+            ));
+        }
+        let name = super::event_name(&cx.core.options, "socket_connect")?;
+        let target = Self::parse_target(cx, address, &name)?;
+        self.stamp = Some(super::stamp(&cx.core.options, MODE_CLIENT, &name));
+        self.target = Some(target);
+        // A first attempt that fails at once with no reconnecting is
+        // socket_connect's own error rather than a close callback later.
+        self.in_connect = true;
+        self.attempt(cx);
+        self.in_connect = false;
+        if let Some(reason) = self.connect_error.take() {
+            cx.core.state = State::Unbound;
+            return Err(Error::new(
+                ResultCode::EeConnrefused,
+                format!("socket_connect: {reason}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn ready(&mut self, cx: &mut Cx, r: Readiness) {
+        let Some(link) = &self.link else { return };
+        if link.token != r.token {
+            return;
+        }
+        if self.connecting {
+            if let Some(e) = link.stream.take_error() {
+                let why = format!("cannot connect: {e}");
+                self.drop_link(cx);
+                return if matches!(self.target, Some(Target::Tcp { .. })) {
+                    self.try_next(cx, Some(why))
+                } else {
+                    self.failed(cx, why)
+                };
+            }
+            if !link.stream.is_connected() {
+                if r.closed || r.read_closed {
+                    self.drop_link(cx);
+                    return self.try_next(cx, Some("connection closed during connect".into()));
+                }
+                return;
+            }
+            self.connected(cx);
+        }
+        if r.writable {
+            if let Some(link) = &mut self.link {
+                match link.flush() {
+                    Ok(n) => cx.core.stats.bytes_out += n as u64,
+                    Err(e) => return self.failed(cx, format!("write: {e}")),
+                }
+            }
+        }
+        if r.readable || r.read_closed || r.closed {
+            self.read(cx);
+        }
+        self.check_drained(cx);
+    }
+
+    fn timer(&mut self, cx: &mut Cx, key: u64) {
+        match key {
+            TIMER_RECONNECT if !self.closing && self.link.is_none() => self.attempt(cx),
+            TIMER_FLUSH => {
+                self.drop_link(cx);
+                cx.core.state = State::Closed;
+            }
+            TIMER_READ_MORE => {
+                self.read(cx);
+                self.check_drained(cx);
+            }
+            _ => {}
+        }
+    }
+
+    fn completed(&mut self, cx: &mut Cx, kind: CompletionKind) {
+        let Some(Target::Tcp { host, ports }) = self.target.clone() else {
+            return;
+        };
+        if self.closing || self.link.is_some() {
+            return;
+        }
+        match kind {
+            CompletionKind::Resolved(Ok(addrs)) if !addrs.is_empty() => {
+                let ips: Vec<IpAddr> = addrs.iter().map(|a| a.ip()).collect();
+                self.try_addresses(cx, &ips, ports);
+            }
+            CompletionKind::Resolved(Ok(_)) => {
+                self.failed(cx, format!("host {host:?} has no address"))
+            }
+            CompletionKind::Resolved(Err(e)) => {
+                self.failed(cx, format!("cannot resolve {host:?}: {e}"))
+            }
+        }
+    }
+
+    fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
+        if target.is_some_and(|t| !t.is_empty()) {
+            return Err(Error::new(
+                ResultCode::EeBadaddr,
+                "socket_write: an IPC_CLIENT sends to its server; it takes no target",
+            ));
+        }
+        let Some(stamp) = &self.stamp else {
+            return Err(Error::new(
+                ResultCode::EeNotconn,
+                "socket_write: connect the IPC_CLIENT first (socket_connect)",
+            ));
+        };
+        let (kind, body) = message::outgoing(data)
+            .map_err(|m| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}")))?;
+        let bytes = stamp.encode(kind, body);
+        let live = self.link.is_some() && !self.connecting;
+        if !live {
+            let cap = cx.core.options.int(opt::IPC_QUEUE_SIZE, MODE_CLIENT).max(0);
+            self.backlog.push(bytes, cap as usize);
+            cx.core.stats.messages_out += 1;
+            return Ok(ResultCode::Ok);
+        }
+        let max = cx
+            .core
+            .options
+            .int(opt::SO_MAX_BUFFERED, MODE_CLIENT)
+            .max(0) as usize;
+        let pending = self.link.as_ref().map_or(0, |l| l.pending());
+        if pending > 0 && pending + bytes.len() > max {
+            self.write_owed = true;
+            return Err(Error::new(
+                ResultCode::EeWouldblock,
+                format!("socket_write: {pending} bytes are still waiting (SO_MAX_BUFFERED is {max}); wait for the write callback"),
+            ));
+        }
+        cx.core.stats.messages_out += 1;
+        if !self.send(cx, &bytes) {
+            return Err(Error::new(
+                ResultCode::EeSend,
+                "socket_write: the connection to the server failed",
+            ));
+        }
+        if self.link.as_ref().is_some_and(|l| l.pending() > 0) {
+            self.write_owed = true;
+            Ok(ResultCode::EeCallback)
+        } else {
+            Ok(ResultCode::Ok)
+        }
+    }
+
+    fn close(&mut self, cx: &mut Cx) -> bool {
+        self.closing = true;
+        let Some(link) = &mut self.link else {
+            return true;
+        };
+        if self.connecting || link.flush().is_err() || link.pending() == 0 {
+            self.drop_link(cx);
+            return true;
+        }
+        cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
+        false
+    }
+
+    fn abort(&mut self, cx: &mut Cx) {
+        self.drop_link(cx);
+    }
+
+    fn status(&self, out: &mut Value) {
+        let connected = self.link.is_some() && !self.connecting;
+        out.insert(Value::str("connected"), Value::Int(connected as i64));
+        out.insert(Value::str("failures"), Value::Int(self.failures as i64));
+        out.insert(Value::str("queued"), Value::Int(self.backlog.len() as i64));
+        if connected {
+            out.insert(Value::str("bus"), Value::str(&self.peer_text));
+        }
+    }
+
+    fn raw_fd(&self) -> i32 {
+        self.link.as_ref().map_or(-1, |l| l.stream.raw_fd())
+    }
+}

@@ -1,0 +1,192 @@
+//! One bus connection as both ends see it: bytes in, whole MessagePack
+//! messages out of them; messages in, bytes out with a bounded queue.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+
+use mio::Token;
+
+use super::codec::{self, Decoded};
+use super::transport::Stream;
+use crate::value::Value;
+
+/// Largest message accepted from a peer (bytes of MessagePack).
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// Bytes read for one connection per readiness before the others get a turn.
+pub const READ_ROUND: usize = 256 * 1024;
+
+/// How a read round ended.
+#[derive(Debug, PartialEq)]
+pub enum ReadEnd {
+    /// The kernel has nothing more for now.
+    Open,
+    /// READ_ROUND bytes were read; more may wait (come back soon).
+    Limit,
+    /// The peer closed its side.
+    Eof,
+    Error(String),
+}
+
+pub struct Link {
+    pub stream: Stream,
+    pub token: Token,
+    inbuf: Vec<u8>,
+    /// Start of the first undecoded byte in `inbuf`.
+    start: usize,
+    out: VecDeque<u8>,
+}
+
+impl Link {
+    pub fn new(stream: Stream, token: Token) -> Link {
+        Link {
+            stream,
+            token,
+            inbuf: Vec::new(),
+            start: 0,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Reads what the kernel has (at most READ_ROUND); returns how it ended
+    /// and the bytes read.
+    pub fn read(&mut self) -> (ReadEnd, usize) {
+        let mut buf = [0u8; 32 * 1024];
+        let mut total = 0;
+        loop {
+            if total >= READ_ROUND {
+                return (ReadEnd::Limit, total);
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => return (ReadEnd::Eof, total),
+                Ok(n) => {
+                    self.inbuf.extend_from_slice(&buf[..n]);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (ReadEnd::Open, total),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (ReadEnd::Error(format!("read: {e}")), total),
+            }
+        }
+    }
+
+    /// The next whole message read so far: None when more bytes are needed,
+    /// Err when the peer sent something that is not a message we take.
+    pub fn next_message(&mut self) -> Option<Result<(Value, usize), String>> {
+        let rest = &self.inbuf[self.start..];
+        if rest.is_empty() {
+            self.compact();
+            return None;
+        }
+        match codec::decode(rest) {
+            Decoded::Value(v, n) => {
+                if n > MAX_MESSAGE {
+                    return Some(Err(too_big(n)));
+                }
+                self.start += n;
+                Some(Ok((v, n)))
+            }
+            Decoded::Incomplete if rest.len() > MAX_MESSAGE => Some(Err(too_big(rest.len()))),
+            Decoded::Incomplete => {
+                self.compact();
+                None
+            }
+            Decoded::Malformed(why) => Some(Err(format!("malformed MessagePack: {why}"))),
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.inbuf.drain(..self.start);
+            self.start = 0;
+        }
+        if self.inbuf.is_empty() && self.inbuf.capacity() > 64 * 1024 {
+            self.inbuf = Vec::new();
+        }
+    }
+
+    /// Writes `bytes` after whatever is queued; what the kernel does not
+    /// take now is queued. Ok(bytes written now).
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.out.is_empty() {
+            self.out.extend(bytes);
+            return self.flush();
+        }
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.stream.write(&bytes[done..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.extend(&bytes[done..]);
+        Ok(done)
+    }
+
+    /// Writes queued bytes until the kernel stops taking them; Ok(bytes written).
+    pub fn flush(&mut self) -> io::Result<usize> {
+        let mut written = 0;
+        while !self.out.is_empty() {
+            let (a, _) = self.out.as_slices();
+            match self.stream.write(a) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out.drain(..n);
+                    written += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out.is_empty() && self.out.capacity() > 256 * 1024 {
+            self.out = VecDeque::new();
+        }
+        Ok(written)
+    }
+}
+
+fn too_big(n: usize) -> String {
+    format!("message of {n} bytes or more is over the {MAX_MESSAGE}-byte limit")
+}
+
+/// A bounded FIFO of encoded messages: the oldest goes when it is full.
+#[derive(Default)]
+pub struct Backlog {
+    items: VecDeque<Vec<u8>>,
+    pub dropped: u64,
+}
+
+impl Backlog {
+    pub fn push(&mut self, bytes: Vec<u8>, cap: usize) {
+        if cap == 0 {
+            self.dropped += 1;
+            return;
+        }
+        while self.items.len() >= cap {
+            self.items.pop_front();
+            self.dropped += 1;
+        }
+        self.items.push_back(bytes);
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn take(&mut self) -> VecDeque<Vec<u8>> {
+        std::mem::take(&mut self.items)
+    }
+}

@@ -1,0 +1,118 @@
+//! The IPC message bus: IPC_SERVER and IPC_CLIENT (modes 29/30), the seeds'
+//! Python socket module as driver modes (callbacks.md "IPC message bus",
+//! options 440–453, docs/modes/ipc.md).
+//!
+//! - `codec`: MessagePack ⇄ LPC values, finding where one value ends;
+//! - `message`: the bus message map, stamped in the bus's time zone;
+//! - `transport`: Unix socket files and TCP port ranges behind one stream type;
+//! - `link`: one connection's framing and bounded output;
+//! - `server`, `client`: the two endpoints.
+
+pub mod client;
+pub mod codec;
+pub mod link;
+pub mod message;
+pub mod server;
+pub mod transport;
+
+use crate::core::Endpoint;
+use crate::error::{Error, Result, ResultCode};
+use crate::modes;
+use crate::options::store::OptionStore;
+use crate::value::Value;
+
+const MODE_SERVER: u8 = modes::IPC_SERVER;
+const MODE_CLIENT: u8 = modes::IPC_CLIENT;
+
+/// The option ids this family reads.
+pub mod opt {
+    pub const SO_IDLE_TIMEOUT: u16 = 15;
+    pub const SO_MAX_CONNECTIONS: u16 = 16;
+    pub const SO_MAX_BUFFERED: u16 = 17;
+    pub const IPC_EVENT_NAME: u16 = 440;
+    pub const IPC_TRANSPORT: u16 = 441;
+    pub const IPC_SOCKET_DIR: u16 = 442;
+    pub const IPC_PERMISSIONS: u16 = 443;
+    pub const IPC_AUTO_REMOVE: u16 = 444;
+    pub const IPC_HOST: u16 = 445;
+    pub const IPC_PORT_RANGE: u16 = 446;
+    pub const IPC_MAX_CONNECTIONS: u16 = 447;
+    pub const IPC_QUEUE_SIZE: u16 = 448;
+    pub const IPC_ALLOW_CLIENT_SEND: u16 = 449;
+    pub const IPC_AUTO_RECONNECT: u16 = 450;
+    pub const IPC_RECONNECT_DELAY: u16 = 451;
+    pub const IPC_TIMEZONE: u16 = 452;
+    pub const IPC_CLIENTS: u16 = 453;
+}
+
+/// The endpoint for a new socket of an IPC mode.
+pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
+    match mode {
+        modes::IPC_SERVER => Ok(Box::new(server::IpcServer::new())),
+        modes::IPC_CLIENT => Ok(Box::new(client::IpcClient::new())),
+        _ => Err(Error::new(
+            ResultCode::EeModenotsupp,
+            format!("mode {} is not an IPC mode", modes::name(mode)),
+        )),
+    }
+}
+
+/// The effective value of a string option (stored or default).
+fn string(opts: &OptionStore, id: u16, mode: u8) -> String {
+    crate::options::catalog::find(id as i64)
+        .map(|d| opts.effective(d, mode))
+        .and_then(|v| match v {
+            Value::Str(s) => Some(s),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// IPC_EVENT_NAME, which every IPC socket needs before it starts.
+fn event_name(opts: &OptionStore, verb: &str) -> Result<String> {
+    opts.string(opt::IPC_EVENT_NAME)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::new(
+                ResultCode::EeNoaddr,
+                format!("{verb}: set IPC_EVENT_NAME (440) first; it names the bus"),
+            )
+        })
+}
+
+fn is_tcp(opts: &OptionStore, mode: u8) -> bool {
+    string(opts, opt::IPC_TRANSPORT, mode) == "tcp"
+}
+
+/// IPC_PORT_RANGE as (lo, hi).
+fn port_range(opts: &OptionStore, mode: u8) -> (u16, u16) {
+    let v =
+        crate::options::catalog::find(opt::IPC_PORT_RANGE as i64).map(|d| opts.effective(d, mode));
+    match v {
+        Some(Value::Array(a)) => match a.as_slice() {
+            [Value::Int(lo), Value::Int(hi)] => (*lo as u16, *hi as u16),
+            _ => (50000, 50100),
+        },
+        _ => (50000, 50100),
+    }
+}
+
+/// The Unix socket path the options name.
+fn unix_path(opts: &OptionStore, name: &str) -> Result<std::path::PathBuf> {
+    let dir = opts
+        .string(opt::IPC_SOCKET_DIR)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(transport::default_dir);
+    transport::socket_path(&dir, name)
+}
+
+fn stamp(opts: &OptionStore, mode: u8, name: &str) -> message::Stamp {
+    message::Stamp::new(name, &string(opts, opt::IPC_TIMEZONE, mode))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,654 @@
+//! IPC_SERVER (mode 29): one LPC socket for the whole bus. Clients are
+//! accepted by unisock itself and named by a client id; LPC hears of them as
+//! `client_connected` / `client_disconnected` messages and their messages
+//! arrive with `"client_id"` added. socket_write broadcasts (or queues while
+//! nobody is connected); socket_write(id, msg, client_id) sends to one.
+
+use std::time::{Duration, Instant};
+
+use mio::{Interest, Token};
+use socket2::SockRef;
+
+use super::link::{Backlog, Link, ReadEnd};
+use super::message::{self, Stamp};
+use super::transport::{self, Listener, Stream};
+use super::{opt, MODE_SERVER};
+use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
+use crate::error::{Error, Result, ResultCode};
+use crate::reactor::Readiness;
+use crate::transport::conn::FLUSH_DEADLINE;
+use crate::value::Value;
+
+const TIMER_FLUSH: u64 = 1;
+const TIMER_IDLE: u64 = 2;
+const TIMER_LINGER: u64 = 3;
+/// TIMER_READ_MORE + token: a client that hit READ_ROUND is read again.
+const TIMER_READ_MORE: u64 = 1 << 32;
+
+/// How long a refused or dropped client may take to read its ERROR message.
+const LINGER: Duration = Duration::from_secs(2);
+
+struct Client {
+    link: Link,
+    id: String,
+    addr: String,
+    connected_at: i64,
+    last_active: Instant,
+}
+
+/// A connection being closed after an ERROR message: its input is drained
+/// (so the kernel does not reset it before the peer reads the message).
+struct Lingering {
+    stream: Stream,
+    token: Token,
+    since: Instant,
+}
+
+pub struct IpcServer {
+    listener: Option<(Listener, Option<Token>)>,
+    /// A TCP socket bound but not yet listening.
+    bound_tcp: Option<socket2::Socket>,
+    clients: Vec<Client>,
+    lingering: Vec<Lingering>,
+    backlog: Backlog,
+    stamp: Option<Stamp>,
+    next_client: u64,
+    write_owed: bool,
+    idle_armed: bool,
+    closing: bool,
+    /// The socket path (unix) or "ip port" (tcp): the addr of every read.
+    where_: String,
+}
+
+impl IpcServer {
+    pub fn new() -> IpcServer {
+        IpcServer {
+            listener: None,
+            bound_tcp: None,
+            clients: Vec::new(),
+            lingering: Vec::new(),
+            backlog: Backlog::default(),
+            stamp: None,
+            next_client: 1,
+            write_owed: false,
+            idle_armed: false,
+            closing: false,
+            where_: String::new(),
+        }
+    }
+
+    fn stamp(&mut self, cx: &Cx) -> &Stamp {
+        if self.stamp.is_none() {
+            let name = cx
+                .core
+                .options
+                .string(opt::IPC_EVENT_NAME)
+                .unwrap_or("")
+                .to_string();
+            self.stamp = Some(super::stamp(&cx.core.options, MODE_SERVER, &name));
+        }
+        self.stamp.as_ref().expect("just set")
+    }
+
+    fn max_clients(cx: &Cx) -> usize {
+        let o = &cx.core.options;
+        o.int(opt::IPC_MAX_CONNECTIONS, MODE_SERVER)
+            .min(o.int(opt::SO_MAX_CONNECTIONS, MODE_SERVER))
+            .max(1) as usize
+    }
+
+    fn publish_clients(&self, cx: &mut Cx) {
+        let list = self
+            .clients
+            .iter()
+            .map(|c| {
+                Value::mapping([
+                    ("client_id", Value::str(&c.id)),
+                    ("connected_at", Value::Int(c.connected_at)),
+                    ("addr", Value::str(&c.addr)),
+                ])
+            })
+            .collect();
+        cx.core
+            .options
+            .set_internal(opt::IPC_CLIENTS, Value::Array(list));
+    }
+
+    fn accept_ready(&mut self, cx: &mut Cx) {
+        loop {
+            let Some((l, _)) = &self.listener else { return };
+            let (mut stream, addr) = match l.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    cx.core.stats.errors += 1;
+                    return;
+                }
+            };
+            if self.closing {
+                continue;
+            }
+            if self.clients.len() >= Self::max_clients(cx) {
+                cx.core.stats.errors += 1;
+                let text = format!(
+                    "the bus {:?} has its maximum of {} clients (IPC_MAX_CONNECTIONS)",
+                    self.stamp(cx).event_name,
+                    Self::max_clients(cx)
+                );
+                let bytes = self.stamp(cx).error("max_connections", &text);
+                self.linger(cx, stream, Some(&bytes));
+                continue;
+            }
+            if let Stream::Tcp(s) = &stream {
+                let _ = crate::transport::tcp::apply_options(
+                    SockRef::from(s),
+                    &cx.core.options,
+                    MODE_SERVER,
+                );
+            }
+            let token = match cx.register(&mut stream, Interest::READABLE | Interest::WRITABLE) {
+                Ok(t) => t,
+                Err(_) => {
+                    cx.core.stats.errors += 1;
+                    continue;
+                }
+            };
+            let id = format!("client-{}", self.next_client);
+            self.next_client += 1;
+            self.clients.push(Client {
+                link: Link::new(stream, token),
+                id: id.clone(),
+                addr: addr.clone(),
+                connected_at: super::now_secs(),
+                last_active: Instant::now(),
+            });
+            self.publish_clients(cx);
+            let event = Value::mapping([
+                ("type", Value::str("client_connected")),
+                ("client_id", Value::str(&id)),
+                ("addr", Value::str(&addr)),
+            ]);
+            cx.emit(EventKind::Read, Some(event), Some(addr));
+            // What was said while nobody listened goes to the first to come.
+            if !self.backlog.is_empty() {
+                let queued = self.backlog.take();
+                let i = self.clients.len() - 1;
+                for bytes in queued {
+                    if !self.send_to(cx, i, &bytes) {
+                        break;
+                    }
+                }
+            }
+            self.arm_idle(cx);
+        }
+    }
+
+    /// Sends an optional last message, shuts the stream down and drains its
+    /// input until the peer closes (or LINGER passes).
+    fn linger(&mut self, cx: &mut Cx, mut stream: Stream, last: Option<&[u8]>) {
+        use std::io::Write;
+        if let Some(bytes) = last {
+            let _ = stream.write(bytes);
+        }
+        stream.shutdown_write();
+        if self.lingering.len() >= 64 {
+            return; // dropped: closed at once
+        }
+        if let Ok(token) = cx.register(&mut stream, Interest::READABLE) {
+            if self.lingering.is_empty() {
+                cx.timer(LINGER, TIMER_LINGER);
+            }
+            self.lingering.push(Lingering {
+                stream,
+                token,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    fn lingering_ready(&mut self, cx: &mut Cx, token: Token) -> bool {
+        use std::io::Read;
+        let Some(i) = self.lingering.iter().position(|l| l.token == token) else {
+            return false;
+        };
+        let mut buf = [0u8; 4096];
+        let done = loop {
+            match self.lingering[i].stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        if done {
+            let mut l = self.lingering.swap_remove(i);
+            cx.reactor.deregister(&mut l.stream, l.token);
+        }
+        true
+    }
+
+    /// Removes client `i`: with `error`, it is told why first (an ERROR
+    /// message) and lingers; LPC gets client_disconnected with `reason`.
+    fn drop_client(&mut self, cx: &mut Cx, i: usize, reason: &str, error: Option<(&str, &str)>) {
+        let mut c = self.clients.swap_remove(i);
+        cx.reactor.deregister(&mut c.link.stream, c.link.token);
+        if self.closing {
+            return;
+        }
+        match error {
+            Some((code, text)) => {
+                let bytes = self.stamp(cx).error(code, text);
+                self.linger(cx, c.link.stream, Some(&bytes));
+            }
+            None => drop(c.link),
+        }
+        self.publish_clients(cx);
+        let event = Value::mapping([
+            ("type", Value::str("client_disconnected")),
+            ("client_id", Value::Str(c.id)),
+            ("reason", Value::str(reason)),
+        ]);
+        cx.emit(EventKind::Read, Some(event), Some(c.addr));
+        self.check_drained(cx);
+    }
+
+    /// Queues `bytes` for client `i`; a client that cannot keep up (its
+    /// queue would pass SO_MAX_BUFFERED) is dropped. False when it was.
+    fn send_to(&mut self, cx: &mut Cx, i: usize, bytes: &[u8]) -> bool {
+        let max = cx
+            .core
+            .options
+            .int(opt::SO_MAX_BUFFERED, MODE_SERVER)
+            .max(0) as usize;
+        let c = &mut self.clients[i];
+        if c.link.pending() + bytes.len() > max && c.link.pending() > 0 {
+            let reason = format!(
+                "too slow: {} bytes waiting, over SO_MAX_BUFFERED ({max})",
+                c.link.pending() + bytes.len()
+            );
+            self.drop_client(cx, i, &reason, None);
+            return false;
+        }
+        match c.link.send(bytes) {
+            Ok(n) => {
+                cx.core.stats.bytes_out += n as u64;
+                true
+            }
+            Err(e) => {
+                self.drop_client(cx, i, &format!("write: {e}"), None);
+                false
+            }
+        }
+    }
+
+    fn client_ready(&mut self, cx: &mut Cx, i: usize, r: Readiness) {
+        if self.closing {
+            return self.flush_closing(cx, i, r);
+        }
+        if r.writable {
+            match self.clients[i].link.flush() {
+                Ok(n) => cx.core.stats.bytes_out += n as u64,
+                Err(e) => return self.drop_client(cx, i, &format!("write: {e}"), None),
+            }
+        }
+        if r.readable || r.read_closed || r.closed {
+            self.read_client(cx, i);
+        } else {
+            self.check_drained(cx);
+        }
+    }
+
+    /// After socket_close: a client is dropped once its output is out (or
+    /// it went away); the socket is done when none is left.
+    fn flush_closing(&mut self, cx: &mut Cx, i: usize, r: Readiness) {
+        let c = &mut self.clients[i];
+        let failed = c.link.flush().is_err() || r.closed;
+        if failed || c.link.pending() == 0 {
+            let mut c = self.clients.swap_remove(i);
+            cx.reactor.deregister(&mut c.link.stream, c.link.token);
+        }
+        if self.clients.is_empty() {
+            cx.core.state = State::Closed;
+        }
+    }
+
+    fn read_client(&mut self, cx: &mut Cx, i: usize) {
+        let (end, n) = self.clients[i].link.read();
+        cx.core.stats.bytes_in += n as u64;
+        if n > 0 {
+            self.clients[i].last_active = Instant::now();
+        }
+        let allow = cx.core.options.int(opt::IPC_ALLOW_CLIENT_SEND, MODE_SERVER) != 0;
+        loop {
+            let c = &mut self.clients[i];
+            let (v, _) = match c.link.next_message() {
+                None => break,
+                Some(Ok(x)) => x,
+                Some(Err(why)) => {
+                    cx.core.stats.errors += 1;
+                    return self.drop_client(cx, i, &why, Some(("bad_message", &why)));
+                }
+            };
+            if self.closing {
+                continue;
+            }
+            if !allow {
+                cx.core.stats.errors += 1;
+                let bytes = self.stamp(cx).error(
+                    "client_send_disabled",
+                    "this bus does not take messages from clients (IPC_ALLOW_CLIENT_SEND is 0)",
+                );
+                if !self.send_to(cx, i, &bytes) {
+                    return;
+                }
+                continue;
+            }
+            let checked = message::incoming(v, self.stamp(cx));
+            let c = &self.clients[i];
+            match checked {
+                Ok(mut m) => {
+                    m.insert(Value::str("client_id"), Value::str(&c.id));
+                    cx.core.stats.messages_in += 1;
+                    cx.emit(EventKind::Read, Some(m), Some(c.addr.clone()));
+                }
+                Err(why) => {
+                    cx.core.stats.errors += 1;
+                    return self.drop_client(cx, i, &why, Some(("bad_message", &why)));
+                }
+            }
+        }
+        match end {
+            ReadEnd::Open => self.check_drained(cx),
+            ReadEnd::Limit => {
+                let key = TIMER_READ_MORE + self.clients[i].link.token.0 as u64;
+                cx.timer(Duration::ZERO, key);
+            }
+            ReadEnd::Eof => self.drop_client(cx, i, "closed by the client", None),
+            ReadEnd::Error(e) => self.drop_client(cx, i, &e, None),
+        }
+    }
+
+    /// The write callback is owed and every queue is empty: fire it; when
+    /// LPC has closed, the socket is done.
+    fn check_drained(&mut self, cx: &mut Cx) {
+        if self.clients.iter().any(|c| c.link.pending() > 0) {
+            return;
+        }
+        if self.closing {
+            cx.core.state = State::Closed;
+        } else if self.write_owed {
+            self.write_owed = false;
+            cx.emit(EventKind::Write, None, None);
+        }
+    }
+
+    fn arm_idle(&mut self, cx: &mut Cx) {
+        let idle = cx.core.options.int(opt::SO_IDLE_TIMEOUT, MODE_SERVER);
+        if idle <= 0 || self.idle_armed || self.clients.is_empty() {
+            return;
+        }
+        let oldest = self.clients.iter().map(|c| c.last_active).min();
+        let due = oldest.map_or(Duration::ZERO, |t| {
+            (t + Duration::from_millis(idle as u64)).saturating_duration_since(Instant::now())
+        });
+        self.idle_armed = true;
+        cx.timer(due, TIMER_IDLE);
+    }
+
+    fn expire_idle(&mut self, cx: &mut Cx) {
+        self.idle_armed = false;
+        let idle = cx.core.options.int(opt::SO_IDLE_TIMEOUT, MODE_SERVER);
+        if idle > 0 {
+            let limit = Duration::from_millis(idle as u64);
+            let now = Instant::now();
+            let mut i = 0;
+            while i < self.clients.len() {
+                if now.duration_since(self.clients[i].last_active) >= limit {
+                    let text = format!("idle for {idle} ms (SO_IDLE_TIMEOUT)");
+                    self.drop_client(cx, i, &text, Some(("idle_timeout", &text)));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.arm_idle(cx);
+    }
+
+    fn expire_lingering(&mut self, cx: &mut Cx) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.lingering.len() {
+            if now.duration_since(self.lingering[i].since) >= LINGER {
+                let mut l = self.lingering.swap_remove(i);
+                cx.reactor.deregister(&mut l.stream, l.token);
+            } else {
+                i += 1;
+            }
+        }
+        if !self.lingering.is_empty() {
+            cx.timer(LINGER, TIMER_LINGER);
+        }
+    }
+
+    fn release_all(&mut self, cx: &mut Cx) {
+        if let Some((mut l, Some(t))) = self.listener.take() {
+            cx.reactor.deregister(&mut l, t);
+        }
+        self.bound_tcp = None;
+        for mut c in self.clients.drain(..) {
+            cx.reactor.deregister(&mut c.link.stream, c.link.token);
+        }
+        for mut l in self.lingering.drain(..) {
+            cx.reactor.deregister(&mut l.stream, l.token);
+        }
+    }
+}
+
+impl Default for IpcServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Endpoint for IpcServer {
+    fn bind(&mut self, cx: &mut Cx, addr: std::net::SocketAddr) -> Result<()> {
+        let o = &cx.core.options;
+        let name = super::event_name(o, "socket_bind")?;
+        if !addr.ip().is_unspecified() {
+            return Err(Error::new(
+                ResultCode::EeBadaddr,
+                "socket_bind: an IPC_SERVER takes its address from IPC_HOST/IPC_PORT_RANGE \
+                 (tcp) or IPC_SOCKET_DIR (unix); call socket_bind(id, 0)",
+            ));
+        }
+        if super::is_tcp(o, MODE_SERVER) {
+            let ip = transport::bind_ip(&super::string(o, opt::IPC_HOST, MODE_SERVER))?;
+            let (lo, hi) = match addr.port() {
+                0 => super::port_range(o, MODE_SERVER),
+                p => (p, p),
+            };
+            let s = transport::bind_tcp(ip, lo, hi)?;
+            let local = s.local_addr().ok().and_then(|a| a.as_socket());
+            if let Some(a) = local {
+                let p = Value::Int(a.port() as i64);
+                cx.core
+                    .options
+                    .set_internal(opt::IPC_PORT_RANGE, Value::Array(vec![p.clone(), p]));
+                self.where_ = crate::core::addr::format(&a);
+            }
+            cx.core.local = local;
+            self.bound_tcp = Some(s);
+        } else {
+            if addr.port() != 0 {
+                return Err(Error::new(
+                    ResultCode::EeBadaddr,
+                    "socket_bind: a unix IPC_SERVER listens on <IPC_SOCKET_DIR>/<IPC_EVENT_NAME>.sock; call socket_bind(id, 0)",
+                ));
+            }
+            let path = super::unix_path(o, &name)?;
+            let perm = o.int(opt::IPC_PERMISSIONS, MODE_SERVER) as u32;
+            let remove = o.int(opt::IPC_AUTO_REMOVE, MODE_SERVER) != 0;
+            let l = transport::bind_unix(&path, perm, remove)?;
+            self.where_ = path.display().to_string();
+            self.listener = Some((l, None));
+        }
+        self.stamp = None;
+        cx.core.state = State::Bound;
+        Ok(())
+    }
+
+    fn listen(&mut self, cx: &mut Cx) -> Result<()> {
+        crate::transport::tcp::check_can_listen(cx)?;
+        if let Some(s) = self.bound_tcp.take() {
+            match crate::transport::tcp::listen_on(cx, s, MODE_SERVER, 128) {
+                Ok((l, t)) => self.listener = Some((Listener::Tcp(l), Some(t))),
+                Err((s, e)) => {
+                    self.bound_tcp = Some(s);
+                    return Err(e);
+                }
+            }
+        } else if let Some((l, token)) = &mut self.listener {
+            let t = cx
+                .register(l, Interest::READABLE)
+                .map_err(|e| Error::io("socket_listen", ResultCode::EeListen, &e))?;
+            *token = Some(t);
+        }
+        self.stamp(cx);
+        self.publish_clients(cx);
+        cx.core.state = State::Listen;
+        cx.core.mark_connected();
+        Ok(())
+    }
+
+    fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
+        Err(Error::new(
+            ResultCode::EeModenotsupp,
+            "socket_accept: an IPC_SERVER accepts its clients itself; they arrive in the read \
+             callback as ([ \"type\": \"client_connected\", \"client_id\": ... ])",
+        ))
+    }
+
+    fn ready(&mut self, cx: &mut Cx, r: Readiness) {
+        if matches!(&self.listener, Some((_, Some(t))) if *t == r.token) {
+            return self.accept_ready(cx);
+        }
+        if let Some(i) = self.clients.iter().position(|c| c.link.token == r.token) {
+            return self.client_ready(cx, i, r);
+        }
+        self.lingering_ready(cx, r.token);
+    }
+
+    fn timer(&mut self, cx: &mut Cx, key: u64) {
+        match key {
+            TIMER_FLUSH => {
+                // LPC closed the socket and a client never took its output.
+                self.release_all(cx);
+                cx.core.state = State::Closed;
+            }
+            TIMER_IDLE => self.expire_idle(cx),
+            TIMER_LINGER => self.expire_lingering(cx),
+            k if k >= TIMER_READ_MORE => {
+                let token = Token((k - TIMER_READ_MORE) as usize);
+                if let Some(i) = self.clients.iter().position(|c| c.link.token == token) {
+                    self.read_client(cx, i);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
+        if cx.core.state == State::Unbound {
+            return Err(Error::new(
+                ResultCode::EeNotconn,
+                "socket_write: bind the IPC_SERVER first (socket_bind(id, 0))",
+            ));
+        }
+        let (kind, body) = message::outgoing(data)
+            .map_err(|m| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}")))?;
+        let bytes = self.stamp(cx).encode(kind, body);
+        cx.core.stats.messages_out += 1;
+        match target.filter(|t| !t.is_empty()) {
+            Some(t) => {
+                let i = self.clients.iter().position(|c| c.id == t).ok_or_else(|| {
+                    Error::new(
+                        ResultCode::EeBadaddr,
+                        format!(
+                            "socket_write: no client {t:?} on this bus (IPC_CLIENTS lists them)"
+                        ),
+                    )
+                })?;
+                if !self.send_to(cx, i, &bytes) {
+                    return Err(Error::new(
+                        ResultCode::EeSend,
+                        format!(
+                            "socket_write: client {t:?} could not keep up and was disconnected"
+                        ),
+                    ));
+                }
+            }
+            None if self.clients.is_empty() => {
+                let cap = cx.core.options.int(opt::IPC_QUEUE_SIZE, MODE_SERVER).max(0);
+                self.backlog.push(bytes, cap as usize);
+                return Ok(ResultCode::Ok);
+            }
+            None => {
+                let mut i = self.clients.len();
+                while i > 0 {
+                    i -= 1;
+                    self.send_to(cx, i, &bytes);
+                }
+            }
+        }
+        if self.clients.iter().any(|c| c.link.pending() > 0) {
+            self.write_owed = true;
+            Ok(ResultCode::EeCallback)
+        } else {
+            Ok(ResultCode::Ok)
+        }
+    }
+
+    fn close(&mut self, cx: &mut Cx) -> bool {
+        self.closing = true;
+        // Dropping the listener removes the socket file (IPC_AUTO_REMOVE).
+        if let Some((mut l, Some(t))) = self.listener.take() {
+            cx.reactor.deregister(&mut l, t);
+        }
+        self.bound_tcp = None;
+        for mut l in self.lingering.drain(..) {
+            cx.reactor.deregister(&mut l.stream, l.token);
+        }
+        let mut i = 0;
+        while i < self.clients.len() {
+            let c = &mut self.clients[i];
+            let _ = c.link.flush();
+            if c.link.pending() == 0 {
+                let mut c = self.clients.swap_remove(i);
+                cx.reactor.deregister(&mut c.link.stream, c.link.token);
+            } else {
+                i += 1;
+            }
+        }
+        if self.clients.is_empty() {
+            return true;
+        }
+        cx.timer(FLUSH_DEADLINE, TIMER_FLUSH);
+        false
+    }
+
+    fn abort(&mut self, cx: &mut Cx) {
+        self.release_all(cx);
+    }
+
+    fn status(&self, out: &mut Value) {
+        out.insert(Value::str("clients"), Value::Int(self.clients.len() as i64));
+        out.insert(Value::str("queued"), Value::Int(self.backlog.len() as i64));
+        out.insert(Value::str("bus"), Value::str(&self.where_));
+    }
+
+    fn raw_fd(&self) -> i32 {
+        self.listener.as_ref().map_or(-1, |(l, _)| l.raw_fd())
+    }
+}

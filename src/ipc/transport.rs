@@ -1,0 +1,340 @@
+//! The bus's two transports behind one type: Unix domain sockets
+//! (`<IPC_SOCKET_DIR>/<IPC_EVENT_NAME>.sock`, mode IPC_PERMISSIONS, stale
+//! file handling) and TCP (IPC_HOST, first free port of IPC_PORT_RANGE).
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use mio::event::Source;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+
+use crate::error::{Error, Result, ResultCode};
+
+/// One connection, either transport.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream {
+    pub fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
+    /// A connect still in progress has failed (Some(error)) or not.
+    pub fn take_error(&self) -> Option<io::Error> {
+        match self {
+            Stream::Tcp(s) => s.take_error().ok().flatten(),
+            Stream::Unix(s) => s.take_error().ok().flatten(),
+        }
+    }
+
+    /// Whether a non-blocking connect has completed.
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().is_ok(),
+            Stream::Unix(s) => s.peer_addr().is_ok(),
+        }
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+        }
+    }
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+/// A bound listener, either transport.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, SocketFile),
+}
+
+impl Listener {
+    /// Takes one waiting connection: (stream, "ip port" or the socket path).
+    pub fn accept(&self) -> io::Result<(Stream, String)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, a) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok((Stream::Tcp(s), crate::core::addr::format(&a)))
+            }
+            Listener::Unix(l, f) => {
+                let (s, _) = l.accept()?;
+                Ok((Stream::Unix(s), f.path.display().to_string()))
+            }
+        }
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Unix(..) => None,
+        }
+    }
+}
+
+impl Source for Listener {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.register(r, t, i),
+            Listener::Unix(l, _) => l.register(r, t, i),
+        }
+    }
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.reregister(r, t, i),
+            Listener::Unix(l, _) => l.reregister(r, t, i),
+        }
+    }
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.deregister(r),
+            Listener::Unix(l, _) => l.deregister(r),
+        }
+    }
+}
+
+/// The socket file a Unix listener created; removed on drop when
+/// IPC_AUTO_REMOVE is 1, and only while it is still the same file.
+pub struct SocketFile {
+    pub path: PathBuf,
+    dev_ino: (u64, u64),
+    remove: bool,
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if !self.remove {
+            return;
+        }
+        if let Ok(m) = std::fs::symlink_metadata(&self.path) {
+            if m.file_type().is_socket() && (m.dev(), m.ino()) == self.dev_ino {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+/// The default socket directory: $XDG_RUNTIME_DIR when it is an absolute
+/// directory, else /tmp.
+pub fn default_dir() -> PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
+/// Longest path a sockaddr_un holds (108 bytes with the NUL).
+const SUN_PATH_MAX: usize = 107;
+
+/// `<dir>/<name>.sock`, checked for length.
+pub fn socket_path(dir: &Path, event_name: &str) -> Result<PathBuf> {
+    let p = dir.join(format!("{event_name}.sock"));
+    if p.as_os_str().len() > SUN_PATH_MAX {
+        return Err(Error::new(
+            ResultCode::EeBadaddr,
+            format!(
+                "IPC socket path {} is {} bytes; Unix socket paths hold at most {SUN_PATH_MAX}: use a shorter IPC_SOCKET_DIR or IPC_EVENT_NAME",
+                p.display(),
+                p.as_os_str().len()
+            ),
+        ));
+    }
+    Ok(p)
+}
+
+/// Binds the Unix listener at `path` with file mode `perm`.
+///
+/// An existing file: a socket nobody listens on is stale and removed when
+/// `auto_remove`; a live one is EEADDRINUSE; anything that is not a socket
+/// is never touched. The socket is bound under a temporary name, given its
+/// mode, then renamed into place, so it is never reachable with a wider mode.
+pub fn bind_unix(path: &Path, perm: u32, auto_remove: bool) -> Result<Listener> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::new(
+                ResultCode::EeBind,
+                format!("IPC_SOCKET_DIR {} is not a directory", dir.display()),
+            ))
+        }
+        Err(e) => {
+            return Err(Error::new(
+                ResultCode::EeBind,
+                format!("IPC_SOCKET_DIR {}: {e}", dir.display()),
+            ))
+        }
+    }
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_socket() {
+            return Err(Error::new(
+                ResultCode::EeAddrinuse,
+                format!(
+                    "{} exists and is not a socket; unisock never removes it: choose another IPC_EVENT_NAME or IPC_SOCKET_DIR",
+                    path.display()
+                ),
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(Error::new(
+                ResultCode::EeAddrinuse,
+                format!("another IPC server is listening at {}", path.display()),
+            ));
+        }
+        if !auto_remove {
+            return Err(Error::new(
+                ResultCode::EeAddrinuse,
+                format!(
+                    "{} is a stale socket file and IPC_AUTO_REMOVE is 0: remove it or set IPC_AUTO_REMOVE to 1",
+                    path.display()
+                ),
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| {
+            Error::new(
+                ResultCode::EeBind,
+                format!("cannot remove the stale socket {}: {e}", path.display()),
+            )
+        })?;
+    }
+    let bind_err = |what: &str, e: io::Error| {
+        Error::new(
+            ResultCode::EeBind,
+            format!("socket_bind: {what} {}: {e}", path.display()),
+        )
+    };
+    // A temporary name no longer than the final path when it fits.
+    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), temp_counter()));
+    let tmp = if tmp.as_os_str().len() <= SUN_PATH_MAX {
+        tmp
+    } else {
+        path.to_path_buf()
+    };
+    let listener = UnixListener::bind(&tmp).map_err(|e| bind_err("cannot bind", e))?;
+    let finish = || -> io::Result<(u64, u64)> {
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(perm))?;
+        if tmp != path {
+            std::fs::rename(&tmp, path)?;
+        }
+        let m = std::fs::symlink_metadata(path)?;
+        Ok((m.dev(), m.ino()))
+    };
+    match finish() {
+        Ok(dev_ino) => Ok(Listener::Unix(
+            listener,
+            SocketFile {
+                path: path.to_path_buf(),
+                dev_ino,
+                remove: auto_remove,
+            },
+        )),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(bind_err("cannot set up", e))
+        }
+    }
+}
+
+fn temp_counter() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// IPC_HOST for a listener: an IP address, or "localhost".
+pub fn bind_ip(host: &str) -> Result<IpAddr> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(Ipv4Addr::LOCALHOST.into());
+    }
+    host.trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .map_err(|_| {
+            Error::new(
+                ResultCode::EeBadaddr,
+                format!(
+                    "IPC_HOST {host:?}: an IPC_SERVER binds an IP address (or \"localhost\"); a host name would need a DNS lookup"
+                ),
+            )
+        })
+}
+
+/// Binds the first free port of `lo..=hi` on `ip`.
+pub fn bind_tcp(ip: IpAddr, lo: u16, hi: u16) -> Result<socket2::Socket> {
+    let mut last = None;
+    for port in lo..=hi {
+        let addr = SocketAddr::new(ip, port);
+        let s = crate::transport::tcp::new_socket(&addr, false)?;
+        match crate::transport::tcp::bind(&s, &addr) {
+            Ok(()) => return Ok(s),
+            Err(e) if e.code == ResultCode::EeAddrinuse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::new(
+        ResultCode::EeAddrinuse,
+        match last {
+            Some(_) if lo == hi => format!("socket_bind: port {lo} on {ip} is in use"),
+            _ => format!("socket_bind: no free port in IPC_PORT_RANGE ({lo}..{hi}) on {ip}"),
+        },
+    ))
+}
