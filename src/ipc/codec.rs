@@ -19,7 +19,7 @@ use rmp::Marker;
 use crate::value::Value;
 
 /// Deepest nesting of arrays and maps accepted in one message.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Result of looking for one value at the start of a buffer.
 #[derive(Debug, PartialEq)]
