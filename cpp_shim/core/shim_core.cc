@@ -329,7 +329,14 @@ int Core::listen(int id, CallbackRef listen_cb, ObjectRef caller) {
     return rc;
   }
   table_[id].state = State::Listen;
-  set_read_callback(id, listen_cb);
+  if (table_[id].mode == UNISOCK_MODE_IPC_SERVER) {
+    // An IPC server accepts its clients itself: their messages (and the
+    // client_connected / client_disconnected notices) go to the read
+    // callback given to socket_create, and nothing calls a listen callback.
+    if (listen_cb) d_.callback_free(listen_cb);
+  } else {
+    set_read_callback(id, listen_cb);  // upstream: the listen callback takes the read slot
+  }
   changed(id);
   return kEeSuccess;
 }

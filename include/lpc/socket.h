@@ -559,7 +559,7 @@
 #ifndef IPC_SOCKET_DIR
 #define IPC_SOCKET_DIR              442
 #endif
-// IPC_PERMISSIONS: int, default 0600
+// IPC_PERMISSIONS: int, default 0600 (384)
 #ifndef IPC_PERMISSIONS
 #define IPC_PERMISSIONS             443
 #endif

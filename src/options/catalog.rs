@@ -50,6 +50,8 @@ const EXTERNAL_LONG: ModeSet = ModeSet::of(&[22]);
 /// HTTP/REST servers (the front-server integration options).
 const APACHE: ModeSet = ModeSet::of(&[10, 12, 14]);
 const IPC: ModeSet = ModeSet::of(&[29, 30]);
+const IPC_SERVER: ModeSet = ModeSet::of(&[29]);
+const IPC_CLIENT: ModeSet = ModeSet::of(&[30]);
 
 /// Shorthand for a row; keeps the table readable.
 #[allow(clippy::too_many_arguments)]
@@ -1201,6 +1203,21 @@ fn port_range(v: &Value) -> Result<Value, String> {
     }
 }
 
+/// A Unix file mode, 0..0777. LPC has no octal literals: `0660` in LPC is
+/// the decimal 660, so a value whose digits read as a mode gets a hint.
+fn file_mode(v: &Value) -> Result<Value, String> {
+    let n = v.as_int().unwrap_or(-1);
+    if (0..=0o777).contains(&n) {
+        return Ok(v.clone());
+    }
+    match i64::from_str_radix(&n.to_string(), 8) {
+        Ok(m) if (0..=0o777).contains(&m) => Err(format!(
+            "LPC has no octal literals, so 0{n} is the decimal {n}: for mode 0{n} write {m} (or 0x{m:x})"
+        )),
+        _ => Err(String::new()),
+    }
+}
+
 fn timezone(v: &Value) -> Result<Value, String> {
     let s = str_of(v);
     if s.is_empty() || s.len() > 64 {
@@ -1590,9 +1607,9 @@ pub static OPTIONS: &[OptionDef] = &[
     before_start(row(442, "IPC_SOCKET_DIR", S, Default::Unset, "$XDG_RUNTIME_DIR or /tmp", Check::Custom(ipc_socket_dir),
         "an absolute directory path of at most 100 bytes without \"..\"", IPC,
         "unix: the socket is <dir>/<event_name>.sock.")),
-    before_start(row(443, "IPC_PERMISSIONS", I, Default::Int(0o600), "0600", Check::IntRange(0, 0o777),
-        "an int in 0..0777 (octal file mode)", IPC, "Mode of the unix socket file.")),
-    before_start(row(444, "IPC_AUTO_REMOVE", I, Default::Int(1), "1", Check::Bool, "an int 0/1", IPC,
+    before_start(row(443, "IPC_PERMISSIONS", I, Default::Int(0o600), "0600 (384)", Check::Custom(file_mode),
+        "an int in 0..0777 (octal file mode)", IPC_SERVER, "Mode of the unix socket file.")),
+    before_start(row(444, "IPC_AUTO_REMOVE", I, Default::Int(1), "1", Check::Bool, "an int 0/1", IPC_SERVER,
         "Remove the socket file on close (and a stale one at bind).")),
     before_start(row(445, "IPC_HOST", S, Default::Str("127.0.0.1"), "\"127.0.0.1\"", Check::Custom(ipc_host),
         "a host name or IP address", IPC, "tcp: bind/connect host.")),
@@ -1600,21 +1617,21 @@ pub static OPTIONS: &[OptionDef] = &[
         Check::Custom(port_range), "an array of two ints ({ lo, hi }) with 1 <= lo <= hi <= 65535", IPC,
         "tcp: the first free port in the range is used; get reports the one chosen.")),
     row(447, "IPC_MAX_CONNECTIONS", I, Default::Int(10), "10", Check::IntRange(1, 1_000_000),
-        "an int in 1..1000000 (clients)", IPC,
+        "an int in 1..1000000 (clients)", IPC_SERVER,
         "Beyond it a client is refused with an ERROR message, then closed."),
     row(448, "IPC_QUEUE_SIZE", I, Default::Int(100), "100", Check::IntRange(0, 1_000_000),
         "an int in 0..1000000 (messages)", IPC,
         "Messages kept (FIFO, oldest dropped) while no client is connected; delivered on connect."),
-    row(449, "IPC_ALLOW_CLIENT_SEND", I, Default::Int(1), "1", Check::Bool, "an int 0/1", IPC,
+    row(449, "IPC_ALLOW_CLIENT_SEND", I, Default::Int(1), "1", Check::Bool, "an int 0/1", IPC_SERVER,
         "0: client messages are refused with an ERROR message."),
-    row(450, "IPC_AUTO_RECONNECT", I, Default::Int(1), "1", Check::Bool, "an int 0/1", IPC,
+    row(450, "IPC_AUTO_RECONNECT", I, Default::Int(1), "1", Check::Bool, "an int 0/1", IPC_CLIENT,
         "Client: reconnect with backoff after loss."),
     row(451, "IPC_RECONNECT_DELAY", I, Default::Int(1000), "1000", Check::IntRange(10, 3_600_000),
-        "an int in 10..3600000 (ms)", IPC, "First backoff step, in ms."),
+        "an int in 10..3600000 (ms)", IPC_CLIENT, "First backoff step, in ms."),
     row(452, "IPC_TIMEZONE", S, Default::Str("UTC"), "\"UTC\"", Check::Custom(timezone),
         "an IANA zone name such as \"UTC\" or \"Europe/Berlin\"", IPC, "Zone for timestamp_iso."),
     access(
-        row(453, "IPC_CLIENTS", A, Default::EmptyArray, "({})", Check::Any, "nothing (read-only)", IPC,
+        row(453, "IPC_CLIENTS", A, Default::EmptyArray, "({})", Check::Any, "nothing (read-only)", IPC_SERVER,
             "Read-only: connected clients (client_id, connected_at, addr)."),
         Access::ReadOnly,
     ),
@@ -1738,6 +1755,9 @@ mod tests {
         assert!(set(440, Value::str("bus-1_a")).is_ok() && set(440, Value::str("a b")).is_err());
         assert!(set(442, Value::str("/run/../x")).is_err());
         assert!(set(443, Value::Int(0o1000)).is_err());
+        assert!(set(443, Value::Int(384)).is_ok());
+        let hint = set(443, Value::Int(660)).unwrap_err();
+        assert!(hint.contains("for mode 0660 write 432"), "{hint}");
         assert!(set(446, Value::Array(vec![Value::Int(5), Value::Int(4)])).is_err());
         assert!(set(446, Value::Array(vec![Value::Int(4)])).is_err());
         assert!(set(452, Value::str("Europe/Berlin")).is_ok());

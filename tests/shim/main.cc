@@ -509,6 +509,95 @@ static void test_http_server_and_client() {
   CHECK(!C->live(cfd));
 }
 
+// Modes 29/30 through the core: an IPC_SERVER and an IPC_CLIENT on a unix
+// bus; client_connected arrives as a read mapping, a unicast goes out with
+// socket_write's target (the client id as a string), the client's message
+// comes back with "client_id", and IPC_CLIENTS reads back as an array.
+static void test_ipc_bus() {
+  Obj srv("/bus"), cli("/helper");
+  std::string err;
+  std::string client_id;
+  std::string name = "shim_ipc_" + std::to_string(getpid());
+  srv.def("srv_read", [&](svalue_t* a, int) {
+    const svalue_t* type = field(a[1], "type");
+    if (type && describe(type) == "\"client_connected\"") {
+      const svalue_t* id = field(a[1], "client_id");
+      if (!id || id->type != T_STRING) return;
+      client_id = id->u.string;
+      svalue_t msg = make_map({{make_str("message_type"), make_str("control")},
+                               {make_str("data"), make_map({{make_str("hello"), make_int(1)}})}});
+      CHECK_EQ(C->write(static_cast<int>(a[0].u.number), FakeAdapter::view(&msg),
+                        client_id.c_str(), srv.ob),
+               us::kEeSuccess);
+      free_svalue(&msg);
+    }
+  });
+  srv.def("srv_close");
+  srv.def("srv_listen");
+  int sfd = C->create(UNISOCK_MODE_IPC_SERVER, A->callback("srv_read"), A->callback("srv_close"),
+                      srv.ob);
+  CHECK(sfd >= 0);
+  svalue_t v = make_str(name);
+  CHECK(C->set_option(sfd, UNISOCK_OPT_IPC_EVENT_NAME, FakeAdapter::view(&v), srv.ob, &err));
+  free_svalue(&v);
+  v = make_str("/tmp");
+  CHECK(C->set_option(sfd, UNISOCK_OPT_IPC_SOCKET_DIR, FakeAdapter::view(&v), srv.ob, &err));
+  free_svalue(&v);
+  CHECK_EQ(C->bind(sfd, 0, nullptr, srv.ob), us::kEeSuccess);
+  CHECK_EQ(C->listen(sfd, A->callback("srv_listen"), srv.ob), us::kEeSuccess);
+
+  cli.def("cli_read", [&](svalue_t* a, int) {
+    const svalue_t* type = field(a[1], "message_type");
+    if (type && describe(type) == "\"control\"") {
+      svalue_t msg = make_map({{make_str("data"), make_map({{make_str("n"), make_int(7)}})}});
+      CHECK_EQ(C->write(static_cast<int>(a[0].u.number), FakeAdapter::view(&msg), nullptr, cli.ob),
+               us::kEeSuccess);
+      free_svalue(&msg);
+    }
+  });
+  cli.def("cli_write");
+  cli.def("cli_close");
+  int cfd = C->create(UNISOCK_MODE_IPC_CLIENT, A->callback("cli_read"), A->callback("cli_close"),
+                      cli.ob);
+  CHECK(cfd >= 0);
+  v = make_str(name);
+  CHECK(C->set_option(cfd, UNISOCK_OPT_IPC_EVENT_NAME, FakeAdapter::view(&v), cli.ob, &err));
+  free_svalue(&v);
+  v = make_str("/tmp");
+  CHECK(C->set_option(cfd, UNISOCK_OPT_IPC_SOCKET_DIR, FakeAdapter::view(&v), cli.ob, &err));
+  free_svalue(&v);
+  CHECK_EQ(C->connect(cfd, "", A->callback("cli_read"), A->callback("cli_write"), cli.ob),
+           us::kEeSuccess);
+
+  auto from_client = [&]() -> const Call* {
+    for (auto& c : srv.calls)
+      if (c.fn == "srv_read" && field(c.values[1], "client_id") && !field(c.values[1], "type"))
+        return &c;
+    return nullptr;
+  };
+  CHECK(run_until([&] { return from_client() != nullptr; }));
+  const Call* m = from_client();
+  if (m) {
+    CHECK_EQ(field_text(m->values[1], "client_id"), "\"" + client_id + "\"");
+    CHECK_EQ(field_text(m->values[1], "message_type"), std::string("\"data\""));
+    CHECK_EQ(field_text(m->values[1], "event_name"), "\"" + name + "\"");
+    CHECK_EQ(m->args[2], "\"/tmp/" + name + ".sock\"");
+  }
+  CHECK(cli.count("cli_write") >= 1);  // the write callback said "connected"
+  us::DValue* out = nullptr;
+  CHECK(C->get_option(sfd, UNISOCK_OPT_IPC_CLIENTS, srv.ob, &out, &err));
+  if (out) {
+    svalue_t clients = A->take(out);
+    CHECK(clients.type == T_ARRAY && clients.u.arr->size == 1);
+    free_svalue(&clients);
+  }
+  CHECK_EQ(C->close(cfd, cli.ob), us::kEeSuccess);
+  CHECK_EQ(C->close(sfd, srv.ob), us::kEeSuccess);
+  CHECK(access(("/tmp/" + name + ".sock").c_str(), F_OK) != 0);  // the socket file is gone
+  CHECK_EQ(srv.count("srv_close"), 0);
+  CHECK_EQ(cli.count("cli_close"), 0);
+}
+
 // What valid_socket sees for socket_connect's address: "ip port", or a URL's host and port.
 static void test_connect_target() {
   struct Case {
@@ -766,6 +855,7 @@ int main() {
   run("MUD mode exchanges a nested mapping", test_mud_exchange);
   run("HTTP server and client: mappings, addr, status names, close callbacks",
       test_http_server_and_client);
+  run("IPC bus: client_connected, unicast by client id, client_id on messages", test_ipc_bus);
   run("valid_socket's host and port for a connect address or URL", test_connect_target);
   run("release and acquire", test_release_acquire);
   run("close on owner destruct", test_close_on_owner_destruct);
