@@ -180,6 +180,19 @@ impl IpcClient {
         self.failed(cx, why);
     }
 
+    /// The address of the attempt in progress, for error texts.
+    fn attempt_text(&self) -> String {
+        match &self.target {
+            Some(Target::Unix(p)) => p.display().to_string(),
+            _ => self
+                .next
+                .checked_sub(1)
+                .and_then(|i| self.candidates.get(i))
+                .map(crate::core::addr::format)
+                .unwrap_or_default(),
+        }
+    }
+
     fn start(&mut self, cx: &mut Cx, mut stream: Stream) {
         match cx.register(&mut stream, Interest::READABLE | Interest::WRITABLE) {
             Ok(token) => {
@@ -371,6 +384,17 @@ impl Endpoint for IpcClient {
         Ok(())
     }
 
+    fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        // IPC_TIMEZONE may change while connected: stamp the next message anew.
+        if id == opt::IPC_TIMEZONE {
+            if let Some(s) = &mut self.stamp {
+                let name = std::mem::take(&mut s.event_name);
+                *s = super::stamp(&cx.core.options, MODE_CLIENT, &name);
+            }
+        }
+        Ok(())
+    }
+
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         let Some(link) = &self.link else { return };
         if link.token != r.token {
@@ -378,7 +402,7 @@ impl Endpoint for IpcClient {
         }
         if self.connecting {
             if let Some(e) = link.stream.take_error() {
-                let why = format!("cannot connect: {e}");
+                let why = format!("cannot connect to {}: {e}", self.attempt_text());
                 self.drop_link(cx);
                 return if matches!(self.target, Some(Target::Tcp { .. })) {
                     self.try_next(cx, Some(why))
@@ -452,7 +476,10 @@ impl Endpoint for IpcClient {
                 "socket_write: an IPC_CLIENT sends to its server; it takes no target",
             ));
         }
-        let Some(stamp) = &self.stamp else {
+        // Unbound with a stamp: socket_connect failed (IPC_AUTO_RECONNECT 0);
+        // nothing would ever send a queued message.
+        let unbound = cx.core.state == State::Unbound;
+        let Some(stamp) = self.stamp.as_ref().filter(|_| !unbound) else {
             return Err(Error::new(
                 ResultCode::EeNotconn,
                 "socket_write: connect the IPC_CLIENT first (socket_connect)",

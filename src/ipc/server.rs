@@ -239,8 +239,11 @@ impl IpcServer {
         }
         match error {
             Some((code, text)) => {
-                let bytes = self.stamp(cx).error(code, text);
-                self.linger(cx, c.link.stream, Some(&bytes));
+                // The ERROR message may only follow whole messages: with part
+                // of one still queued, writing it now would land inside it.
+                let clean = c.link.flush().is_ok() && c.link.pending() == 0;
+                let bytes = clean.then(|| self.stamp(cx).error(code, text));
+                self.linger(cx, c.link.stream, bytes.as_deref());
             }
             None => drop(c.link),
         }
@@ -274,6 +277,11 @@ impl IpcServer {
         match c.link.send(bytes) {
             Ok(n) => {
                 cx.core.stats.bytes_out += n as u64;
+                // A client that only listens is not idle (SO_IDLE_TIMEOUT),
+                // as with the HTTP server: bytes going out count too.
+                if n > 0 {
+                    c.last_active = Instant::now();
+                }
                 true
             }
             Err(e) => {
@@ -289,7 +297,12 @@ impl IpcServer {
         }
         if r.writable {
             match self.clients[i].link.flush() {
-                Ok(n) => cx.core.stats.bytes_out += n as u64,
+                Ok(n) => {
+                    cx.core.stats.bytes_out += n as u64;
+                    if n > 0 {
+                        self.clients[i].last_active = Instant::now();
+                    }
+                }
                 Err(e) => return self.drop_client(cx, i, &format!("write: {e}"), None),
             }
         }
@@ -522,6 +535,14 @@ impl Endpoint for IpcServer {
         Ok(())
     }
 
+    fn option_set(&mut self, _cx: &mut Cx, id: u16) -> Result<()> {
+        // IPC_TIMEZONE may change on a live bus: stamp the next message anew.
+        if id == opt::IPC_TIMEZONE {
+            self.stamp = None;
+        }
+        Ok(())
+    }
+
     fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
         Err(Error::new(
             ResultCode::EeModenotsupp,
@@ -584,7 +605,7 @@ impl Endpoint for IpcServer {
                     return Err(Error::new(
                         ResultCode::EeSend,
                         format!(
-                            "socket_write: client {t:?} could not keep up and was disconnected"
+                            "socket_write: client {t:?} was disconnected while sending (too slow, or gone; its client_disconnected says why)"
                         ),
                     ));
                 }

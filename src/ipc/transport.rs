@@ -161,8 +161,20 @@ pub struct SocketFile {
     remove: bool,
 }
 
+/// (device, inode) of the socket files this process's listeners hold. A
+/// bind at one of them is refused without the connect probe, which the live
+/// bus would report to its LPC object as a client that came and went.
+fn held() -> std::sync::MutexGuard<'static, std::collections::HashSet<(u64, u64)>> {
+    static HELD: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<(u64, u64)>>> =
+        std::sync::OnceLock::new();
+    HELD.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 impl Drop for SocketFile {
     fn drop(&mut self) {
+        held().remove(&self.dev_ino);
         if !self.remove {
             return;
         }
@@ -207,7 +219,7 @@ pub fn socket_path(dir: &Path, event_name: &str) -> Result<PathBuf> {
 /// An existing file: a socket nobody listens on is stale and removed when
 /// `auto_remove`; a live one is EEADDRINUSE; anything that is not a socket
 /// is never touched. The socket is bound under a temporary name, given its
-/// mode, then renamed into place, so it is never reachable with a wider mode.
+/// mode, then linked into place, so it is never reachable with a wider mode.
 pub fn bind_unix(path: &Path, perm: u32, auto_remove: bool) -> Result<Listener> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     match std::fs::metadata(dir) {
@@ -235,11 +247,25 @@ pub fn bind_unix(path: &Path, perm: u32, auto_remove: bool) -> Result<Listener> 
                 ),
             ));
         }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(Error::new(
-                ResultCode::EeAddrinuse,
-                format!("another IPC server is listening at {}", path.display()),
-            ));
+        if held().contains(&(m.dev(), m.ino())) {
+            return Err(in_use(path));
+        }
+        // A non-blocking probe: a blocking connect to a server whose backlog
+        // is full would hang the driver. Only "refused" proves the file stale;
+        // any other failure (EACCES: someone else's socket) leaves it alone.
+        match UnixStream::connect(path) {
+            Ok(_) => return Err(in_use(path)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(in_use(path)),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+            Err(e) => {
+                return Err(Error::new(
+                    ResultCode::EeAddrinuse,
+                    format!(
+                        "cannot tell whether the socket {} is still in use ({e}); unisock leaves it alone",
+                        path.display()
+                    ),
+                ))
+            }
         }
         if !auto_remove {
             return Err(Error::new(
@@ -263,36 +289,77 @@ pub fn bind_unix(path: &Path, perm: u32, auto_remove: bool) -> Result<Listener> 
             format!("socket_bind: {what} {}: {e}", path.display()),
         )
     };
-    // A temporary name no longer than the final path when it fits.
+    // Bound under a temporary name, given its mode, and only then listening
+    // and linked into place: no connection is ever taken through a file
+    // with a wider mode, and a file that appeared at `path` meanwhile is
+    // never replaced (link fails where rename would overwrite it).
     let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), temp_counter()));
     let tmp = if tmp.as_os_str().len() <= SUN_PATH_MAX {
         tmp
     } else {
         path.to_path_buf()
     };
-    let listener = UnixListener::bind(&tmp).map_err(|e| bind_err("cannot bind", e))?;
+    let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
+        .and_then(|s| {
+            s.set_nonblocking(true)?;
+            s.set_cloexec(true)?;
+            Ok(s)
+        })
+        .map_err(|e| bind_err("cannot create a socket for", e))?;
+    socket2::SockAddr::unix(&tmp)
+        .and_then(|a| sock.bind(&a))
+        .map_err(|e| bind_err("cannot bind", e))?;
     let finish = || -> io::Result<(u64, u64)> {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(perm))?;
+        sock.listen(128)?;
         if tmp != path {
-            std::fs::rename(&tmp, path)?;
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                // A file system without hard links: rename, as before.
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => std::fs::rename(&tmp, path)?,
+                Err(e) => return Err(e),
+            }
         }
         let m = std::fs::symlink_metadata(path)?;
         Ok((m.dev(), m.ino()))
     };
     match finish() {
-        Ok(dev_ino) => Ok(Listener::Unix(
-            listener,
-            SocketFile {
-                path: path.to_path_buf(),
-                dev_ino,
-                remove: auto_remove,
-            },
-        )),
+        Ok(dev_ino) => {
+            held().insert(dev_ino);
+            Ok(Listener::Unix(
+                UnixListener::from_std(std::os::unix::net::UnixListener::from(
+                    std::os::fd::OwnedFd::from(sock),
+                )),
+                SocketFile {
+                    path: path.to_path_buf(),
+                    dev_ino,
+                    remove: auto_remove,
+                },
+            ))
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                return Err(Error::new(
+                    ResultCode::EeAddrinuse,
+                    format!(
+                        "{} appeared while binding (another IPC server starting?); it was left alone",
+                        path.display()
+                    ),
+                ));
+            }
             Err(bind_err("cannot set up", e))
         }
     }
+}
+
+fn in_use(path: &Path) -> Error {
+    Error::new(
+        ResultCode::EeAddrinuse,
+        format!("another IPC server is listening at {}", path.display()),
+    )
 }
 
 fn temp_counter() -> u64 {
