@@ -27,6 +27,10 @@ use crate::value::Value;
 const TIMER_RECONNECT: u64 = 1;
 const TIMER_FLUSH: u64 = 2;
 const TIMER_READ_MORE: u64 = 3;
+const TIMER_VERIFY: u64 = 4;
+
+/// How long a server found by scanning IPC_PORT_RANGE has to name its bus.
+const VERIFY: Duration = Duration::from_secs(2);
 
 /// The longest wait between two reconnect attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -44,6 +48,9 @@ pub struct IpcClient {
     next: usize,
     link: Option<Link>,
     connecting: bool,
+    /// Connected while scanning a port range: the peer has until then to
+    /// show it is our bus (its first message carries our event_name).
+    verifying: Option<std::time::Instant>,
     /// Messages written while not connected; sent on (re)connect.
     backlog: Backlog,
     stamp: Option<Stamp>,
@@ -71,6 +78,7 @@ impl IpcClient {
             next: 0,
             link: None,
             connecting: false,
+            verifying: None,
             backlog: Backlog::default(),
             stamp: None,
             failures: 0,
@@ -203,16 +211,27 @@ impl IpcClient {
         }
     }
 
+    /// Connected to the bus (not connecting, not still checking the peer).
+    fn live(&self) -> bool {
+        self.link.is_some() && !self.connecting && self.verifying.is_none()
+    }
+
+    /// Found by trying each port of a range: the peer must name our bus.
+    fn scanning(&self) -> bool {
+        matches!(self.target, Some(Target::Tcp { ports, .. }) if ports.0 != ports.1)
+    }
+
     fn drop_link(&mut self, cx: &mut Cx) {
         if let Some(mut l) = self.link.take() {
             cx.reactor.deregister(&mut l.stream, l.token);
         }
         self.connecting = false;
+        self.verifying = None;
     }
 
     /// An attempt failed or the connection was lost: retry later, or close.
     fn failed(&mut self, cx: &mut Cx, reason: String) {
-        let was_connected = self.link.is_some() && !self.connecting;
+        let was_connected = self.live();
         self.drop_link(cx);
         if self.closing {
             cx.core.state = State::Closed;
@@ -325,6 +344,23 @@ impl IpcClient {
                 continue;
             }
             let stamp = self.stamp.as_ref().expect("stamped at connect");
+            if self.verifying.is_some() {
+                if v.get("event_name").and_then(Value::as_str) != Some(stamp.event_name.as_str()) {
+                    let why = format!(
+                        "{} is not the bus {:?}",
+                        self.attempt_text(),
+                        stamp.event_name
+                    );
+                    self.drop_link(cx);
+                    return self.try_next(cx, Some(why));
+                }
+                self.verifying = None;
+                self.connected(cx);
+                if self.link.is_none() {
+                    return;
+                }
+            }
+            let stamp = self.stamp.as_ref().expect("stamped at connect");
             match message::incoming(v, stamp) {
                 Ok(m) => {
                     cx.core.stats.messages_in += 1;
@@ -338,6 +374,12 @@ impl IpcClient {
         match end {
             ReadEnd::Open => {}
             ReadEnd::Limit => cx.timer(Duration::ZERO, TIMER_READ_MORE),
+            // A peer met while scanning that goes away was not our bus.
+            ReadEnd::Eof | ReadEnd::Error(_) if self.verifying.is_some() => {
+                let why = format!("{} closed before naming its bus", self.attempt_text());
+                self.drop_link(cx);
+                self.try_next(cx, Some(why));
+            }
             ReadEnd::Eof => self.failed(cx, "closed by the server".into()),
             ReadEnd::Error(e) => self.failed(cx, e),
         }
@@ -417,7 +459,13 @@ impl Endpoint for IpcClient {
                 }
                 return;
             }
-            self.connected(cx);
+            if self.scanning() {
+                self.connecting = false;
+                self.verifying = Some(std::time::Instant::now() + VERIFY);
+                cx.timer(VERIFY, TIMER_VERIFY);
+            } else {
+                self.connected(cx);
+            }
         }
         if r.writable {
             if let Some(link) = &mut self.link {
@@ -443,6 +491,19 @@ impl Endpoint for IpcClient {
             TIMER_READ_MORE => {
                 self.read(cx);
                 self.check_drained(cx);
+            }
+            TIMER_VERIFY
+                if self
+                    .verifying
+                    .is_some_and(|t| t <= std::time::Instant::now()) =>
+            {
+                let why = format!(
+                    "{} did not name itself as the bus within {} s",
+                    self.attempt_text(),
+                    VERIFY.as_secs()
+                );
+                self.drop_link(cx);
+                self.try_next(cx, Some(why));
             }
             _ => {}
         }
@@ -488,7 +549,7 @@ impl Endpoint for IpcClient {
         let (kind, body) = message::outgoing(data)
             .map_err(|m| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}")))?;
         let bytes = stamp.encode(kind, body);
-        let live = self.link.is_some() && !self.connecting;
+        let live = self.live();
         if !live {
             let cap = cx.core.options.int(opt::IPC_QUEUE_SIZE, MODE_CLIENT).max(0);
             self.backlog.push(bytes, cap as usize);
@@ -541,7 +602,7 @@ impl Endpoint for IpcClient {
     }
 
     fn status(&self, out: &mut Value) {
-        let connected = self.link.is_some() && !self.connecting;
+        let connected = self.live();
         out.insert(Value::str("connected"), Value::Int(connected as i64));
         out.insert(Value::str("failures"), Value::Int(self.failures as i64));
         out.insert(Value::str("queued"), Value::Int(self.backlog.len() as i64));

@@ -232,6 +232,128 @@ fn canonical(k: &Value) -> Vec<u8> {
     b
 }
 
+/// How far `Scanner::scan` got.
+#[derive(Debug, PartialEq)]
+pub enum Scan {
+    /// One whole value takes the first `n` bytes.
+    Complete(usize),
+    /// More bytes are needed; the scanner remembers where it stopped.
+    Incomplete,
+    Malformed(String),
+}
+
+/// Finds where one value ends without building it, and resumes where it
+/// stopped when more bytes arrive: a message that trickles in costs one
+/// pass over its bytes, not one per read. The same rules as `decode`
+/// (extension types, nesting) apply, plus a size `limit`.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    /// Bytes of the current value already accounted for.
+    pos: usize,
+    /// Items still to come in each open array or map, innermost last.
+    open: Vec<u64>,
+}
+
+impl Scanner {
+    /// Scans `buf`, which starts at the value's first byte (and holds at
+    /// least what earlier calls saw). After `Complete`, call `reset`.
+    pub fn scan(&mut self, buf: &[u8], limit: usize) -> Scan {
+        loop {
+            let Some(&b) = buf.get(self.pos) else {
+                return Scan::Incomplete;
+            };
+            let be = |at: usize, n: usize| -> Option<u64> {
+                let s = buf.get(self.pos + at..self.pos + at + n)?;
+                Some(s.iter().fold(0u64, |acc, b| (acc << 8) | *b as u64))
+            };
+            // (header bytes, payload bytes, items inside), or Incomplete.
+            let (head, body, items) = match Marker::from_u8(b) {
+                Marker::FixPos(_)
+                | Marker::FixNeg(_)
+                | Marker::Null
+                | Marker::True
+                | Marker::False => (1, 0, 0),
+                Marker::U8 | Marker::I8 => (1, 1, 0),
+                Marker::U16 | Marker::I16 => (1, 2, 0),
+                Marker::U32 | Marker::I32 | Marker::F32 => (1, 4, 0),
+                Marker::U64 | Marker::I64 | Marker::F64 => (1, 8, 0),
+                Marker::FixStr(n) => (1, n as u64, 0),
+                Marker::FixArray(n) => (1, 0, n as u64),
+                Marker::FixMap(n) => (1, 0, 2 * n as u64),
+                m => {
+                    let (len_bytes, kind) = match m {
+                        Marker::Str8 | Marker::Bin8 => (1, 0),
+                        Marker::Str16 | Marker::Bin16 => (2, 0),
+                        Marker::Str32 | Marker::Bin32 => (4, 0),
+                        Marker::Array16 => (2, 1),
+                        Marker::Array32 => (4, 1),
+                        Marker::Map16 => (2, 2),
+                        Marker::Map32 => (4, 2),
+                        Marker::Reserved => {
+                            return Scan::Malformed(format!(
+                                "byte 0xc1 at offset {} is not MessagePack",
+                                self.pos
+                            ))
+                        }
+                        _ => {
+                            return Scan::Malformed(
+                                "MessagePack extension types are not supported".into(),
+                            )
+                        }
+                    };
+                    let Some(n) = be(1, len_bytes) else {
+                        return Scan::Incomplete;
+                    };
+                    match kind {
+                        0 => (1 + len_bytes, n, 0),
+                        k => (1 + len_bytes, 0, k * n),
+                    }
+                }
+            };
+            let end = (self.pos as u64)
+                .saturating_add(head as u64)
+                .saturating_add(body);
+            if end > limit as u64 {
+                return Scan::Malformed(format!(
+                    "message of {end} bytes or more is over the {limit}-byte limit"
+                ));
+            }
+            let end = end as usize;
+            if end > buf.len() {
+                return Scan::Incomplete;
+            }
+            self.pos = end;
+            if items > 0 {
+                if self.open.len() >= MAX_DEPTH {
+                    return Scan::Malformed(format!(
+                        "arrays and maps nested deeper than {MAX_DEPTH}"
+                    ));
+                }
+                self.open.push(items);
+                continue;
+            }
+            // One item is complete; so may be the containers it closes.
+            loop {
+                match self.open.last_mut() {
+                    None => return Scan::Complete(self.pos),
+                    Some(left) => {
+                        *left -= 1;
+                        if *left > 0 {
+                            break;
+                        }
+                        self.open.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.pos = 0;
+        self.open.clear();
+    }
+}
+
 /// Appends `v` as MessagePack. Values nested deeper than `MAX_DEPTH` are
 /// written as nil (LPC values cannot be cyclic, so this only bounds the stack).
 pub fn encode_value(out: &mut Vec<u8>, v: &Value, depth: usize) {
@@ -259,5 +381,86 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, depth: usize) {
             }
         }
         Value::Array(_) | Value::Mapping(_) => e::write_nil(out).expect("vec write"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let v = Value::mapping([
+            (
+                "a",
+                Value::Array(vec![Value::Int(-1), Value::Real(2.5), Value::Undefined]),
+            ),
+            ("b", Value::Buffer(vec![0, 255])),
+            ("c", Value::Mapping(vec![])),
+            ("d", Value::Array(vec![Value::Array(vec![])])),
+            ("e", Value::str("x".repeat(300))),
+            ("f", Value::Int(i64::MIN)),
+        ]);
+        let mut out = Vec::new();
+        encode_value(&mut out, &v, 0);
+        out
+    }
+
+    #[test]
+    fn scanner_agrees_with_decode_byte_by_byte() {
+        let bytes = sample();
+        let mut sc = Scanner::default();
+        for n in 0..bytes.len() {
+            assert_eq!(sc.scan(&bytes[..n], 1 << 20), Scan::Incomplete, "at {n}");
+        }
+        assert_eq!(sc.scan(&bytes, 1 << 20), Scan::Complete(bytes.len()));
+        match decode(&bytes) {
+            Decoded::Value(_, n) => assert_eq!(n, bytes.len()),
+            other => panic!("{other:?}"),
+        }
+        let mut fresh = Scanner::default();
+        let mut two = bytes.clone();
+        two.extend_from_slice(&bytes);
+        assert_eq!(fresh.scan(&two, 1 << 20), Scan::Complete(bytes.len()));
+    }
+
+    #[test]
+    fn scanner_refuses_what_decode_refuses() {
+        let mut sc = Scanner::default();
+        assert!(matches!(sc.scan(&[0xc1], 100), Scan::Malformed(_)));
+        sc.reset();
+        assert!(matches!(sc.scan(&[0xd4, 1, 2], 100), Scan::Malformed(_)));
+        sc.reset();
+        let deep = vec![0x91u8; MAX_DEPTH + 1];
+        assert!(matches!(sc.scan(&deep, 1000), Scan::Malformed(_)));
+        assert!(matches!(decode(&deep), Decoded::Malformed(_)));
+        sc.reset();
+        // A length prefix past the limit fails before the bytes arrive.
+        assert!(matches!(
+            sc.scan(&[0xdb, 0xff, 0xff, 0xff, 0xff], 1 << 20),
+            Scan::Malformed(_)
+        ));
+        sc.reset();
+        assert!(matches!(
+            sc.scan(&[0xdd, 0xff, 0xff, 0xff, 0xff], 1 << 20),
+            Scan::Incomplete
+        ));
+    }
+
+    #[test]
+    fn repeated_keys_keep_the_last_value() {
+        let mut out = Vec::new();
+        rmp::encode::write_map_len(&mut out, 20).unwrap();
+        for i in 0..20 {
+            rmp::encode::write_str(&mut out, if i % 2 == 0 { "k" } else { "j" }).unwrap();
+            rmp::encode::write_sint(&mut out, i).unwrap();
+        }
+        match decode(&out) {
+            Decoded::Value(Value::Mapping(p), _) => {
+                assert_eq!(p.len(), 2);
+                assert_eq!(p[0], (Value::str("k"), Value::Int(18)));
+                assert_eq!(p[1], (Value::str("j"), Value::Int(19)));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

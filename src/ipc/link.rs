@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 
 use mio::Token;
 
-use super::codec::{self, Decoded};
+use super::codec::{self, Decoded, Scan, Scanner};
 use super::transport::Stream;
 use crate::value::Value;
 
@@ -34,6 +34,8 @@ pub struct Link {
     inbuf: Vec<u8>,
     /// Start of the first undecoded byte in `inbuf`.
     start: usize,
+    /// How far into the message at `start` the bytes have been checked.
+    scanner: Scanner,
     out: VecDeque<u8>,
 }
 
@@ -44,6 +46,7 @@ impl Link {
             token,
             inbuf: Vec::new(),
             start: 0,
+            scanner: Scanner::default(),
             out: VecDeque::new(),
         }
     }
@@ -83,20 +86,22 @@ impl Link {
             self.compact();
             return None;
         }
-        match codec::decode(rest) {
-            Decoded::Value(v, n) => {
-                if n > MAX_MESSAGE {
-                    return Some(Err(too_big(n)));
-                }
+        match self.scanner.scan(rest, MAX_MESSAGE) {
+            Scan::Complete(n) => {
+                self.scanner.reset();
+                let decoded = codec::decode(&rest[..n]);
                 self.start += n;
-                Some(Ok((v, n)))
+                match decoded {
+                    Decoded::Value(v, used) if used == n => Some(Ok((v, n))),
+                    Decoded::Malformed(why) => Some(Err(format!("malformed MessagePack: {why}"))),
+                    _ => Some(Err("malformed MessagePack".into())),
+                }
             }
-            Decoded::Incomplete if rest.len() > MAX_MESSAGE => Some(Err(too_big(rest.len()))),
-            Decoded::Incomplete => {
+            Scan::Incomplete => {
                 self.compact();
                 None
             }
-            Decoded::Malformed(why) => Some(Err(format!("malformed MessagePack: {why}"))),
+            Scan::Malformed(why) => Some(Err(format!("malformed MessagePack: {why}"))),
         }
     }
 
@@ -152,10 +157,6 @@ impl Link {
         }
         Ok(written)
     }
-}
-
-fn too_big(n: usize) -> String {
-    format!("message of {n} bytes or more is over the {MAX_MESSAGE}-byte limit")
 }
 
 /// A bounded FIFO of encoded messages: the oldest goes when it is full.

@@ -170,10 +170,22 @@ impl IpcServer {
                 ("addr", Value::str(&addr)),
             ]);
             cx.emit(EventKind::Read, Some(event), Some(addr));
+            // The first message names the bus and the client: a client that
+            // looks for its bus in a port range knows it found it.
+            let welcome = self.stamp(cx).encode(
+                "control",
+                &Value::mapping([
+                    ("type", Value::str("welcome")),
+                    ("client_id", Value::Str(id)),
+                ]),
+            );
+            let i = self.clients.len() - 1;
+            if !self.send_to(cx, i, &welcome) {
+                continue;
+            }
             // What was said while nobody listened goes to the first to come.
             if !self.backlog.is_empty() {
                 let queued = self.backlog.take();
-                let i = self.clients.len() - 1;
                 for bytes in queued {
                     if !self.send_to(cx, i, &bytes) {
                         break;

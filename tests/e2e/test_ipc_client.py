@@ -29,9 +29,11 @@ MESSAGE_KEYS = {"event_name", "timestamp_ms", "timestamp_iso", "message_type", "
 
 class PyBus:
     """A threaded bus server on a unix path or a loopback TCP port. Every connection's
-    messages go to `inbox` (as (connection number, message)); `conns` fills as they come."""
+    messages go to `inbox` (as (connection number, message)); `conns` fills as they come.
+    With `greet`, each connection is first sent a control message naming that bus (as a
+    unisock IPC_SERVER's welcome does)."""
 
-    def __init__(self, where):
+    def __init__(self, where, greet=None):
         self.where = where
         self.inbox = queue.Queue()
         self.joined = queue.Queue()
@@ -45,6 +47,8 @@ class PyBus:
                     n = len(bus.conns)
                     bus.conns.append(self.request)
                 bus.joined.put(n)
+                if greet is not None:
+                    self.request.sendall(msgpack.packb(message({"type": "welcome"}, "control", greet)))
                 u = msgpack.Unpacker(raw=False)
                 while True:
                     try:
@@ -300,23 +304,48 @@ def test_without_auto_reconnect_a_refused_tcp_connect_closes(host):
     socks[0].close()
 
 
-def test_tcp_scans_the_port_range_until_one_answers(host, buses):
+def test_tcp_scans_the_port_range_until_its_bus_answers(host, buses):
+    """Address "" with a range: each port in turn until a server names this bus. On the way:
+    a listener that says nothing (left after 2 s), another bus (left at its first message),
+    and a refused port."""
     lo, socks = port_block(4)
-    last = socks.pop()
-    last.close()
-    bus = PyBus(lo + 3)
+    silent = socks[0]
+    silent.listen(4)
+    socks[1].close()
+    other = PyBus(lo + 1, greet="other_bus")
+    buses.append(other)
+    socks[3].close()
+    bus = PyBus(lo + 3, greet="bus")
     buses.append(bus)
     host.ok("create 2 IPC_CLIENT")
     host.ok('set 2 IPC_EVENT_NAME "bus"')
     host.ok('set 2 IPC_TRANSPORT "tcp"')
     host.ok(f"set 2 IPC_PORT_RANGE [{lo}, {lo + 3}]")
     host.ok('connect 2 ""')
-    assert lpc(host, type_="connected")["addr"] == f"127.0.0.1 {lo + 3}"
-    bus.wait_conn()
+    write(host, data({"early": 1}))  # before the bus is found: kept, then sent in order
+    assert lpc(host, type_="connected", timeout=WAIT + 5)["addr"] == f"127.0.0.1 {lo + 3}"
+    assert other.wait_conn() == 0 and bus.wait_conn() == 0
+    # The welcome that proved it is the bus reaches LPC too.
+    m = lpc(host)
+    assert m["event_name"] == "bus" and m["data"] == {"type": "welcome"}, m
     write(host, data({"found": 1}))
+    assert bus.message()["data"] == {"early": 1}
     assert bus.message()["data"] == {"found": 1}
-    for s in socks:
+    assert other.recv()[1] is EOFError  # the other bus was left at once, nothing sent to it
+    for s in (silent, socks[2]):
         s.close()
+
+
+def test_tcp_one_port_range_needs_no_welcome(host, buses):
+    """A range of one port (or an explicit "host port") is the bus: no welcome needed."""
+    bus = PyBus(free_port())
+    buses.append(bus)
+    host.ok("create 2 IPC_CLIENT")
+    host.ok('set 2 IPC_EVENT_NAME "bus"')
+    host.ok('set 2 IPC_TRANSPORT "tcp"')
+    host.ok(f"set 2 IPC_PORT_RANGE [{bus.where}, {bus.where}]")
+    host.ok('connect 2 ""')
+    assert lpc(host, type_="connected")["addr"] == f"127.0.0.1 {bus.where}"
 
 
 def test_tcp_host_name_is_resolved(host, buses):
@@ -515,6 +544,8 @@ def test_server_and_client_in_one_harness(host, sockdir, transport):
     host.ok('connect 2 ""')
     lpc(host, 2, type_="connected")
     cid = lpc(host, 1, type_="client_connected")["client_id"]
+    w = lpc(host, 2)  # the server's welcome names the bus and the client
+    assert w["message_type"] == "control" and w["data"] == {"type": "welcome", "client_id": cid}, w
     write(host, data({"down": 1}), sid=1)
     m = lpc(host, 2)
     assert set(m) == MESSAGE_KEYS and m["data"] == {"down": 1} and m["event_name"] == "bus", m

@@ -78,12 +78,20 @@ class Bus:
         self.s.connect(where)
         self.u = msgpack.Unpacker(raw=False, max_buffer_size=64 << 20)
         self.id = None
+        self.first = True
+        self.welcome = None  # the server's first message, a control "welcome"
 
     def recv(self):
-        """The next message; EOFError when the server closed first."""
+        """The next message after the welcome; EOFError when the server closed first."""
         while True:
             try:
-                return next(self.u)
+                m = next(self.u)
+                first, self.first = self.first, False
+                if first and m.get("message_type") == "control" and \
+                        isinstance(m.get("data"), dict) and m["data"].get("type") == "welcome":
+                    self.welcome = m
+                    continue
+                return m
             except StopIteration:
                 pass
             d = self.s.recv(1 << 16)
@@ -129,6 +137,18 @@ def join(host, where, n=1):
         c.id = e["client_id"]
         out.append(c)
     return out
+
+
+def test_each_client_is_welcomed_first_with_its_client_id(host, sockdir):
+    """The first message names the bus and the client (before anything queued)."""
+    where = server(host, sockdir)
+    write(host, data({"queued": 1}))
+    c = Bus(where)
+    e = lpc(host, type_="client_connected")
+    assert c.recv()["data"] == {"queued": 1}
+    assert c.welcome is not None, "no welcome before the queued message"
+    check_message(c.welcome, {"type": "welcome", "client_id": e["client_id"]}, kind="control")
+    c.close()
 
 
 def check_message(m, payload, kind="data", name="bus"):
@@ -475,6 +495,8 @@ def test_dropping_a_client_mid_message_never_splices_into_its_stream(host, sockd
     u = msgpack.Unpacker(raw=False, max_buffer_size=64 << 20)
     u.feed(raw)
     whole = list(u)
+    assert whole[0]["data"]["type"] == "welcome", whole[0]
+    whole = whole[1:]
     for n, m in enumerate(whole):
         if m["message_type"] == "error":  # sent at a message boundary: fine, and last
             assert m["data"]["error"] == "bad_message" and n == len(whole) - 1, whole[n:]
