@@ -385,16 +385,22 @@ impl IpcClient {
         }
     }
 
+    /// The write callback is owed and the queue is below half of
+    /// SO_MAX_BUFFERED (options.md): fire it. After socket_close, the socket
+    /// is done once the queue is empty.
     fn check_drained(&mut self, cx: &mut Cx) {
-        if self.link.as_ref().is_some_and(|l| l.pending() > 0) {
-            return;
-        }
+        let pending = self.link.as_ref().map_or(0, |l| l.pending());
         if self.closing {
-            self.drop_link(cx);
-            cx.core.state = State::Closed;
+            if pending == 0 {
+                self.drop_link(cx);
+                cx.core.state = State::Closed;
+            }
         } else if self.write_owed {
-            self.write_owed = false;
-            cx.emit(EventKind::Write, None, None);
+            let max = cx.core.options.int(opt::SO_MAX_BUFFERED, MODE_CLIENT).max(0) as usize;
+            if pending <= max / 2 {
+                self.write_owed = false;
+                cx.emit(EventKind::Write, None, None);
+            }
         }
     }
 }

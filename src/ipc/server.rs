@@ -395,17 +395,21 @@ impl IpcServer {
         }
     }
 
-    /// The write callback is owed and every queue is empty: fire it; when
-    /// LPC has closed, the socket is done.
+    /// The write callback is owed and every client's queue is below half of
+    /// SO_MAX_BUFFERED (options.md): fire it. After socket_close, the socket
+    /// is done once every queue is empty.
     fn check_drained(&mut self, cx: &mut Cx) {
-        if self.clients.iter().any(|c| c.link.pending() > 0) {
-            return;
-        }
+        let worst = self.clients.iter().map(|c| c.link.pending()).max().unwrap_or(0);
         if self.closing {
-            cx.core.state = State::Closed;
+            if worst == 0 {
+                cx.core.state = State::Closed;
+            }
         } else if self.write_owed {
-            self.write_owed = false;
-            cx.emit(EventKind::Write, None, None);
+            let max = cx.core.options.int(opt::SO_MAX_BUFFERED, MODE_SERVER).max(0) as usize;
+            if worst <= max / 2 {
+                self.write_owed = false;
+                cx.emit(EventKind::Write, None, None);
+            }
         }
     }
 
