@@ -310,6 +310,20 @@ impl Scanner {
                     }
                 }
             };
+            // Arrays and maps count towards the nesting limit even when empty
+            // (as in `decode`).
+            let container = matches!(
+                Marker::from_u8(b),
+                Marker::FixArray(_)
+                    | Marker::Array16
+                    | Marker::Array32
+                    | Marker::FixMap(_)
+                    | Marker::Map16
+                    | Marker::Map32
+            );
+            if container && self.open.len() >= MAX_DEPTH {
+                return Scan::Malformed(format!("arrays and maps nested deeper than {MAX_DEPTH}"));
+            }
             let end = (self.pos as u64)
                 .saturating_add(head as u64)
                 .saturating_add(body);
@@ -324,11 +338,6 @@ impl Scanner {
             }
             self.pos = end;
             if items > 0 {
-                if self.open.len() >= MAX_DEPTH {
-                    return Scan::Malformed(format!(
-                        "arrays and maps nested deeper than {MAX_DEPTH}"
-                    ));
-                }
                 self.open.push(items);
                 continue;
             }
@@ -433,6 +442,17 @@ mod tests {
         let deep = vec![0x91u8; MAX_DEPTH + 1];
         assert!(matches!(sc.scan(&deep, 1000), Scan::Malformed(_)));
         assert!(matches!(decode(&deep), Decoded::Malformed(_)));
+        // F6 (docs/FUZZING.md): an empty array or map at the first level too deep.
+        for empty in [0x90u8, 0x80] {
+            let mut deep = vec![0x91u8; MAX_DEPTH];
+            deep.push(empty);
+            sc.reset();
+            assert!(matches!(sc.scan(&deep, 1000), Scan::Malformed(_)));
+            assert!(matches!(decode(&deep), Decoded::Malformed(_)));
+            sc.reset();
+            assert_eq!(sc.scan(&deep[1..], 1000), Scan::Complete(MAX_DEPTH));
+            assert!(matches!(decode(&deep[1..]), Decoded::Value(..)));
+        }
         sc.reset();
         // A length prefix past the limit fails before the bytes arrive.
         assert!(matches!(
