@@ -391,6 +391,47 @@ unisock_result unisock_http_parse_date(const char *ptr, size_t len, int64_t *out
 unisock_result unisock_http_status_text(int64_t code, struct unisock_value **out);
 
 /**
+ * Decodes the first bus message in the `len` bytes at `bytes` (NULL allowed
+ * when `len` is 0) as the bus reads a peer's stream: one MessagePack map,
+ * checked and completed like a received message (a missing message_type,
+ * data, event_name, timestamp_ms or timestamp_iso is filled in, event_name
+ * with `event_name` (NUL-terminated UTF-8) and the times with now in UTC).
+ * - OK, `*out` a new mapping the caller owns (free it with
+ *   unisock_value_free) and `*consumed` the bytes it took (more messages may
+ *   follow them);
+ * - OK, `*out` NULL and `*consumed` 0: the bytes are the valid beginning of
+ *   a message; call again with more;
+ * - PARSE: not MessagePack, or not a bus message (not a map, data not a
+ *   map, an unknown message_type, an extension type, nesting deeper than
+ *   64); TOO_LARGE: a message of more than 1 MiB (its bytes so far, or a
+ *   length in them, go past the limit). The reason is in
+ *   unisock_last_error; `*out` and `*consumed` are not written.
+ *
+ * `bytes` and `event_name` are borrowed for the call.
+ */
+unisock_result unisock_ipc_decode(const uint8_t *bytes,
+                                  size_t len,
+                                  const char *event_name,
+                                  struct unisock_value **out,
+                                  size_t *consumed);
+
+/**
+ * Encodes `message` as IPC socket_write sends it: `message` is a mapping
+ * with "data" (a mapping) and an optional "message_type" ("data", "error"
+ * or "control"), stamped with `event_name` (NUL-terminated UTF-8) and now
+ * in UTC. The other keys a received message carries (event_name,
+ * timestamp_ms, timestamp_iso, client_id) are allowed and replaced.
+ * `*out` is a new buffer value holding the MessagePack bytes, owned by the
+ * caller (read it with unisock_value_bytes, free it with
+ * unisock_value_free). A message socket_write would refuse gives EE_BADDATA
+ * with the reason in unisock_last_error. `message` and `event_name` are
+ * borrowed for the call.
+ */
+unisock_result unisock_ipc_encode(const char *event_name,
+                                  const struct unisock_value *message,
+                                  struct unisock_value **out);
+
+/**
  * Copies the fixed description of `code` into `buf` (NUL-terminated,
  * truncated to `len - 1` bytes). `*out_n` (if not NULL) receives the full
  * length. Returns BUFFER_TOO_SMALL when truncated. `buf` is caller-owned.

@@ -1,6 +1,7 @@
 //! The C ABI: the only place with `extern "C"`, raw pointers and
 //! `catch_unwind`. One file per C surface (values, sockets and options,
-//! events, HTTP utilities); one boundary function for panics and errors.
+//! events, HTTP utilities, the IPC wire format); one boundary function for
+//! panics and errors.
 //!
 //! Rules every entry point follows (architecture.md):
 //! - it runs inside [`boundary`]: a panic becomes `UNISOCK_PANIC`, an error
@@ -19,6 +20,7 @@
 pub mod catalog;
 pub mod events;
 pub mod http_util;
+pub mod ipc;
 pub mod results;
 pub mod sockets;
 pub mod values;
@@ -52,7 +54,7 @@ static CONTEXT: Context = Context {
 /// pthread id of the driver thread + 1 (0 = no call yet).
 static DRIVER: AtomicUsize = AtomicUsize::new(0);
 
-fn check_thread() -> Result<()> {
+pub(crate) fn check_thread() -> Result<()> {
     // SAFETY: pthread_self has no preconditions and cannot fail.
     let me = unsafe { libc::pthread_self() } as usize + 1;
     // The common case is a plain load; the compare-exchange runs once.

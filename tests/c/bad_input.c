@@ -159,6 +159,76 @@ int main(void) {
   free(huge);
   unisock_value_free(big);
 
+  /* The IPC wire format: NULLs, nothing yet, garbage, too deep, too large. */
+  {
+    unisock_value *m = NULL, *enc = NULL;
+    size_t used = 99;
+    const uint8_t ok_msg[] = {0x81, 0xa4, 'd', 'a', 't', 'a', 0x81, 0xa1, 'a', 0x01}; /* {"data":{"a":1}} */
+    EXPECT(unisock_ipc_decode(ok_msg, sizeof ok_msg, "bus", NULL, &used), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_ipc_decode(ok_msg, sizeof ok_msg, "bus", &m, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_ipc_decode(NULL, 3, "bus", &m, &used), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_ipc_decode(ok_msg, sizeof ok_msg, NULL, &m, &used), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_ipc_decode(ok_msg, sizeof ok_msg, bad, &m, &used), UNISOCK_RESULT_INVALID_UTF8);
+    check(m == NULL && used == 99, "a refused ipc_decode writes nothing");
+    EXPECT(unisock_ipc_decode(NULL, 0, "bus", &m, &used), UNISOCK_RESULT_OK);
+    check(m == NULL && used == 0, "ipc_decode of nothing: no message yet");
+    EXPECT(unisock_ipc_decode(ok_msg, 5, "bus", &m, &used), UNISOCK_RESULT_OK);
+    check(m == NULL && used == 0, "ipc_decode of a truncated message: no message yet");
+    const uint8_t reserved[] = {0xc1}, ext[] = {0xd4, 1, 2}, not_map[] = {0x01};
+    const uint8_t data_int[] = {0x81, 0xa4, 'd', 'a', 't', 'a', 0x01};
+    const uint8_t bad_type[] = {0x81, 0xac, 'm', 'e', 's', 's', 'a', 'g', 'e', '_', 't', 'y', 'p', 'e', 0xa1, 'x'};
+    EXPECT(unisock_ipc_decode(reserved, sizeof reserved, "bus", &m, &used), UNISOCK_RESULT_PARSE);
+    EXPECT(unisock_ipc_decode(ext, sizeof ext, "bus", &m, &used), UNISOCK_RESULT_PARSE);
+    EXPECT(unisock_ipc_decode(not_map, sizeof not_map, "bus", &m, &used), UNISOCK_RESULT_PARSE);
+    EXPECT(unisock_ipc_decode(data_int, sizeof data_int, "bus", &m, &used), UNISOCK_RESULT_PARSE);
+    EXPECT(unisock_ipc_decode(bad_type, sizeof bad_type, "bus", &m, &used), UNISOCK_RESULT_PARSE);
+    uint8_t deep_msg[200];
+    size_t dn = 0;
+    memcpy(deep_msg, "\x81\xa4" "data", 6); dn = 6;
+    for (int i = 0; i < 100; i++) deep_msg[dn++] = 0x91; /* [[[...]]] */
+    deep_msg[dn++] = 0xc0;
+    EXPECT(unisock_ipc_decode(deep_msg, dn, "bus", &m, &used), UNISOCK_RESULT_PARSE);
+    size_t big_n = (1 << 20) + 64;
+    uint8_t *big_msg = calloc(1, big_n);
+    memcpy(big_msg, "\x81\xa4" "data" "\x81\xa1" "b" "\xc6\x00\x20\x00\x00", 14); /* bin32 of 2 MiB, cut */
+    EXPECT(unisock_ipc_decode(big_msg, big_n, "bus", &m, &used), UNISOCK_RESULT_TOO_LARGE);
+    /* the length prefix alone is past the limit */
+    EXPECT(unisock_ipc_decode(big_msg, 1000, "bus", &m, &used), UNISOCK_RESULT_TOO_LARGE);
+    big_msg[11] = 0x08; /* bin32 of 512 KiB: under the limit, cut */
+    EXPECT(unisock_ipc_decode(big_msg, 1000, "bus", &m, &used), UNISOCK_RESULT_OK);
+    check(m == NULL && used == 0, "ipc_decode of a large message's beginning: no message yet");
+    free(big_msg);
+    check(m == NULL && used == 0, "a refused ipc_decode writes nothing");
+    EXPECT(unisock_ipc_decode(ok_msg, sizeof ok_msg, "bus", &m, &used), UNISOCK_RESULT_OK);
+    check(m != NULL && used == sizeof ok_msg && unisock_value_get_kind(m) == UNISOCK_VALUE_KIND_MAPPING,
+          "ipc_decode of a whole message");
+    size_t keys = 0;
+    unisock_value_len(m, &keys);
+    check(keys == 5, "ipc_decode fills in the five keys");
+
+    EXPECT(unisock_ipc_encode("bus", m, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_ipc_encode("bus", NULL, &enc), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_ipc_encode(NULL, m, &enc), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_ipc_encode(bad, m, &enc), UNISOCK_RESULT_INVALID_UTF8);
+    EXPECT(unisock_ipc_encode("bus", v, &enc), UNISOCK_RESULT_EE_BADDATA); /* an int */
+    unisock_value *empty = NULL;
+    unisock_value_new_mapping(&empty);
+    EXPECT(unisock_ipc_encode("bus", empty, &enc), UNISOCK_RESULT_EE_BADDATA); /* no "data" */
+    unisock_value_free(empty);
+    check(enc == NULL, "a refused ipc_encode writes nothing");
+    EXPECT(unisock_ipc_encode("bus", m, &enc), UNISOCK_RESULT_OK);
+    check(unisock_value_get_kind(enc) == UNISOCK_VALUE_KIND_BUFFER, "ipc_encode gives a buffer");
+    unisock_value_free(m);
+    m = NULL;
+    const uint8_t *ep = NULL;
+    size_t en = 0;
+    EXPECT(unisock_value_bytes(enc, &ep, &en), UNISOCK_RESULT_OK);
+    EXPECT(unisock_ipc_decode(ep, en, "bus", &m, &used), UNISOCK_RESULT_OK);
+    check(m != NULL && used == en, "ipc_encode's bytes decode back");
+    unisock_value_free(m);
+    unisock_value_free(enc);
+  }
+
   /* Messages: truncation and unknown codes. */
   char small[8];
   size_t full = 0;
