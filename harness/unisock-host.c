@@ -14,11 +14,19 @@
  *   status [ID]               address ID [local]         wait EVENT [TIMEOUT_MS [ID]]
  *   run MS                    autoaccept LISTENER [FIRST_ID]
  *   autoecho ID|all [quiet]   autoreply ID|all JSON [quiet]
- *   fds                       count
- *   echo TEXT                 quit
+ *   burst ID N JSON [TARGET]  fds
+ *   count                     echo TEXT
+ *   quit
  * `wait` runs the loop until an event of that type (read, write, close,
  * listen, any) arrives, printing everything meanwhile; on timeout it prints
  * {"wait":"timeout"} and the exit status becomes 1.
+ * `autoecho` writes every string or buffer read back to its socket; a
+ * mapping with "data" (an IPC bus message) goes back to where it came from:
+ * to its "client_id" on an IPC_SERVER, to the server from an IPC_CLIENT.
+ * `burst` writes the same value N times as LPC would: after EE_CALLBACK it
+ * runs the loop until the socket's write event (which it does not print)
+ * before the next write; it prints {"cmd":"burst",...,"written":N,
+ * "callbacks":waits,"us":elapsed} (for benchmarks: scripts/bench-ipc).
  * Lines starting with # and empty lines are ignored.
  */
 #define _GNU_SOURCE
@@ -43,6 +51,12 @@ static long long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void json_str(FILE *f, const char *s) {
@@ -211,6 +225,47 @@ static void echo_flush(int id) {
   unisock_value_free(v);
 }
 
+/* The value of string key `key` in mapping `m` (borrowed), or NULL. */
+static const unisock_value *map_get(const unisock_value *m, const char *key) {
+  size_t n = 0, klen = strlen(key);
+  if (unisock_value_len(m, &n) != UNISOCK_RESULT_OK) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    const unisock_value *k = NULL, *v = NULL;
+    const uint8_t *p;
+    size_t len;
+    if (unisock_value_mapping_get(m, i, &k, &v) == UNISOCK_RESULT_OK &&
+        unisock_value_get_kind(k) == UNISOCK_VALUE_KIND_STRING &&
+        unisock_value_bytes(k, &p, &len) == UNISOCK_RESULT_OK && len == klen && !memcmp(p, key, len))
+      return v;
+  }
+  return NULL;
+}
+
+/* autoecho of a mapping: an IPC bus message (it has "data") goes back as
+ * LPC's socket_write(id, msg, msg["client_id"]) would send it; other
+ * mappings (client_connected / client_disconnected notices) are not
+ * echoed. Returns 1 if it was echoed. */
+static int ipc_echo(int id, const unisock_value *msg) {
+  const unisock_value *cid = map_get(msg, "client_id");
+  char target[256];
+  const char *t = NULL;
+  if (!map_get(msg, "data")) return 0;
+  if (cid) {
+    const uint8_t *p;
+    size_t len;
+    if (unisock_value_bytes(cid, &p, &len) != UNISOCK_RESULT_OK || len >= sizeof target) return 0;
+    memcpy(target, p, len);
+    target[len] = 0;
+    t = target;
+  }
+  unisock_result r = unisock_write(id, msg, t);
+  if (r != UNISOCK_RESULT_OK && r != UNISOCK_RESULT_EE_CALLBACK) print_result("autoecho-write", id, r);
+  return 1;
+}
+
+/* The socket a `burst` is writing to: its write events are not printed. */
+static int burst_id = -1;
+
 /* ---- the loop ----------------------------------------------------------- */
 
 /* Dispatches once and prints the events; returns 1 if one matched `want`. */
@@ -247,6 +302,11 @@ static int drain(const char *want, int want_id) {
       handled_quietly = quiet_reply;
     } else if (kind == UNISOCK_EVENT_KIND_WRITE && is_reply(id)) {
       handled_quietly = quiet_reply;
+    } else if (kind == UNISOCK_EVENT_KIND_WRITE && id == burst_id) {
+      handled_quietly = 1;
+    } else if (kind == UNISOCK_EVENT_KIND_READ && is_echo(id) && data &&
+               unisock_value_get_kind(data) == UNISOCK_VALUE_KIND_MAPPING) {
+      handled_quietly = ipc_echo(id, data) && quiet_echo;
     } else if (kind == UNISOCK_EVENT_KIND_READ && is_echo(id) && data) {
       echo_write(id, data);
       handled_quietly = quiet_echo;
@@ -364,6 +424,37 @@ static void command(char *line) {
     id = atoll(ids);
     print_result("write", id, unisock_write((int)id, v, *p ? p : NULL));
     unisock_value_free(v);
+  } else if (!strcmp(verb, "burst")) {
+    char *ids = word(&p), *ns = word(&p), *vs = json_word(&p);
+    while (*p == ' ') p++;
+    if (!ids || !ns || !vs) { printf("{\"cmd\":\"burst\",\"error\":\"usage: burst ID N JSON [TARGET]\"}\n"); failures++; return; }
+    unisock_value *v = json_value(vs);
+    if (!v) { printf("{\"cmd\":\"burst\",\"error\":\"bad JSON value\"}\n"); failures++; return; }
+    id = atoll(ids);
+    long long n = atoll(ns), written = 0, waits = 0, t0 = now_us();
+    const char *target = *p ? p : NULL;
+    r = UNISOCK_RESULT_OK;
+    burst_id = (int)id;
+    while (written < n) {
+      r = unisock_write((int)id, v, target);
+      if (r == UNISOCK_RESULT_OK) { written++; continue; }
+      if (r != UNISOCK_RESULT_EE_CALLBACK) break;
+      written++;
+      waits++;
+      fflush(stdout);
+      if (!run_loop(10000, "write", (int)id)) {
+        printf("{\"wait\":\"timeout\",\"event\":\"write\",\"ms\":10000}\n");
+        failures++;
+        break;
+      }
+      r = UNISOCK_RESULT_OK;
+    }
+    burst_id = -1;
+    long long us = now_us() - t0;
+    unisock_value_free(v);
+    if (r != UNISOCK_RESULT_OK) { print_result("burst", id, r); return; }
+    printf("{\"cmd\":\"burst\",\"id\":%lld,\"result\":\"ok\",\"written\":%lld,\"callbacks\":%lld,\"us\":%lld}\n",
+           id, written, waits, us);
   } else if (!strcmp(verb, "close")) {
     id = atoll(p);
     print_result("close", id, unisock_close((int)id));
