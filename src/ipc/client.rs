@@ -396,7 +396,11 @@ impl IpcClient {
                 cx.core.state = State::Closed;
             }
         } else if self.write_owed {
-            let max = cx.core.options.int(opt::SO_MAX_BUFFERED, MODE_CLIENT).max(0) as usize;
+            let max = cx
+                .core
+                .options
+                .int(opt::SO_MAX_BUFFERED, MODE_CLIENT)
+                .max(0) as usize;
             if pending <= max / 2 {
                 self.write_owed = false;
                 cx.emit(EventKind::Write, None, None);

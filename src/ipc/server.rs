@@ -399,13 +399,22 @@ impl IpcServer {
     /// SO_MAX_BUFFERED (options.md): fire it. After socket_close, the socket
     /// is done once every queue is empty.
     fn check_drained(&mut self, cx: &mut Cx) {
-        let worst = self.clients.iter().map(|c| c.link.pending()).max().unwrap_or(0);
+        let worst = self
+            .clients
+            .iter()
+            .map(|c| c.link.pending())
+            .max()
+            .unwrap_or(0);
         if self.closing {
             if worst == 0 {
                 cx.core.state = State::Closed;
             }
         } else if self.write_owed {
-            let max = cx.core.options.int(opt::SO_MAX_BUFFERED, MODE_SERVER).max(0) as usize;
+            let max = cx
+                .core
+                .options
+                .int(opt::SO_MAX_BUFFERED, MODE_SERVER)
+                .max(0) as usize;
             if worst <= max / 2 {
                 self.write_owed = false;
                 cx.emit(EventKind::Write, None, None);
