@@ -56,6 +56,10 @@ pub struct IpcServer {
     write_owed: bool,
     idle_armed: bool,
     closing: bool,
+    /// SO_MAX_BUFFERED and whether SO_IDLE_TIMEOUT is on, read once per
+    /// change rather than per client per message.
+    max_buffered: usize,
+    idle_on: bool,
     /// The socket path (unix) or "ip port" (tcp): the addr of every read.
     where_: String,
 }
@@ -73,6 +77,8 @@ impl IpcServer {
             write_owed: false,
             idle_armed: false,
             closing: false,
+            max_buffered: 4 << 20,
+            idle_on: false,
             where_: String::new(),
         }
     }
@@ -88,6 +94,12 @@ impl IpcServer {
             self.stamp = Some(super::stamp(&cx.core.options, MODE_SERVER, &name));
         }
         self.stamp.as_ref().expect("just set")
+    }
+
+    fn read_limits(&mut self, cx: &Cx) {
+        let o = &cx.core.options;
+        self.max_buffered = o.int(opt::SO_MAX_BUFFERED, MODE_SERVER).max(0) as usize;
+        self.idle_on = o.int(opt::SO_IDLE_TIMEOUT, MODE_SERVER) > 0;
     }
 
     fn max_clients(cx: &Cx) -> usize {
@@ -272,11 +284,7 @@ impl IpcServer {
     /// Queues `bytes` for client `i`; a client that cannot keep up (its
     /// queue would pass SO_MAX_BUFFERED) is dropped. False when it was.
     fn send_to(&mut self, cx: &mut Cx, i: usize, bytes: &[u8]) -> bool {
-        let max = cx
-            .core
-            .options
-            .int(opt::SO_MAX_BUFFERED, MODE_SERVER)
-            .max(0) as usize;
+        let max = self.max_buffered;
         let c = &mut self.clients[i];
         if c.link.pending() + bytes.len() > max && c.link.pending() > 0 {
             let reason = format!(
@@ -291,7 +299,7 @@ impl IpcServer {
                 cx.core.stats.bytes_out += n as u64;
                 // A client that only listens is not idle (SO_IDLE_TIMEOUT),
                 // as with the HTTP server: bytes going out count too.
-                if n > 0 {
+                if n > 0 && self.idle_on {
                     c.last_active = Instant::now();
                 }
                 true
@@ -539,6 +547,7 @@ impl Endpoint for IpcServer {
 
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
         crate::transport::tcp::check_can_listen(cx)?;
+        self.read_limits(cx);
         if let Some(s) = self.bound_tcp.take() {
             match crate::transport::tcp::listen_on(cx, s, MODE_SERVER, 128) {
                 Ok((l, t)) => self.listener = Some((Listener::Tcp(l), Some(t))),
@@ -560,10 +569,21 @@ impl Endpoint for IpcServer {
         Ok(())
     }
 
-    fn option_set(&mut self, _cx: &mut Cx, id: u16) -> Result<()> {
-        // IPC_TIMEZONE may change on a live bus: stamp the next message anew.
-        if id == opt::IPC_TIMEZONE {
-            self.stamp = None;
+    fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        match id {
+            // IPC_TIMEZONE may change on a live bus: stamp the next message anew.
+            opt::IPC_TIMEZONE => self.stamp = None,
+            opt::SO_MAX_BUFFERED => self.read_limits(cx),
+            opt::SO_IDLE_TIMEOUT => {
+                self.read_limits(cx);
+                // Activity was not tracked while it was off: count from now.
+                let now = Instant::now();
+                for c in &mut self.clients {
+                    c.last_active = now;
+                }
+                self.arm_idle(cx);
+            }
+            _ => {}
         }
         Ok(())
     }
