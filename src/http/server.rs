@@ -53,6 +53,7 @@ use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::Readiness;
+use crate::transport::linger::Lingering;
 use crate::transport::{tcp, Conn, ReadEnd};
 use crate::value::Value;
 
@@ -60,9 +61,6 @@ use crate::value::Value;
 const MAX_PIPELINE: usize = 16;
 /// Most bytes read from one connection per reactor round.
 const READ_ROUND: usize = 256 * 1024;
-/// Refused connections (over SO_MAX_CONNECTIONS) kept to deliver their 503.
-const MAX_REFUSED: usize = 64;
-const REFUSED_LINGER: Duration = Duration::from_secs(2);
 
 const TIMER_CHECK: u64 = 1;
 const TIMER_READ_MORE: u64 = 2;
@@ -81,20 +79,14 @@ enum Read {
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// A connection turned away over SO_MAX_CONNECTIONS, kept open briefly so
-/// the 503 is read before the close.
-struct Refused {
-    stream: TcpStream,
-    token: Token,
-    since: Instant,
-}
-
 struct Listener {
     listener: TcpListener,
     token: Token,
     waiting: VecDeque<(TcpStream, SocketAddr)>,
     tls: Option<Arc<rustls::ServerConfig>>,
-    refused: Vec<Refused>,
+    /// Connections turned away over SO_MAX_CONNECTIONS, kept open briefly
+    /// so that the 503 is read before the close.
+    refused: Lingering<TcpStream>,
 }
 
 enum Sock {
@@ -541,65 +533,14 @@ impl HttpServer {
         }
     }
 
-    fn turn_away(cx: &mut Cx, l: &mut Listener, mut stream: TcpStream) {
-        if l.tls.is_some() || l.refused.len() >= MAX_REFUSED {
+    fn turn_away(cx: &mut Cx, l: &mut Listener, stream: TcpStream) {
+        if l.tls.is_some() {
             return; // dropped: closed at once
         }
-        use std::io::Write;
-        let _ = stream.write(&response_writer::canned(
-            503,
-            "too many connections (SO_MAX_CONNECTIONS)",
-            1,
-        ));
-        let _ = stream.shutdown(std::net::Shutdown::Write);
-        if let Ok(token) = cx.register(&mut stream, Interest::READABLE) {
-            if l.refused.is_empty() {
-                cx.timer(REFUSED_LINGER, TIMER_REFUSED);
-            }
-            l.refused.push(Refused {
-                stream,
-                token,
-                since: Instant::now(),
-            });
-        }
-    }
-
-    /// Drains a refused connection's input; drops it at EOF or error.
-    fn refused_ready(cx: &mut Cx, l: &mut Listener, token: Token) {
-        use std::io::Read;
-        let Some(i) = l.refused.iter().position(|r| r.token == token) else {
-            return;
-        };
-        let mut buf = [0u8; 4096];
-        let done = loop {
-            match l.refused[i].stream.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break true,
-            }
-        };
-        if done {
-            let mut r = l.refused.swap_remove(i);
-            cx.reactor.deregister(&mut r.stream, r.token);
-        }
-    }
-
-    fn expire_refused(cx: &mut Cx, l: &mut Listener) {
-        let now = Instant::now();
-        let mut i = 0;
-        while i < l.refused.len() {
-            if now.duration_since(l.refused[i].since) >= REFUSED_LINGER {
-                let mut r = l.refused.swap_remove(i);
-                cx.reactor.deregister(&mut r.stream, r.token);
-            } else {
-                i += 1;
-            }
-        }
-        if !l.refused.is_empty() {
-            cx.timer(REFUSED_LINGER, TIMER_REFUSED);
-        }
+        let reply = response_writer::canned(503, "too many connections (SO_MAX_CONNECTIONS)", 1);
+        l.refused.add(cx, stream, Some(&reply), |s| {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        });
     }
 }
 
@@ -634,7 +575,7 @@ impl Endpoint for HttpServer {
             token,
             waiting: VecDeque::new(),
             tls,
-            refused: Vec::new(),
+            refused: Lingering::new(TIMER_REFUSED),
         }));
         Ok(())
     }
@@ -704,7 +645,7 @@ impl Endpoint for HttpServer {
                 if r.token == l.token {
                     self.accept_ready(cx);
                 } else {
-                    Self::refused_ready(cx, l, r.token);
+                    l.refused.ready(cx, r.token);
                 }
             }
             Sock::Connected(_) => {
@@ -738,7 +679,7 @@ impl Endpoint for HttpServer {
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_REFUSED => {
                 if let Sock::Listening(l) = &mut self.sock {
-                    Self::expire_refused(cx, l);
+                    l.refused.expire(cx);
                 }
             }
             _ => {}
@@ -870,9 +811,7 @@ impl Endpoint for HttpServer {
             Sock::Connected(mut c) => cx.reactor.deregister(&mut c.stream, c.token),
             Sock::Listening(mut l) => {
                 cx.reactor.deregister(&mut l.listener, l.token);
-                for mut r in l.refused.drain(..) {
-                    cx.reactor.deregister(&mut r.stream, r.token);
-                }
+                l.refused.clear(cx);
             }
             _ => {}
         }

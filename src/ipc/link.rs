@@ -8,6 +8,7 @@ use mio::Token;
 
 use super::codec::{self, Decoded, Scan, Scanner};
 use super::transport::Stream;
+pub use crate::transport::ReadEnd;
 use crate::value::Value;
 
 /// Largest message accepted from a peer (bytes of MessagePack).
@@ -15,18 +16,6 @@ pub const MAX_MESSAGE: usize = 1 << 20;
 
 /// Bytes read for one connection per readiness before the others get a turn.
 pub const READ_ROUND: usize = 256 * 1024;
-
-/// How a read round ended.
-#[derive(Debug, PartialEq)]
-pub enum ReadEnd {
-    /// The kernel has nothing more for now.
-    Open,
-    /// READ_ROUND bytes were read; more may wait (come back soon).
-    Limit,
-    /// The peer closed its side.
-    Eof,
-    Error(String),
-}
 
 pub struct Link {
     pub stream: Stream,

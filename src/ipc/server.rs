@@ -17,6 +17,7 @@ use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::reactor::Readiness;
 use crate::transport::conn::FLUSH_DEADLINE;
+use crate::transport::linger::Lingering;
 use crate::value::Value;
 
 const TIMER_FLUSH: u64 = 1;
@@ -24,9 +25,6 @@ const TIMER_IDLE: u64 = 2;
 const TIMER_LINGER: u64 = 3;
 /// TIMER_READ_MORE + token: a client that hit READ_ROUND is read again.
 const TIMER_READ_MORE: u64 = 1 << 32;
-
-/// How long a refused or dropped client may take to read its ERROR message.
-const LINGER: Duration = Duration::from_secs(2);
 
 struct Client {
     link: Link,
@@ -36,20 +34,13 @@ struct Client {
     last_active: Instant,
 }
 
-/// A connection being closed after an ERROR message: its input is drained
-/// (so the kernel does not reset it before the peer reads the message).
-struct Lingering {
-    stream: Stream,
-    token: Token,
-    since: Instant,
-}
-
 pub struct IpcServer {
     listener: Option<(Listener, Option<Token>)>,
     /// A TCP socket bound but not yet listening.
     bound_tcp: Option<socket2::Socket>,
     clients: Vec<Client>,
-    lingering: Vec<Lingering>,
+    /// Refused or dropped clients reading their ERROR message before the close.
+    lingering: Lingering<Stream>,
     backlog: Backlog,
     stamp: Option<Stamp>,
     next_client: u64,
@@ -70,7 +61,7 @@ impl IpcServer {
             listener: None,
             bound_tcp: None,
             clients: Vec::new(),
-            lingering: Vec::new(),
+            lingering: Lingering::new(TIMER_LINGER),
             backlog: Backlog::default(),
             stamp: None,
             next_client: 1,
@@ -209,48 +200,9 @@ impl IpcServer {
     }
 
     /// Sends an optional last message, shuts the stream down and drains its
-    /// input until the peer closes (or LINGER passes).
-    fn linger(&mut self, cx: &mut Cx, mut stream: Stream, last: Option<&[u8]>) {
-        use std::io::Write;
-        if let Some(bytes) = last {
-            let _ = stream.write(bytes);
-        }
-        stream.shutdown_write();
-        if self.lingering.len() >= 64 {
-            return; // dropped: closed at once
-        }
-        if let Ok(token) = cx.register(&mut stream, Interest::READABLE) {
-            if self.lingering.is_empty() {
-                cx.timer(LINGER, TIMER_LINGER);
-            }
-            self.lingering.push(Lingering {
-                stream,
-                token,
-                since: Instant::now(),
-            });
-        }
-    }
-
-    fn lingering_ready(&mut self, cx: &mut Cx, token: Token) -> bool {
-        use std::io::Read;
-        let Some(i) = self.lingering.iter().position(|l| l.token == token) else {
-            return false;
-        };
-        let mut buf = [0u8; 4096];
-        let done = loop {
-            match self.lingering[i].stream.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break true,
-            }
-        };
-        if done {
-            let mut l = self.lingering.swap_remove(i);
-            cx.reactor.deregister(&mut l.stream, l.token);
-        }
-        true
+    /// input until the peer closes (or the linger time passes).
+    fn linger(&mut self, cx: &mut Cx, stream: Stream, last: Option<&[u8]>) {
+        self.lingering.add(cx, stream, last, Stream::shutdown_write);
     }
 
     /// Removes client `i`: with `error`, it is told why first (an ERROR
@@ -462,22 +414,6 @@ impl IpcServer {
         self.arm_idle(cx);
     }
 
-    fn expire_lingering(&mut self, cx: &mut Cx) {
-        let now = Instant::now();
-        let mut i = 0;
-        while i < self.lingering.len() {
-            if now.duration_since(self.lingering[i].since) >= LINGER {
-                let mut l = self.lingering.swap_remove(i);
-                cx.reactor.deregister(&mut l.stream, l.token);
-            } else {
-                i += 1;
-            }
-        }
-        if !self.lingering.is_empty() {
-            cx.timer(LINGER, TIMER_LINGER);
-        }
-    }
-
     fn release_all(&mut self, cx: &mut Cx) {
         if let Some((mut l, Some(t))) = self.listener.take() {
             cx.reactor.deregister(&mut l, t);
@@ -486,9 +422,7 @@ impl IpcServer {
         for mut c in self.clients.drain(..) {
             cx.reactor.deregister(&mut c.link.stream, c.link.token);
         }
-        for mut l in self.lingering.drain(..) {
-            cx.reactor.deregister(&mut l.stream, l.token);
-        }
+        self.lingering.clear(cx);
     }
 }
 
@@ -603,7 +537,7 @@ impl Endpoint for IpcServer {
         if let Some(i) = self.clients.iter().position(|c| c.link.token == r.token) {
             return self.client_ready(cx, i, r);
         }
-        self.lingering_ready(cx, r.token);
+        self.lingering.ready(cx, r.token);
     }
 
     fn timer(&mut self, cx: &mut Cx, key: u64) {
@@ -614,7 +548,7 @@ impl Endpoint for IpcServer {
                 cx.core.state = State::Closed;
             }
             TIMER_IDLE => self.expire_idle(cx),
-            TIMER_LINGER => self.expire_lingering(cx),
+            TIMER_LINGER => self.lingering.expire(cx),
             k if k >= TIMER_READ_MORE => {
                 let token = Token((k - TIMER_READ_MORE) as usize);
                 if let Some(i) = self.clients.iter().position(|c| c.link.token == token) {
@@ -683,9 +617,7 @@ impl Endpoint for IpcServer {
             cx.reactor.deregister(&mut l, t);
         }
         self.bound_tcp = None;
-        for mut l in self.lingering.drain(..) {
-            cx.reactor.deregister(&mut l.stream, l.token);
-        }
+        self.lingering.clear(cx);
         let mut i = 0;
         while i < self.clients.len() {
             let c = &mut self.clients[i];

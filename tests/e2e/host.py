@@ -176,3 +176,26 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def port_block(n):
+    """n sockets bound (not listening: a connect is refused) to n consecutive loopback
+    ports: (the first port, the sockets). The caller closes them."""
+    for _ in range(200):
+        first = socket.socket()
+        first.bind(("127.0.0.1", 0))
+        base = first.getsockname()[1]
+        if base + n - 1 > 65535:
+            first.close()
+            continue
+        socks = [first]
+        try:
+            for p in range(base + 1, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base, socks
+        except OSError:
+            for s in socks:
+                s.close()
+    raise AssertionError("no block of consecutive free ports")

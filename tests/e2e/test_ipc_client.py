@@ -19,6 +19,8 @@ import threading
 import msgpack
 import pytest
 
+from host import free_port, port_block
+
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind everything is slower
 WAIT = 60.0 if WRAPPED else 10.0
 EECALLBACK, EECONNREFUSED, EENOTCONN, EEWOULDBLOCK = -29, -23, -25, -17
@@ -133,36 +135,6 @@ def buses():
             b.stop()
         except OSError:
             pass
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def port_block(n):
-    """n sockets bound (not listening: a connect is refused) to n consecutive loopback ports."""
-    for _ in range(200):
-        first = socket.socket()
-        first.bind(("127.0.0.1", 0))
-        base = first.getsockname()[1]
-        if base + n - 1 > 65535:
-            first.close()
-            continue
-        socks = [first]
-        try:
-            for p in range(base + 1, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base, socks
-        except OSError:
-            for s in socks:
-                s.close()
-    raise AssertionError("no block of consecutive free ports")
 
 
 def start(buses, transport, sockdir):

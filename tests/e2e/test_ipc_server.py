@@ -18,6 +18,8 @@ import time
 import msgpack
 import pytest
 
+from host import port_block
+
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind everything is slower
 WAIT = 60.0 if WRAPPED else 10.0
 EEADDRINUSE, EEBADADDR, EESEND, EECALLBACK = -9, -21, -28, -29
@@ -175,30 +177,6 @@ def wait_count(host, want_open, timeout=WAIT):
         assert time.monotonic() < deadline, f"sockets still open: {c}"
         host.ok("run 50")
 
-
-def port_block(n):
-    """n sockets bound (not listening) to n consecutive loopback ports."""
-    for _ in range(200):
-        first = socket.socket()
-        first.bind(("127.0.0.1", 0))
-        base = first.getsockname()[1]
-        if base + n - 1 > 65535:
-            first.close()
-            continue
-        socks = [first]
-        try:
-            for p in range(base + 1, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base, socks
-        except OSError:
-            for s in socks:
-                s.close()
-    raise AssertionError("no block of consecutive free ports")
-
-
-# ---- broadcast, unicast, queue -----------------------------------------------------------
 
 def test_broadcast_reaches_every_client_exactly_once(host, sockdir):
     path = server(host, sockdir)
