@@ -129,22 +129,9 @@ fn expand(raw: &[u8]) -> Vec<u8> {
 }
 
 fn decode(data: &[u8]) -> (Vec<usize>, Vec<u8>) {
-    let Some((&n, rest)) = data.split_first() else {
-        return (vec![], vec![]);
-    };
-    let n = (n % 8) as usize;
-    if rest.len() < 2 * n {
-        return (vec![], expand(rest));
-    }
-    let (spec, raw) = rest.split_at(2 * n);
+    let (spec, raw) = cut_spec(data, 8);
     let payload = expand(raw);
-    let mut cuts: Vec<usize> = spec
-        .chunks(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]) as usize % (payload.len() + 1))
-        .collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    (cuts, payload)
+    (cut_positions(spec, payload.len()), payload)
 }
 
 // ----------------------------------------------------------------------

@@ -65,21 +65,8 @@ fn name_ptr() -> *const c_char {
 }
 
 fn split(data: &[u8]) -> (Vec<usize>, &[u8]) {
-    let Some((&n, rest)) = data.split_first() else {
-        return (vec![], &[]);
-    };
-    let n = (n % 8) as usize;
-    if rest.len() < 2 * n {
-        return (vec![], rest);
-    }
-    let (spec, payload) = rest.split_at(2 * n);
-    let mut cuts: Vec<usize> = spec
-        .chunks(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]) as usize % (payload.len() + 1))
-        .collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    (cuts, payload)
+    let (spec, payload) = cut_spec(data, 8);
+    (cut_positions(spec, payload.len()), payload)
 }
 
 // ----------------------------------------------------------------------

@@ -139,21 +139,8 @@ fn reference(stream: &[u8]) -> (Vec<Vec<u8>>, Option<usize>, usize) {
 }
 
 fn cuts(data: &[u8]) -> (Vec<usize>, &[u8]) {
-    let Some((&n, rest)) = data.split_first() else {
-        return (vec![], data);
-    };
-    let n = (n % 5) as usize;
-    if rest.len() < 2 * n {
-        return (vec![], rest);
-    }
-    let (spec, payload) = rest.split_at(2 * n);
-    let mut cuts: Vec<usize> = spec
-        .chunks(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]) as usize % (payload.len() + 1))
-        .collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    (cuts, payload)
+    let (spec, payload) = cut_spec(data, 5);
+    (cut_positions(spec, payload.len()), payload)
 }
 
 /// Part 1: the pure decoders.

@@ -622,6 +622,32 @@ pub fn to_c(v: &Value) -> Owned {
     made.expect("value refused by the C builders")
 }
 
+/// Splits a fuzz input into (cut spec, payload): byte 0 is the number of cuts
+/// (mod `max`), then 2 little-endian bytes per cut, then the payload. An input
+/// too short for its cuts has none (the payload is what follows byte 0).
+pub fn cut_spec(data: &[u8], max: u8) -> (&[u8], &[u8]) {
+    let Some((&n, rest)) = data.split_first() else {
+        return (&[], data);
+    };
+    let n = (n % max) as usize;
+    if rest.len() < 2 * n {
+        return (&[], rest);
+    }
+    rest.split_at(2 * n)
+}
+
+/// The cut positions a `cut_spec` names within a payload of `len` bytes,
+/// sorted and deduplicated (for `pieces`).
+pub fn cut_positions(spec: &[u8], len: usize) -> Vec<usize> {
+    let mut cuts: Vec<usize> = spec
+        .chunks(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]) as usize % (len + 1))
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
+}
+
 /// `payload` split at the sorted, deduplicated `cuts` (positions within it):
 /// the pieces a target writes one by one.
 pub fn pieces<'a>(payload: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
