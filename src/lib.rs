@@ -16,6 +16,7 @@ pub use error::{Error, Result, ResultCode};
 pub use value::Value;
 
 pub mod core;
+pub mod external;
 pub mod ffi;
 pub mod http;
 pub mod ipc;

@@ -61,8 +61,8 @@ modes! {
     19 WEBSOCKET_TLS_CLIENT None, WebSocket, false;
     20 MQTT_CLIENT None, Mqtt, false;
     21 MQTT_TLS_CLIENT None, Mqtt, false;
-    22 EXTERNAL_PROCESS None, External, false;
-    23 EXTERNAL_COMMAND_MODE None, External, false;
+    22 EXTERNAL_PROCESS None, External, true;
+    23 EXTERNAL_COMMAND_MODE None, External, true;
     24 DATABASE_CLIENT None, Database, false;
     25 GRAPHQL_SERVER None, GraphQl, false;
     26 GRAPHQL_CLIENT None, GraphQl, false;
@@ -83,6 +83,8 @@ pub const HTTP_SERVER: u8 = 10;
 pub const HTTP_CLIENT: u8 = 11;
 pub const HTTPS_SERVER: u8 = 12;
 pub const HTTPS_CLIENT: u8 = 13;
+pub const EXTERNAL_PROCESS: u8 = 22;
+pub const EXTERNAL_COMMAND_MODE: u8 = 23;
 pub const IPC_SERVER: u8 = 29;
 pub const IPC_CLIENT: u8 = 30;
 

@@ -186,6 +186,7 @@ impl Unisock {
         let ep = match info.family {
             modes::Family::Http => crate::http::new_endpoint(info.number)?,
             modes::Family::Ipc => crate::ipc::new_endpoint(info.number)?,
+            modes::Family::External => crate::external::new_endpoint(info.number)?,
             _ => crate::legacy::new_endpoint(info.number)?,
         };
         self.insert(id, info.number, ep);

@@ -1,0 +1,234 @@
+//! Building and starting the child from the socket's options: a clean
+//! environment, its own process group, the working directory, argv (direct
+//! or through a shell) and the three stdio modes.
+//!
+//! `std::process::Command` does the fork/exec: it is safe in a multithreaded
+//! process and reports an exec failure (no such file, not executable)
+//! synchronously, which becomes socket_bind's error.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::{opt, sys};
+use crate::error::{Error, Result, ResultCode};
+use crate::options::catalog;
+use crate::options::store::OptionStore;
+use crate::value::Value;
+
+/// What the options ask for.
+pub struct Spec {
+    pub command: String,
+    program: String,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: Option<String>,
+    stdin: String,
+    stdout: String,
+    stderr: String,
+}
+
+/// A started child and our ends of its pipes.
+pub struct Spawned {
+    pub child: Child,
+    pub pid: i32,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+fn effective(o: &OptionStore, id: u16, mode: u8) -> Value {
+    catalog::find(id as i64)
+        .map(|d| o.effective(d, mode))
+        .unwrap_or(Value::Undefined)
+}
+
+fn text(o: &OptionStore, id: u16, mode: u8) -> String {
+    match effective(o, id, mode) {
+        Value::Str(s) => s,
+        _ => String::new(),
+    }
+}
+
+fn fail(msg: String) -> Error {
+    // EeBind: the process is started by socket_bind, so this is its error.
+    Error::new(ResultCode::EeBind, format!("socket_bind: {msg}"))
+}
+
+impl Spec {
+    pub fn from_options(o: &OptionStore, mode: u8) -> Result<Spec> {
+        let command = o
+            .string(opt::EXTERNAL_COMMAND)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Error::new(
+                    ResultCode::EeNoaddr,
+                    "socket_bind: set EXTERNAL_COMMAND (140) first; it names the program to run",
+                )
+            })?;
+        let args: Vec<String> = match effective(o, opt::EXTERNAL_ARGS, mode) {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let shell = match effective(o, opt::EXTERNAL_SHELL, mode) {
+            Value::Int(0) => None,
+            Value::Int(_) => Some("/bin/sh".to_string()),
+            Value::Str(s) => Some(s),
+            _ => None,
+        };
+        let (program, argv) = match shell {
+            None => {
+                if !command.starts_with('/') {
+                    return Err(Error::new(
+                        ResultCode::EeBadaddr,
+                        format!(
+                            "socket_bind: EXTERNAL_COMMAND {command:?} must be an absolute path \
+                             when EXTERNAL_SHELL is 0 (no PATH search is done)"
+                        ),
+                    ));
+                }
+                (command.clone(), args)
+            }
+            // sh -c COMMAND sh ARGS...: the args become $1, $2, ...
+            Some(sh) => {
+                let mut argv = vec!["-c".to_string(), command.clone(), sh.clone()];
+                argv.extend(args);
+                (sh, argv)
+            }
+        };
+        let env = match effective(o, opt::EXTERNAL_ENV, mode) {
+            Value::Mapping(m) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Spec {
+            command,
+            program,
+            argv,
+            env,
+            cwd: o.string(opt::EXTERNAL_WORKING_DIR).map(str::to_string),
+            stdin: text(o, opt::EXTERNAL_STDIN_MODE, mode),
+            stdout: text(o, opt::EXTERNAL_STDOUT_MODE, mode),
+            stderr: text(o, opt::EXTERNAL_STDERR_MODE, mode),
+        })
+    }
+
+    /// Starts the child. Errors name the path and the OS error.
+    pub fn spawn(&self) -> Result<Spawned> {
+        if let Some(dir) = &self.cwd {
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(fail(format!(
+                        "EXTERNAL_WORKING_DIR {dir} is not a directory"
+                    )))
+                }
+                Err(e) => return Err(fail(format!("EXTERNAL_WORKING_DIR {dir}: {e}"))),
+            }
+        }
+        // exec reports these too, but checking first gives the same clear
+        // error where exec failures come back late (valgrind's fork emulation).
+        if let Err(e) = nix::unistd::access(self.program.as_str(), nix::unistd::AccessFlags::X_OK) {
+            return Err(fail(format!(
+                "cannot start {}: {}",
+                self.program,
+                std::io::Error::from(e)
+            )));
+        }
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.argv)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .process_group(0);
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        let (stdin_child, stdin) = match self.stdin.as_str() {
+            "pipe" => {
+                let (r, w) = sys::pipe().map_err(|e| fail(format!("pipe: {e}")))?;
+                (Stdio::from(r), Some(w))
+            }
+            "null" => (Stdio::null(), None),
+            m => {
+                let path = m.strip_prefix("file:").unwrap_or(m);
+                let f = File::open(path)
+                    .map_err(|e| fail(format!("EXTERNAL_STDIN_MODE: cannot open {path}: {e}")))?;
+                (Stdio::from(f), None)
+            }
+        };
+        // stdout's target as an fd, so "merge" can give stderr a copy of it.
+        let (stdout_fd, stdout): (Option<OwnedFd>, Option<OwnedFd>) = match self.stdout.as_str() {
+            "pipe" => {
+                let (r, w) = sys::pipe().map_err(|e| fail(format!("pipe: {e}")))?;
+                (Some(w), Some(r))
+            }
+            "null" => (Some(open_null()?), None),
+            "console" => (None, None),
+            m => (Some(append(m, "EXTERNAL_STDOUT_MODE")?), None),
+        };
+        let (stderr_child, stderr) = match self.stderr.as_str() {
+            "pipe" => {
+                let (r, w) = sys::pipe().map_err(|e| fail(format!("pipe: {e}")))?;
+                (Stdio::from(w), Some(r))
+            }
+            "null" => (Stdio::null(), None),
+            "console" => (Stdio::inherit(), None),
+            "merge" => match &stdout_fd {
+                Some(fd) => (
+                    Stdio::from(fd.try_clone().map_err(|e| fail(format!("dup: {e}")))?),
+                    None,
+                ),
+                // stdout is the driver's own: merged stderr goes there too.
+                None => (Stdio::inherit(), None),
+            },
+            m => (Stdio::from(append(m, "EXTERNAL_STDERR_MODE")?), None),
+        };
+        cmd.stdin(stdin_child)
+            .stdout(stdout_fd.map_or_else(Stdio::inherit, Stdio::from))
+            .stderr(stderr_child);
+        let child = cmd.spawn().map_err(|e| {
+            let what = match &self.cwd {
+                Some(dir) => format!("cannot start {} (in {dir}): {e}", self.program),
+                None => format!("cannot start {}: {e}", self.program),
+            };
+            fail(what)
+        })?;
+        // `cmd` (holding the child's ends of the pipes) is dropped here, so
+        // our read ends see EOF when the child and its descendants close them.
+        drop(cmd);
+        let pid = child.id() as i32;
+        Ok(Spawned {
+            child,
+            pid,
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+fn open_null() -> Result<OwnedFd> {
+    File::options()
+        .write(true)
+        .open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| fail(format!("/dev/null: {e}")))
+}
+
+/// A "file:<path>" output: appended to, created (0644) when missing.
+fn append(mode: &str, option: &str) -> Result<OwnedFd> {
+    let path = mode.strip_prefix("file:").unwrap_or(mode);
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(Path::new(path))
+        .map(OwnedFd::from)
+        .map_err(|e| fail(format!("{option}: cannot open {path}: {e}")))
+}

@@ -1,0 +1,160 @@
+//! The few system calls the external family makes that std does not wrap:
+//! pipes we hand to the child ourselves (so stderr can share stdout's),
+//! pidfd_open, wait4 with resource usage, signals to a process group, and
+//! writes to a pipe that cannot raise SIGPIPE in the driver.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// A pipe whose two ends are close-on-exec: (read end, write end).
+/// `Command` dup2s the child's end onto 0/1/2, which clears the flag there.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1i32; 2];
+    // SAFETY: `fds` is a valid, writable array of two ints, as pipe2 requires.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A pidfd for our child `pid`: readable once it has exited.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes (pid_t, unsigned flags) and returns a new fd or -1;
+    // no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd (close-on-exec by default) and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// An fd that becomes readable when child `pid` has exited, and how: a
+/// pidfd, or, where pidfd_open is missing (kernels before 5.3, valgrind
+/// before 3.20), the read end of a pipe whose write end a helper thread
+/// closes when waitid(WNOWAIT) sees the exit. Either way the driver thread
+/// reaps with wait4; nothing polls and no SIGCHLD handler is installed.
+pub fn exit_watch(pid: i32) -> io::Result<(OwnedFd, &'static str)> {
+    match pidfd_open(pid) {
+        Ok(fd) => return Ok((fd, "pidfd")),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+        Err(e) => return Err(e),
+    }
+    let (r, w) = pipe()?;
+    std::thread::Builder::new()
+        .name("unisock-exit".into())
+        .spawn(move || {
+            // SAFETY: siginfo_t is plain data; waitid only writes into it.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            loop {
+                // SAFETY: `info` is valid for writes; WNOWAIT leaves the child
+                // for the driver thread to reap.
+                let r = unsafe {
+                    libc::waitid(
+                        libc::P_PID,
+                        pid as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::WNOWAIT,
+                    )
+                };
+                if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    break;
+                }
+            }
+            drop(w);
+        })?;
+    Ok((r, "thread"))
+}
+
+/// How a reaped child ended.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ended {
+    /// Exit status, or -1 when a signal ended it.
+    pub exit_code: i64,
+    /// The signal that ended it, 0 if none.
+    pub signal: i64,
+    /// User + system CPU time.
+    pub cpu_ms: i64,
+    pub max_rss_kb: i64,
+}
+
+/// Reaps `pid` (our child). Without `block`, Ok(None) while it still runs.
+pub fn wait4(pid: i32, block: bool) -> io::Result<Option<Ended>> {
+    let mut status = 0i32;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: `status` and `ru` are valid for writes; `pid` names one child of ours.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut ru) };
+        if r == 0 {
+            return Ok(None);
+        }
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        break;
+    }
+    let (exit_code, signal) = if libc::WIFEXITED(status) {
+        (libc::WEXITSTATUS(status) as i64, 0)
+    } else if libc::WIFSIGNALED(status) {
+        (-1, libc::WTERMSIG(status) as i64)
+    } else {
+        (-1, 0)
+    };
+    let ms = |t: libc::timeval| t.tv_sec * 1000 + t.tv_usec / 1000;
+    Ok(Some(Ended {
+        exit_code,
+        signal,
+        cpu_ms: ms(ru.ru_utime) + ms(ru.ru_stime),
+        max_rss_kb: ru.ru_maxrss,
+    }))
+}
+
+/// Sends `sig` to the process group `pgid` (our child leads it; we only call
+/// this while the leader is not yet reaped, so the group id cannot have been reused).
+pub fn kill_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        // SAFETY: kill takes plain integers; a negative pid addresses the group.
+        unsafe { libc::kill(-pgid, sig) };
+    }
+}
+
+/// Runs `f` (a write to a pipe) with SIGPIPE blocked on this thread, so a
+/// child that closed its stdin gives EPIPE rather than a signal that would
+/// kill the driver (FluffOS ignores SIGPIPE, but a C host might not). A
+/// SIGPIPE the write raised is consumed before the mask is restored.
+pub fn without_sigpipe<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    // SAFETY (whole block): sigset_t is plain data initialised by sigemptyset;
+    // pthread_sigmask / sigpending / sigtimedwait only read and write the sets
+    // passed, on the calling thread.
+    unsafe {
+        let mut pipe_set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe_set);
+        libc::sigaddset(&mut pipe_set, libc::SIGPIPE);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pending);
+        libc::sigpending(&mut pending);
+        let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_set, &mut old);
+        let r = f();
+        if !was_pending && matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EPIPE)) {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            while libc::sigtimedwait(&pipe_set, std::ptr::null_mut(), &zero) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
