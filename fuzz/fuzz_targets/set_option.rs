@@ -171,7 +171,9 @@ fuzz_target!(|input: Input| {
     let mode = match input.mode.0 {
         0..=229 => (input.mode.0 % 7) as i64,
         230..=249 => 10 + (input.mode.0 % 4) as i64, // the HTTP family
-        250..=252 => 14,
+        250..=251 => 14,
+        252 => 22 + (input.state % 2) as i64, // external processes (never started here)
+        253..=254 => 29 + (input.mode.0 % 2) as i64, // the IPC bus
         _ => input.mode.1,
     };
 
@@ -188,8 +190,10 @@ fuzz_target!(|input: Input| {
         }
         _ => assert_eq!(rc, ResultCode::EeModenotsupp),
     }
-    // Client-only modes have no socket_bind.
-    let binds = !matches!(mode, 11 | 13);
+    // Only the legacy and HTTP servers bind an address: clients have no
+    // socket_bind, an IPC server binds its own path or port range, and an
+    // external socket's bind starts its process.
+    let binds = matches!(mode, 0..=6 | 10 | 12);
 
     if created {
         let st = status_of(ID).expect("status of a created socket");
