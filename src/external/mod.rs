@@ -7,7 +7,10 @@
 //! - `sys`: the system calls std does not wrap (the only unsafe code here).
 //!
 //! Not built yet, and refused when set: EXTERNAL_WATCH_PATH, USER/GROUP,
-//! PRIORITY, the CPU/MEMORY/FILE limits, SANDBOX and RESTART_POLICY.
+//! the CPU/MEMORY limits, SANDBOX and RESTART_POLICY. EXTERNAL_PRIORITY and
+//! EXTERNAL_FILE_LIMIT are applied in the child before exec (`spawn`), and
+//! refused at set time when the driver lacks the privilege they need
+//! (`check_privilege`).
 
 pub mod process;
 pub mod spawn;
@@ -32,6 +35,8 @@ pub(crate) mod opt {
     pub(crate) const EXTERNAL_STDOUT_MODE: u16 = 151;
     pub(crate) const EXTERNAL_STDERR_MODE: u16 = 152;
     pub(crate) const EXTERNAL_SHELL: u16 = 153;
+    pub(crate) const EXTERNAL_PRIORITY: u16 = 154;
+    pub(crate) const EXTERNAL_FILE_LIMIT: u16 = 157;
 }
 
 /// The endpoint for a new socket of an external mode.
@@ -47,9 +52,87 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     }
 }
 
-/// Options of this family that this build does not implement (see `refuse_unbuilt`).
+/// Options of this family that `option_set` may refuse: those this build
+/// does not implement (`refuse_unbuilt`) and those that need a privilege the
+/// driver may lack (`check_privilege`).
 pub fn may_refuse(id: i64) -> bool {
     matches!(id, 143 | 145 | 146 | 154..=159)
+}
+
+/// The check made when one of this family's options has just been stored.
+pub fn option_set(id: u16, value: Option<&Value>) -> Result<()> {
+    refuse_unbuilt(id, value)?;
+    check_privilege(id, value)
+}
+
+fn refused(id: u16, why: String) -> Error {
+    let name = crate::options::catalog::find(id as i64).map_or("option", |d| d.name);
+    Error::new(
+        ResultCode::BadOptionValue,
+        format!("socket_set_option: {name} ({id}) {why}"),
+    )
+}
+
+/// EXTERNAL_PRIORITY and EXTERNAL_FILE_LIMIT: refuses, at set time, a value
+/// the child could not get because the driver lacks the privilege (else the
+/// failure would only show at socket_bind).
+pub fn check_privilege(id: u16, value: Option<&Value>) -> Result<()> {
+    let Some(&Value::Int(n)) = value else {
+        return Ok(());
+    };
+    let why = match id {
+        opt::EXTERNAL_PRIORITY if n != 0 => nice_refusal(
+            n,
+            sys::nice_now(),
+            sys::has_cap(sys::CAP_SYS_NICE),
+            sys::rlimit(libc::RLIMIT_NICE).0,
+        ),
+        opt::EXTERNAL_FILE_LIMIT if n != 0 => nofile_refusal(
+            n as u64,
+            sys::rlimit(libc::RLIMIT_NOFILE).1,
+            sys::nr_open(),
+            sys::has_cap(sys::CAP_SYS_RESOURCE),
+        ),
+        _ => None,
+    };
+    match why {
+        Some(why) => Err(refused(id, why)),
+        None => Ok(()),
+    }
+}
+
+/// Why nice value `n` cannot be given to a child of this thread, if it
+/// cannot: Linux lets a process lower its nice value (raise its priority)
+/// only with CAP_SYS_NICE or when 20 - n is within RLIMIT_NICE's soft limit.
+fn nice_refusal(n: i64, current: i32, cap_sys_nice: bool, rlimit_nice: u64) -> Option<String> {
+    if n >= i64::from(current) || cap_sys_nice || (20 - n) as u64 <= rlimit_nice {
+        return None;
+    }
+    Some(format!(
+        "{n} is refused: it is below the driver's own nice value ({current}), and lowering \
+         a nice value needs CAP_SYS_NICE or an RLIMIT_NICE of at least {} (the driver has \
+         no CAP_SYS_NICE and RLIMIT_NICE {rlimit_nice})",
+        20 - n
+    ))
+}
+
+/// Why RLIMIT_NOFILE `n` cannot be given to the child, if it cannot: a hard
+/// limit can be raised only with CAP_SYS_RESOURCE, and never past
+/// /proc/sys/fs/nr_open.
+fn nofile_refusal(n: u64, hard: u64, nr_open: u64, cap_sys_resource: bool) -> Option<String> {
+    if n > nr_open {
+        return Some(format!(
+            "{n} is refused: the system allows at most {nr_open} open files per process \
+             (/proc/sys/fs/nr_open)"
+        ));
+    }
+    if n > hard && !cap_sys_resource {
+        return Some(format!(
+            "{n} is refused: it is above the driver's own hard limit of open files ({hard}), \
+             and raising it needs CAP_SYS_RESOURCE, which the driver lacks"
+        ));
+    }
+    None
 }
 
 /// Refuses the options this build does not implement, so that a setting
@@ -60,14 +143,13 @@ pub fn refuse_unbuilt(id: u16, value: Option<&Value>) -> Result<()> {
     let what = match id {
         143 => "file watching (EXTERNAL_WATCH_PATH)",
         145 | 146 => "switching the child's user or group",
-        154 => "process priorities",
-        155..=157 => "resource limits (options 155-157)",
+        155 | 156 => "CPU and memory limits (options 155-156)",
         158 => "the sandbox",
         159 => "restart policies",
         _ => return Ok(()),
     };
     let off = match (id, value) {
-        (154..=158, Some(Value::Int(0))) => true,
+        (155 | 156 | 158, Some(Value::Int(0))) => true,
         (159, Some(Value::Str(s))) => s == "never",
         _ => false,
     };
@@ -89,7 +171,7 @@ mod tests {
 
     #[test]
     fn unbuilt_options_are_refused_except_their_off_value() {
-        for id in [143u16, 145, 146, 154, 155, 156, 157, 158, 159] {
+        for id in [143u16, 145, 146, 155, 156, 158, 159] {
             let e = refuse_unbuilt(id, Some(&Value::Int(7))).unwrap_err();
             assert!(
                 e.message.contains("is not available yet"),
@@ -98,12 +180,57 @@ mod tests {
             );
             assert!(may_refuse(id as i64));
         }
-        for id in 154u16..=158 {
+        for id in [155u16, 156, 158] {
             assert!(refuse_unbuilt(id, Some(&Value::Int(0))).is_ok());
+        }
+        // built: never refused as unbuilt, whatever the value
+        for id in [154u16, 157] {
+            assert!(refuse_unbuilt(id, Some(&Value::Int(7))).is_ok());
+            assert!(may_refuse(id as i64)); // they may still lack the privilege
         }
         assert!(refuse_unbuilt(159, Some(&Value::str("never"))).is_ok());
         assert!(refuse_unbuilt(143, Some(&Value::Int(0))).is_err());
         assert!(refuse_unbuilt(140, Some(&Value::str("/bin/true"))).is_ok());
         assert!(!may_refuse(140) && !may_refuse(153));
+    }
+
+    #[test]
+    fn nice_needs_privilege_only_to_go_below_the_drivers() {
+        // raising (or keeping) the nice value is always allowed
+        assert!(nice_refusal(10, 0, false, 0).is_none());
+        assert!(nice_refusal(5, 5, false, 0).is_none());
+        // lowering: CAP_SYS_NICE, or RLIMIT_NICE >= 20 - n
+        let why = nice_refusal(-5, 0, false, 0).unwrap();
+        assert!(
+            why.contains("CAP_SYS_NICE") && why.contains("at least 25"),
+            "{why}"
+        );
+        assert!(nice_refusal(-5, 0, true, 0).is_none());
+        assert!(nice_refusal(-5, 0, false, 25).is_none());
+        assert!(nice_refusal(-5, 0, false, 24).is_some());
+        assert!(nice_refusal(3, 5, false, 0).is_some());
+        assert!(nice_refusal(-20, 0, false, libc::RLIM_INFINITY).is_none());
+    }
+
+    #[test]
+    fn file_limit_above_the_hard_limit_needs_privilege() {
+        assert!(nofile_refusal(16, 1024, 1 << 20, false).is_none());
+        assert!(nofile_refusal(1024, 1024, 1 << 20, false).is_none());
+        let why = nofile_refusal(4096, 1024, 1 << 20, false).unwrap();
+        assert!(
+            why.contains("CAP_SYS_RESOURCE") && why.contains("1024"),
+            "{why}"
+        );
+        assert!(nofile_refusal(4096, 1024, 1 << 20, true).is_none());
+        assert!(nofile_refusal(1 << 20, 1024, 1 << 19, true)
+            .unwrap()
+            .contains("nr_open"));
+    }
+
+    #[test]
+    fn zero_means_inherit_and_is_never_refused() {
+        assert!(check_privilege(opt::EXTERNAL_PRIORITY, Some(&Value::Int(0))).is_ok());
+        assert!(check_privilege(opt::EXTERNAL_FILE_LIMIT, Some(&Value::Int(0))).is_ok());
+        assert!(check_privilege(opt::EXTERNAL_PRIORITY, Some(&Value::Int(19))).is_ok());
     }
 }

@@ -576,7 +576,7 @@ impl Endpoint for Process {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
-        super::refuse_unbuilt(id, cx.core.options.raw(id))
+        super::option_set(id, cx.core.options.raw(id))
     }
 
     fn may_refuse(&self, id: i64) -> bool {

@@ -1,6 +1,7 @@
 //! Building and starting the child from the socket's options: a clean
 //! environment, its own process group, the working directory, argv (direct
-//! or through a shell) and the three stdio modes.
+//! or through a shell), the three stdio modes, and its nice value and
+//! open-file limit (set in the child between fork and exec).
 //!
 //! `std::process::Command` does the fork/exec: it is safe in a multithreaded
 //! process and reports an exec failure (no such file, not executable)
@@ -28,6 +29,10 @@ pub struct Spec {
     stdin: String,
     stdout: String,
     stderr: String,
+    /// EXTERNAL_PRIORITY; None (0) leaves the driver's nice value.
+    nice: Option<i32>,
+    /// EXTERNAL_FILE_LIMIT; None (0) leaves the driver's RLIMIT_NOFILE.
+    nofile: Option<u64>,
 }
 
 /// A started child and our ends of its pipes.
@@ -117,6 +122,14 @@ impl Spec {
             stdin: text(o, opt::EXTERNAL_STDIN_MODE, mode),
             stdout: text(o, opt::EXTERNAL_STDOUT_MODE, mode),
             stderr: text(o, opt::EXTERNAL_STDERR_MODE, mode),
+            nice: match o.int(opt::EXTERNAL_PRIORITY, mode) {
+                0 => None,
+                n => Some(n.clamp(-20, 19) as i32),
+            },
+            nofile: match o.int(opt::EXTERNAL_FILE_LIMIT, mode) {
+                n if n > 0 => Some(n as u64),
+                _ => None,
+            },
         })
     }
 
@@ -149,6 +162,15 @@ impl Spec {
             .process_group(0);
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
+        }
+        if self.nice.is_some() || self.nofile.is_some() {
+            let (nice, nofile) = (self.nice, self.nofile);
+            // SAFETY: the closure runs in the forked child before exec; it
+            // only calls setpriority/setrlimit (async-signal-safe) on copied
+            // integers and allocates nothing (sys::in_child).
+            unsafe {
+                cmd.pre_exec(move || sys::in_child(nice, nofile));
+            }
         }
         let (stdin_child, stdin) = match self.stdin.as_str() {
             "pipe" => {
@@ -194,11 +216,25 @@ impl Spec {
             .stdout(stdout_fd.map_or_else(Stdio::inherit, Stdio::from))
             .stderr(stderr_child);
         let child = cmd.spawn().map_err(|e| {
-            let what = match &self.cwd {
-                Some(dir) => format!("cannot start {} (in {dir}): {e}", self.program),
-                None => format!("cannot start {}: {e}", self.program),
-            };
-            fail(what)
+            let mut applied = Vec::new();
+            if let Some(dir) = &self.cwd {
+                applied.push(format!("in {dir}"));
+            }
+            if let Some(n) = self.nice {
+                applied.push(format!("EXTERNAL_PRIORITY {n}"));
+            }
+            if let Some(n) = self.nofile {
+                applied.push(format!("EXTERNAL_FILE_LIMIT {n}"));
+            }
+            fail(if applied.is_empty() {
+                format!("cannot start {}: {e}", self.program)
+            } else {
+                format!(
+                    "cannot start {} ({}): {e}",
+                    self.program,
+                    applied.join(", ")
+                )
+            })
         })?;
         // `cmd` (holding the child's ends of the pipes) is dropped here, so
         // our read ends see EOF when the child and its descendants close them.

@@ -158,3 +158,80 @@ pub fn without_sigpipe<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
         r
     }
 }
+
+pub const CAP_SYS_NICE: u32 = 23;
+pub const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether the calling thread has capability `cap` in its effective set
+/// (/proc/thread-self/status CapEff; false when that cannot be read).
+pub fn has_cap(cap: u32) -> bool {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        })
+        .is_some_and(|eff| eff & (1u64 << cap) != 0)
+}
+
+/// The calling thread's nice value (what a child it forks starts with).
+pub fn nice_now() -> i32 {
+    // SAFETY: getpriority takes plain integers; errno (this thread's) is
+    // cleared first because -1 is also a valid nice value.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let n = libc::getpriority(libc::PRIO_PROCESS as _, 0);
+        if n == -1 && *libc::__errno_location() != 0 {
+            0
+        } else {
+            n
+        }
+    }
+}
+
+/// (soft, hard) of `resource` for this process; RLIM_INFINITY is u64::MAX.
+pub fn rlimit(resource: libc::__rlimit_resource_t) -> (u64, u64) {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid, writable rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(resource, &mut r) } != 0 {
+        return (0, 0);
+    }
+    (r.rlim_cur, r.rlim_max)
+}
+
+/// The most open files a process may be allowed (/proc/sys/fs/nr_open).
+pub fn nr_open() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20)
+}
+
+/// Runs in the child between fork and exec (`CommandExt::pre_exec`): sets
+/// its nice value and its RLIMIT_NOFILE (soft and hard). Only
+/// async-signal-safe calls (setpriority, setrlimit, reading errno) and no
+/// allocation: `io::Error::last_os_error` only stores the errno, and an
+/// error makes the spawn fail with it.
+pub fn in_child(nice: Option<i32>, nofile: Option<u64>) -> io::Result<()> {
+    if let Some(n) = nice {
+        // SAFETY: setpriority takes plain integers (who 0 = this process).
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, n) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if let Some(n) = nofile {
+        let r = libc::rlimit {
+            rlim_cur: n,
+            rlim_max: n,
+        };
+        // SAFETY: `r` is a valid rlimit that setrlimit only reads.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1488,7 +1488,7 @@ pub static OPTIONS: &[OptionDef] = &[
         "an int 0/1 or an absolute shell path", EXTERNAL,
         "0 = exec directly; 1 = \"/bin/sh -c\"; a path = that shell with -c.")),
     before_start(row(154, "EXTERNAL_PRIORITY", I, Default::Int(0), "0", Check::IntRange(-20, 19),
-        "an int in -20..19 (nice value)", EXTERNAL, "Nice value; a negative one needs privilege (checked at start).")),
+        "an int in -20..19 (nice value)", EXTERNAL, "Nice value; a negative one needs privilege (checked when set).")),
     before_start(row(155, "EXTERNAL_CPU_LIMIT", I, Default::Int(0), "0", Check::Custom(cpu_limit),
         "an int, 0 (off) or 1..(100 × cores) (percent of one core)", EXTERNAL,
         "CPU cap via a cgroup (v2 cpu.max or v1 cfs quota), else an RLIMIT_CPU fallback; which one applied is reported.")),
