@@ -156,13 +156,7 @@ pub fn refuse_unbuilt(id: u16, value: Option<&Value>) -> Result<()> {
     if off {
         return Ok(());
     }
-    let name = crate::options::catalog::find(id as i64).map_or("option", |d| d.name);
-    Err(Error::new(
-        ResultCode::OptionNotForMode,
-        format!(
-            "socket_set_option: {name} ({id}) is not available yet: this build of unisock does not include {what}"
-        ),
-    ))
+    Err(crate::options::validate::not_built_yet(id, what))
 }
 
 #[cfg(test)]

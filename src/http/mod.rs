@@ -64,13 +64,7 @@ pub fn refuse_unbuilt(id: u16) -> Result<()> {
         300..=309 => "the Apache/nginx integration (options 300-309)",
         _ => return Ok(()),
     };
-    let name = crate::options::catalog::find(id as i64).map_or("option", |d| d.name);
-    Err(Error::new(
-        ResultCode::OptionNotForMode,
-        format!(
-            "socket_set_option: {name} ({id}) is not available yet: this build of unisock does not include {family}"
-        ),
-    ))
+    Err(crate::options::validate::not_built_yet(id, family))
 }
 
 /// Checks SO_TLS_CERT / SO_TLS_KEY / SO_TLS_CA files when one is set, so a

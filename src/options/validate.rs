@@ -372,6 +372,18 @@ pub fn parse_route_pattern(p: &str) -> Result<RoutePattern, String> {
     Ok(out)
 }
 
+/// The error for an option the catalog accepts on a mode whose feature is
+/// not built yet: storing it would be a silent no-op. `what` names the feature.
+pub fn not_built_yet(id: u16, what: &str) -> Error {
+    let name = super::catalog::find(id as i64).map_or("option", |d| d.name);
+    Error::new(
+        ResultCode::OptionNotForMode,
+        format!(
+            "socket_set_option: {name} ({id}) is not available yet: this build of unisock does not include {what}"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
