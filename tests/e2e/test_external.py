@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import stat
 import tempfile
 import time
@@ -252,6 +253,26 @@ def test_exit_code_and_signal(host):
     start(host, 2, "kill -9 $$", EXTERNAL_SHELL=1)
     e = last(until_end(host, 2))
     assert (e["exit_code"], e["signal"], e["reason"]) == (-1, 9, "killed")
+
+
+def test_end_is_reported_though_a_descendant_holds_stdout(host):
+    """The shell exits at once but leaves a sleep holding its stdout: the exit mapping still
+    comes, within the 2 s grace after the exit (docs/modes/external.md), with the output read
+    so far; without the grace it would wait for the sleep (20 s)."""
+    t0 = time.monotonic()
+    start(host, 1, "sleep 20 & echo started", EXTERNAL_SHELL=1)
+    pgid = host.ok("status 1")["value"]["pid"]  # the shell leads the group the sleep is in
+    try:
+        got = until_end(host, 1)
+        took = time.monotonic() - t0
+        assert "".join(e["data"]["data"] for e in got[:-1]) == "started\n", got
+        assert last(got)["reason"] == "exited" and last(got)["exit_code"] == 0
+        assert took < 15, took
+    finally:
+        try:
+            os.killpg(pgid, signal.SIGKILL)  # the sleep outlives the test otherwise
+        except ProcessLookupError:
+            pass
 
 
 def test_timeout_terms_then_kills(host):
