@@ -64,7 +64,7 @@ def gone(pid, allow_zombie=False):
     try:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before, or while, /proc was read
         return True
     return allow_zombie and state == "Z"
 
@@ -84,7 +84,7 @@ def children(pid):
         try:
             with open(f"/proc/{pid}/task/{t}/children") as f:
                 out += f.read().split()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
             pass
     return out
 
