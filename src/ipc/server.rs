@@ -369,16 +369,9 @@ impl IpcServer {
             if worst == 0 {
                 cx.core.state = State::Closed;
             }
-        } else if self.write_owed {
-            let max = cx
-                .core
-                .options
-                .int(opt::SO_MAX_BUFFERED, MODE_SERVER)
-                .max(0) as usize;
-            if worst <= max / 2 {
-                self.write_owed = false;
-                cx.emit(EventKind::Write, None, None);
-            }
+        } else if self.write_owed && worst <= self.max_buffered / 2 {
+            self.write_owed = false;
+            cx.emit(EventKind::Write, None, None);
         }
     }
 
