@@ -199,3 +199,15 @@ def port_block(n):
             for s in socks:
                 s.close()
     raise AssertionError("no block of consecutive free ports")
+
+
+def wait_count(host, want_open, timeout=20):
+    """Polls `count` (the harness runs its loop 50 ms between looks) until `open` sockets
+    remain and none is flushing; returns the last count."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = host.call("count")
+        if c["open"] == want_open and c["flushing"] == 0:
+            return c
+        assert time.monotonic() < deadline, f"sockets still open: {c}"
+        host.ok("run 50")

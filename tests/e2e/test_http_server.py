@@ -18,6 +18,7 @@ import time
 import pytest
 
 import tls_material
+from host import wait_count
 
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind: slow, skip the load tests
 EEWOULDBLOCK, EECALLBACK, EEBADDATA = -17, -29, -32
@@ -184,19 +185,6 @@ class Client:
 def ask(c, path="/", extra=b""):
     c.send(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n" + extra + b"\r\n")
 
-
-def wait_count(host, want_open, timeout=20):
-    """Polls `count` (the harness runs its loop 50 ms between looks) until `open` is reached."""
-    deadline = time.monotonic() + timeout
-    while True:
-        c = host.call("count")
-        if c["open"] == want_open and c["flushing"] == 0:
-            return c
-        assert time.monotonic() < deadline, f"sockets still open: {c}"
-        host.ok("run 50")
-
-
-# ---- requests from curl --------------------------------------------------------------------
 
 def test_get_request_mapping_is_exact(host):
     port = server(host)

@@ -18,7 +18,7 @@ import time
 import msgpack
 import pytest
 
-from host import port_block
+from host import port_block, wait_count
 
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind everything is slower
 WAIT = 60.0 if WRAPPED else 10.0
@@ -166,16 +166,6 @@ def settle(host):
 
 def pending_reads(host, sid=1):
     return [e for e in host.events if e.get("event") == "read" and e.get("socket") == sid]
-
-
-def wait_count(host, want_open, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        c = host.call("count")
-        if c["open"] == want_open and c["flushing"] == 0:
-            return c
-        assert time.monotonic() < deadline, f"sockets still open: {c}"
-        host.ok("run 50")
 
 
 def test_broadcast_reaches_every_client_exactly_once(host, sockdir):
@@ -773,7 +763,7 @@ def test_close_with_clients_connected_frees_everything(host, sockdir):
         assert c.at_eof()
     assert refused.at_eof()
     assert not os.path.exists(path)
-    wait_count(host, base_count["open"])
+    wait_count(host, base_count["open"], timeout=WAIT)
     assert host.fds() == base_fds
     settle(host)
     assert pending_reads(host) == [], host.events  # LPC closed it: no client_disconnected
@@ -792,7 +782,7 @@ def test_close_flushes_queued_output_in_the_background(host, sockdir):
     assert not os.path.exists(path)
     assert [c.recv()["data"]["i"] for _ in range(n)] == list(range(n))
     assert c.at_eof()
-    wait_count(host, 0)
+    wait_count(host, 0, timeout=WAIT)
     assert host.fds() == base_fds
     c.close()
 
