@@ -12,9 +12,12 @@
 //! refused at set time when the driver lacks the privilege they need
 //! (`check_privilege`).
 
+pub mod limits;
 pub mod process;
+pub mod sandbox;
 pub mod spawn;
 mod sys;
+pub mod watch;
 
 use crate::core::Endpoint;
 use crate::error::{Error, Result, ResultCode};
