@@ -16,6 +16,9 @@
  *   autoecho ID|all [quiet]   autoreply ID|all JSON [quiet]
  *   burst ID N JSON [TARGET]  fds
  *   count                     echo TEXT
+ *   ext ID OP [ARGS]          the external_* efuns (OP: write JSON, read [MAX],
+ *                             monitor PATH_JSON [BITS], unmonitor PATH_JSON,
+ *                             events, limits JSON, stats, spawn)
  *   quit
  * `wait` runs the loop until an event of that type (read, write, close,
  * listen, any) arrives, printing everything meanwhile; on timeout it prints
@@ -480,6 +483,66 @@ static void command(char *line) {
     print_value(v);
     printf("}\n");
     unisock_value_free(v);
+  } else if (!strcmp(verb, "ext")) {
+    char *ids = word(&p), *op = word(&p);
+    if (!ids || !op) { printf("{\"cmd\":\"ext\",\"error\":\"usage: ext ID OP [ARGS]\"}\n"); failures++; return; }
+    id = atoll(ids);
+    unisock_value *out = NULL, *arg = NULL;
+    int64_t n = 0;
+    int has_n = 0;
+    if (!strcmp(op, "write") || !strcmp(op, "limits") || !strcmp(op, "monitor") || !strcmp(op, "unmonitor")) {
+      char *vs = json_word(&p);
+      arg = vs ? json_value(vs) : NULL;
+      if (!arg) { printf("{\"cmd\":\"ext\",\"error\":\"%s wants a JSON argument\"}\n", op); failures++; return; }
+    }
+    if (!strcmp(op, "write")) {
+      r = unisock_external_write((int)id, arg, &n);
+      has_n = 1;
+    } else if (!strcmp(op, "read")) {
+      char *m = word(&p);
+      r = unisock_external_read((int)id, m ? atoll(m) : 0, &out);
+    } else if (!strcmp(op, "monitor") || !strcmp(op, "unmonitor")) {
+      const uint8_t *path = NULL;
+      uintptr_t len = 0;
+      char buf[4200];
+      if (unisock_value_bytes(arg, &path, &len) != UNISOCK_RESULT_OK || len >= sizeof buf) {
+        printf("{\"cmd\":\"ext\",\"error\":\"%s wants a JSON string path\"}\n", op); failures++;
+        unisock_value_free(arg);
+        return;
+      }
+      memcpy(buf, path, len);
+      buf[len] = 0;
+      if (!strcmp(op, "monitor")) {
+        char *bits = word(&p);
+        r = unisock_external_monitor_path((int)id, buf, bits ? strtoll(bits, NULL, 0) : 0, &n);
+        has_n = 1;
+      } else {
+        r = unisock_external_stop_monitoring((int)id, buf);
+      }
+    } else if (!strcmp(op, "events")) {
+      r = unisock_external_get_file_events((int)id, &out);
+    } else if (!strcmp(op, "limits")) {
+      r = unisock_external_set_resource_limits((int)id, arg);
+    } else if (!strcmp(op, "stats")) {
+      r = unisock_external_get_process_stats((int)id, &out);
+    } else if (!strcmp(op, "spawn")) {
+      r = unisock_external_spawn_process((int)id);
+    } else {
+      printf("{\"cmd\":\"ext\",\"error\":\"unknown OP %s\"}\n", op); failures++;
+      unisock_value_free(arg);
+      return;
+    }
+    unisock_value_free(arg);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "ext %s", op);
+    if (r != UNISOCK_RESULT_OK || (!out && !has_n)) { print_result(cmd, id, r); unisock_value_free(out); return; }
+    printf("{\"cmd\":");
+    json_str(stdout, cmd);
+    printf(",\"id\":%lld,\"result\":\"ok\",\"value\":", id);
+    if (out) print_value(out); else printf("%lld", (long long)n);
+    printf("}\n");
+    fflush(stdout);
+    unisock_value_free(out);
   } else if (!strcmp(verb, "address")) {
     char *ids = word(&p), *local = word(&p);
     id = ids ? atoll(ids) : -1;

@@ -350,6 +350,74 @@ void unisock_event_free(struct unisock_event *e);
 const char *unisock_event_kind_name(uint32_t kind);
 
 /**
+ * external_write_process: queues `data` (a string or buffer, borrowed for
+ * the call) for the process's stdin, like socket_write; `*accepted` gets
+ * the number of bytes taken. EE_WOULDBLOCK when SO_MAX_BUFFERED bytes are
+ * already waiting (nothing taken; a WRITE event follows when it drains).
+ */
+unisock_result unisock_external_write(int32_t id,
+                                      const struct unisock_value *data,
+                                      int64_t *accepted);
+
+/**
+ * external_read_process: output held for the mudlib to pull (EXTERNAL_ASYNC
+ * 0 or mode 23), at most `max_bytes` of it (`max_bytes` <= 0: all), taken
+ * out so the final result no longer carries it. `*out` (the caller's) is a
+ * string, a buffer for output that is not UTF-8, or int 0 when there is
+ * none (always 0 with EXTERNAL_ASYNC 1: output has gone to the read callback).
+ */
+unisock_result unisock_external_read(int32_t id, int64_t max_bytes, struct unisock_value **out);
+
+/**
+ * external_monitor_path: watches `path` (NUL-terminated, absolute; a
+ * directory ending in "/" followed by "**" is watched recursively) for the `events` bits
+ * (CREATED 0x01, MODIFIED 0x02, DELETED 0x04, MOVED_FROM 0x08, MOVED_TO
+ * 0x10, OPENED 0x20, CLOSED 0x40, ATTRIB 0x80; 0 = all but OPENED).
+ * `*watch_id` gets the watch's id (the same id when the path was watched
+ * already; its events are replaced).
+ */
+unisock_result unisock_external_monitor_path(int32_t id,
+                                             const char *path,
+                                             int64_t events,
+                                             int64_t *watch_id);
+
+/**
+ * external_stop_monitoring: stops watching `path` (as it was given to
+ * external_monitor_path or EXTERNAL_WATCH_PATH).
+ */
+unisock_result unisock_external_stop_monitoring(int32_t id, const char *path);
+
+/**
+ * external_get_file_events: file events held for the mudlib to pull
+ * (EXTERNAL_ASYNC 0 or mode 23), taken out. `*out` (the caller's) is an
+ * array of the event mappings, empty when there are none.
+ */
+unisock_result unisock_external_get_file_events(int32_t id, struct unisock_value **out);
+
+/**
+ * external_set_resource_limits: `limits` (a mapping, borrowed) with any of
+ * "cpu", "memory", "files", "priority". Before the process starts they
+ * are stored as its options; on a running process each is applied now
+ * where the mechanism allows (cgroup, prlimit, setpriority), else nothing
+ * changes and the error names why.
+ */
+unisock_result unisock_external_set_resource_limits(int32_t id, const struct unisock_value *limits);
+
+/**
+ * external_get_process_stats: `*out` (the caller's) is a mapping: pid,
+ * running, uptime_ms, cpu_ms, rss_kb, max_rss_kb, restarts, "limits" (what
+ * is enforced and by which mechanism) and "sandbox" (each layer, applied
+ * or why not).
+ */
+unisock_result unisock_external_get_process_stats(int32_t id, struct unisock_value **out);
+
+/**
+ * external_spawn_process: starts the configured process, the same as
+ * socket_bind(id, 0).
+ */
+unisock_result unisock_external_spawn_process(int32_t id);
+
+/**
  * http_encode_url: RFC 3986 percent-encoding of all but unreserved bytes.
  * `*out` is a string value the caller owns.
  */

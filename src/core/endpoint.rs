@@ -232,6 +232,11 @@ pub trait Endpoint: Send {
     fn close(&mut self, cx: &mut Cx) -> bool;
     /// Releases every OS resource now (shutdown, or a flush that cannot finish).
     fn abort(&mut self, cx: &mut Cx);
+    /// An external_* efun (only the external-process family answers; the
+    /// core has already checked the socket's mode).
+    fn external(&mut self, _cx: &mut Cx, call: crate::external::Call) -> Result<Value> {
+        Err(unsupported(call.efun()))
+    }
     /// Extra fields for socket_status (fd, TLS version, ...).
     fn status(&self, _out: &mut Value) {}
     /// The OS fd, or -1.

@@ -329,6 +329,28 @@ impl Unisock {
         Ok(())
     }
 
+    /// An external_* efun on socket `id`, which must be of mode 22 or 23.
+    pub fn external(&mut self, id: i32, call: crate::external::Call) -> Result<Value> {
+        let mode = self
+            .sockets
+            .get(&id)
+            .ok_or_else(|| bad_socket(id))?
+            .core
+            .mode;
+        if !matches!(mode, modes::EXTERNAL_PROCESS | modes::EXTERNAL_COMMAND_MODE) {
+            return Err(Error::new(
+                ResultCode::EeModenotsupp,
+                format!(
+                    "{}: socket {id} is {} (mode {mode}), not an external process \
+                     (EXTERNAL_PROCESS 22 or EXTERNAL_COMMAND_MODE 23)",
+                    call.efun(),
+                    modes::name(mode)
+                ),
+            ));
+        }
+        self.with(id, |cx, ep| ep.external(cx, call))?
+    }
+
     pub fn release(&mut self, id: i32) -> Result<()> {
         let s = self.sockets.get_mut(&id).ok_or_else(|| bad_socket(id))?;
         if s.core.released {

@@ -30,7 +30,10 @@ pub(crate) mod opt {
     pub(crate) const EXTERNAL_COMMAND: u16 = 140;
     pub(crate) const EXTERNAL_ARGS: u16 = 141;
     pub(crate) const EXTERNAL_ENV: u16 = 142;
+    pub(crate) const EXTERNAL_WATCH_PATH: u16 = 143;
     pub(crate) const EXTERNAL_WORKING_DIR: u16 = 144;
+    pub(crate) const EXTERNAL_USER: u16 = 145;
+    pub(crate) const EXTERNAL_GROUP: u16 = 146;
     pub(crate) const EXTERNAL_TIMEOUT: u16 = 147;
     pub(crate) const EXTERNAL_BUFFER_SIZE: u16 = 148;
     pub(crate) const EXTERNAL_ASYNC: u16 = 149;
@@ -39,7 +42,49 @@ pub(crate) mod opt {
     pub(crate) const EXTERNAL_STDERR_MODE: u16 = 152;
     pub(crate) const EXTERNAL_SHELL: u16 = 153;
     pub(crate) const EXTERNAL_PRIORITY: u16 = 154;
+    pub(crate) const EXTERNAL_CPU_LIMIT: u16 = 155;
+    pub(crate) const EXTERNAL_MEMORY_LIMIT: u16 = 156;
     pub(crate) const EXTERNAL_FILE_LIMIT: u16 = 157;
+    pub(crate) const EXTERNAL_SANDBOX: u16 = 158;
+    pub(crate) const EXTERNAL_RESTART_POLICY: u16 = 159;
+}
+
+/// The external_* efuns (callbacks.md "External process"), as the core
+/// hands them to the endpoint of an external-process socket.
+#[derive(Debug)]
+pub enum Call<'a> {
+    /// external_write_process: bytes accepted for stdin.
+    Write(&'a Value),
+    /// external_read_process: output not yet delivered, at most this many bytes.
+    Read(Option<usize>),
+    /// external_monitor_path(path, event bits): the watch id.
+    Monitor(&'a str, u32),
+    /// external_stop_monitoring(path).
+    StopMonitoring(&'a str),
+    /// external_get_file_events: file events not yet delivered.
+    FileEvents,
+    /// external_set_resource_limits(([ cpu, memory, files, priority ])).
+    SetLimits(&'a Value),
+    /// external_get_process_stats.
+    Stats,
+    /// external_spawn_process: the same as socket_bind(id, 0).
+    Spawn,
+}
+
+impl Call<'_> {
+    /// The efun's name, for error messages.
+    pub fn efun(&self) -> &'static str {
+        match self {
+            Call::Write(_) => "external_write_process",
+            Call::Read(_) => "external_read_process",
+            Call::Monitor(..) => "external_monitor_path",
+            Call::StopMonitoring(_) => "external_stop_monitoring",
+            Call::FileEvents => "external_get_file_events",
+            Call::SetLimits(_) => "external_set_resource_limits",
+            Call::Stats => "external_get_process_stats",
+            Call::Spawn => "external_spawn_process",
+        }
+    }
 }
 
 /// The endpoint for a new socket of an external mode.
@@ -59,7 +104,7 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
 /// does not implement (`refuse_unbuilt`) and those that need a privilege the
 /// driver may lack (`check_privilege`).
 pub fn may_refuse(id: i64) -> bool {
-    matches!(id, 143 | 145 | 146 | 154..=159)
+    matches!(id, 143 | 154..=158)
 }
 
 /// The check made when one of this family's options has just been stored.
@@ -68,7 +113,7 @@ pub fn option_set(id: u16, value: Option<&Value>) -> Result<()> {
     check_privilege(id, value)
 }
 
-fn refused(id: u16, why: String) -> Error {
+pub(crate) fn refused(id: u16, why: String) -> Error {
     let name = crate::options::catalog::find(id as i64).map_or("option", |d| d.name);
     Error::new(
         ResultCode::BadOptionValue,
@@ -145,17 +190,11 @@ fn nofile_refusal(n: u64, hard: u64, nr_open: u64, cap_sys_resource: bool) -> Op
 pub fn refuse_unbuilt(id: u16, value: Option<&Value>) -> Result<()> {
     let what = match id {
         143 => "file watching (EXTERNAL_WATCH_PATH)",
-        145 | 146 => "switching the child's user or group",
         155 | 156 => "CPU and memory limits (options 155-156)",
         158 => "the sandbox",
-        159 => "restart policies",
         _ => return Ok(()),
     };
-    let off = match (id, value) {
-        (155 | 156 | 158, Some(Value::Int(0))) => true,
-        (159, Some(Value::Str(s))) => s == "never",
-        _ => false,
-    };
+    let off = matches!((id, value), (155 | 156 | 158, Some(Value::Int(0))));
     if off {
         return Ok(());
     }
@@ -168,7 +207,7 @@ mod tests {
 
     #[test]
     fn unbuilt_options_are_refused_except_their_off_value() {
-        for id in [143u16, 145, 146, 155, 156, 158, 159] {
+        for id in [143u16, 155, 156, 158] {
             let e = refuse_unbuilt(id, Some(&Value::Int(7))).unwrap_err();
             assert!(
                 e.message.contains("is not available yet"),
@@ -185,7 +224,9 @@ mod tests {
             assert!(refuse_unbuilt(id, Some(&Value::Int(7))).is_ok());
             assert!(may_refuse(id as i64)); // they may still lack the privilege
         }
-        assert!(refuse_unbuilt(159, Some(&Value::str("never"))).is_ok());
+        for id in [145u16, 146, 159] {
+            assert!(refuse_unbuilt(id, Some(&Value::str("x"))).is_ok());
+        }
         assert!(refuse_unbuilt(143, Some(&Value::Int(0))).is_err());
         assert!(refuse_unbuilt(140, Some(&Value::str("/bin/true"))).is_ok());
         assert!(!may_refuse(140) && !may_refuse(153));

@@ -20,9 +20,12 @@ use mio::unix::pipe::{Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use super::opt;
+use super::limits::Limits;
+use super::sandbox::Sandbox;
 use super::spawn::Spec;
 use super::sys::{self, Ended};
+use super::watch::Watches;
+use super::{opt, Call};
 use crate::core::{Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
@@ -33,6 +36,9 @@ const TIMER_TIMEOUT: u64 = 1;
 const TIMER_KILL: u64 = 2;
 const TIMER_READ_MORE: u64 = 3;
 const TIMER_DRAIN: u64 = 4;
+const TIMER_RESTART: u64 = 5;
+const TIMER_LIMITS: u64 = 6;
+const TIMER_WATCH_MORE: u64 = 7;
 
 /// SIGTERM first; SIGKILL this long after (timeout and socket_close).
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -40,6 +46,36 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Bytes read from one pipe per readiness before the driver gets a turn.
 pub(crate) const READ_ROUND: usize = 256 * 1024;
+/// The longest delay before a restart (EXTERNAL_RESTART_POLICY's backoff cap);
+/// a run at least this long also resets the backoff.
+pub(crate) const RESTART_CAP: Duration = Duration::from_secs(60);
+/// File events kept for external_get_file_events (pull style); past it the
+/// oldest go and one "overflow" event takes their place.
+pub(crate) const PULLED_EVENTS_MAX: usize = 4096;
+
+/// The inotify watches of the socket (EXTERNAL_WATCH_PATH and
+/// external_monitor_path), registered on the reactor.
+struct Watch {
+    w: Watches,
+    token: Token,
+    /// The paths that came from EXTERNAL_WATCH_PATH (the rest came from the efun).
+    from_option: Vec<String>,
+}
+
+/// What survives a restart: the watches, the events held for pulling, and
+/// the restart bookkeeping.
+#[derive(Default)]
+struct Kept {
+    watch: Option<Watch>,
+    pulled: VecDeque<Value>,
+    restarts: i64,
+    /// When each restart happened (for the policy's window).
+    restart_times: VecDeque<Instant>,
+    /// The next restart's delay doubles from backoff_ms this many times.
+    backoff_step: u32,
+    restart_armed: bool,
+    watch_more_armed: bool,
+}
 
 struct Output {
     rx: Receiver,
@@ -86,6 +122,12 @@ pub struct Process {
     /// A spawn failure, kept for the core's IPv4 retry of the same socket_bind.
     spawn_error: Option<Error>,
     scratch: Vec<u8>,
+    limits: Option<Limits>,
+    sandbox: Option<Sandbox>,
+    /// EXTERNAL_PRIORITY and EXTERNAL_FILE_LIMIT as applied (for the stats).
+    nice: i64,
+    nofile: i64,
+    kept: Kept,
 }
 
 impl Process {
@@ -113,6 +155,11 @@ impl Process {
             read_more_armed: false,
             spawn_error: None,
             scratch: Vec::new(),
+            limits: None,
+            sandbox: None,
+            nice: 0,
+            nofile: 0,
+            kept: Kept::default(),
         }
     }
 
@@ -121,8 +168,11 @@ impl Process {
     }
 
     fn start(&mut self, cx: &mut Cx) -> Result<()> {
-        // A start after a failed one begins from a clean slate.
+        // A start after a failed one (or a restart) begins from a clean
+        // slate, but for the watches and the restart bookkeeping.
+        let kept = std::mem::take(&mut self.kept);
         *self = Process::new(self.mode);
+        self.kept = kept;
         let o = &cx.core.options;
         let spec = Spec::from_options(o, self.mode)?;
         self.collect =
@@ -130,8 +180,12 @@ impl Process {
         self.buf_size = o.int(opt::EXTERNAL_BUFFER_SIZE, self.mode).max(1024) as usize;
         self.max_buffered = o.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
         let timeout = o.int(opt::EXTERNAL_TIMEOUT, self.mode).max(0) as u64;
-        let sp = spec.spawn()?;
-        self.command = spec.command;
+        self.nice = o.int(opt::EXTERNAL_PRIORITY, self.mode);
+        self.nofile = o.int(opt::EXTERNAL_FILE_LIMIT, self.mode);
+        self.command = spec.command.clone();
+        let mut sp = spec.spawn()?;
+        self.limits = sp.limits.take();
+        self.sandbox = sp.sandbox.take();
         self.pid = sp.pid;
         self.child = Some(sp.child);
         self.started = Some(Instant::now());
@@ -186,6 +240,9 @@ impl Process {
         if timeout > 0 {
             cx.timer(Duration::from_secs(timeout), TIMER_TIMEOUT);
         }
+        if let Some(d) = self.limits.as_ref().and_then(Limits::next_tick) {
+            cx.timer(d, TIMER_LIMITS);
+        }
         cx.core.state = State::DataXfer;
         cx.core.mark_connected();
         Ok(())
@@ -212,6 +269,10 @@ impl Process {
         }
         // Dropping the Child does not wait; it is already reaped.
         self.child = None;
+        if let Some(l) = &mut self.limits {
+            // What is left in its cgroup (descendants) is ended with it.
+            l.cleanup();
+        }
         self.close_stdin(cx, "the process has exited");
         // Output written just before the exit is read before the end is reported.
         self.read_all(cx);
@@ -338,6 +399,12 @@ impl Process {
         let e = self.ended.unwrap_or_default();
         let reason = if self.timed_out {
             "timeout"
+        } else if self
+            .limits
+            .as_ref()
+            .is_some_and(|l| l.limit_hit(e.signal as i32))
+        {
+            "limit"
         } else if e.signal != 0 {
             "killed"
         } else {
@@ -372,13 +439,401 @@ impl Process {
                 ("exit_code", Value::Int(e.exit_code)),
                 ("signal", Value::Int(e.signal)),
                 ("reason", Value::str(reason)),
-                ("restarts", Value::Int(0)),
+                ("restarts", Value::Int(self.kept.restarts)),
                 ("cpu_ms", Value::Int(e.cpu_ms)),
                 ("max_rss_kb", Value::Int(e.max_rss_kb)),
             ])
         };
         cx.emit(EventKind::Read, Some(ev), Some(self.command.clone()));
-        cx.die(None);
+        let failed = reason != "exited" || e.exit_code != 0;
+        let ran = self.started.map_or(Duration::ZERO, |t| t.elapsed());
+        self.end_run(cx, failed, ran);
+    }
+
+    /// A run ended (its exit mapping is out): restart it as
+    /// EXTERNAL_RESTART_POLICY says, or close.
+    fn end_run(&mut self, cx: &mut Cx, failed: bool, ran: Duration) {
+        match self.restart_delay(cx, failed, ran) {
+            Some(delay) => {
+                let ev = Value::mapping([
+                    ("type", Value::str("restart")),
+                    ("attempt", Value::Int(self.kept.restarts + 1)),
+                    ("delay_ms", Value::Int(delay.as_millis() as i64)),
+                ]);
+                cx.emit(EventKind::Read, Some(ev), Some(self.command.clone()));
+                self.kept.restart_armed = true;
+                cx.timer(delay, TIMER_RESTART);
+            }
+            None => cx.die(None),
+        }
+    }
+
+    /// How long to wait before starting again, or None to stay ended.
+    fn restart_delay(&mut self, cx: &mut Cx, failed: bool, ran: Duration) -> Option<Duration> {
+        if self.closing || self.mode != modes::EXTERNAL_PROCESS {
+            return None;
+        }
+        let policy = RestartPolicy::from(cx.core.options.raw(opt::EXTERNAL_RESTART_POLICY));
+        match policy.policy.as_str() {
+            "always" => {}
+            "on-failure" if failed => {}
+            _ => return None,
+        }
+        let k = &mut self.kept;
+        let now = Instant::now();
+        if policy.window > 0 {
+            let window = Duration::from_secs(policy.window);
+            while k
+                .restart_times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > window)
+            {
+                k.restart_times.pop_front();
+            }
+        }
+        if policy.max_restarts > 0 && k.restart_times.len() as u64 >= policy.max_restarts {
+            return None;
+        }
+        if ran >= RESTART_CAP {
+            k.backoff_step = 0;
+        }
+        let delay = Duration::from_millis(policy.backoff_ms)
+            .saturating_mul(1u32.checked_shl(k.backoff_step).unwrap_or(u32::MAX))
+            .min(RESTART_CAP);
+        k.backoff_step = (k.backoff_step + 1).min(31);
+        Some(delay)
+    }
+
+    /// TIMER_RESTART: the next run. A start that fails is reported as an
+    /// exit (exit_code -1, with "error") and counts as a failure.
+    fn restart(&mut self, cx: &mut Cx) {
+        if !self.kept.restart_armed || self.closing {
+            return;
+        }
+        self.kept.restart_armed = false;
+        self.kept.restarts += 1;
+        self.kept.restart_times.push_back(Instant::now());
+        if let Err(e) = self.start(cx) {
+            self.finished = true;
+            let ev = Value::mapping([
+                ("type", Value::str("exit")),
+                ("exit_code", Value::Int(-1)),
+                ("signal", Value::Int(0)),
+                ("reason", Value::str("exited")),
+                ("restarts", Value::Int(self.kept.restarts)),
+                ("cpu_ms", Value::Int(0)),
+                ("max_rss_kb", Value::Int(0)),
+                ("error", Value::Str(e.message)),
+            ]);
+            cx.emit(EventKind::Read, Some(ev), Some(self.command.clone()));
+            self.end_run(cx, true, Duration::ZERO);
+        }
+    }
+
+    /// Whether output and file events are held for pulling (mode 23 or
+    /// EXTERNAL_ASYNC 0) rather than sent to the read callback.
+    fn pulls(&self, cx: &Cx) -> bool {
+        self.mode == modes::EXTERNAL_COMMAND_MODE
+            || cx.core.options.int(opt::EXTERNAL_ASYNC, self.mode) == 0
+    }
+
+    /// The socket's watches, made and registered on first use.
+    fn watch(&mut self, cx: &mut Cx) -> Result<&mut Watch> {
+        if self.kept.watch.is_none() {
+            let fail = |e: io::Error| {
+                Error::new(
+                    ResultCode::EeSocket,
+                    format!("inotify: {e} (see /proc/sys/fs/inotify/max_user_instances)"),
+                )
+            };
+            let w = Watches::new().map_err(fail)?;
+            let token = cx
+                .register(&mut SourceFd(&w.fd()), Interest::READABLE)
+                .map_err(fail)?;
+            self.kept.watch = Some(Watch {
+                w,
+                token,
+                from_option: Vec::new(),
+            });
+        }
+        Ok(self.kept.watch.as_mut().expect("made above"))
+    }
+
+    fn drop_watches(&mut self, cx: &mut Cx) {
+        if let Some(w) = self.kept.watch.take() {
+            cx.reactor.deregister(&mut SourceFd(&w.w.fd()), w.token);
+        }
+    }
+
+    /// EXTERNAL_WATCH_PATH was set: watch the new paths, stop watching the
+    /// ones it no longer names (paths added with external_monitor_path stay).
+    /// All or nothing: a path that cannot be watched leaves the old set.
+    fn watch_option(&mut self, cx: &mut Cx) -> Result<()> {
+        let wanted: Vec<String> = match cx.core.options.raw(opt::EXTERNAL_WATCH_PATH) {
+            Some(Value::Str(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if wanted.is_empty() && self.kept.watch.is_none() {
+            return Ok(());
+        }
+        let w = self.watch(cx)?;
+        let mut added = Vec::new();
+        for p in &wanted {
+            if w.from_option.contains(p) || w.w.paths().contains(p) {
+                continue;
+            }
+            match w.w.add(p, 0) {
+                Ok(_) => added.push(p.clone()),
+                Err(why) => {
+                    for a in &added {
+                        let _ = w.w.remove(a);
+                    }
+                    return Err(super::refused(
+                        opt::EXTERNAL_WATCH_PATH,
+                        format!("cannot watch {why}"),
+                    ));
+                }
+            }
+        }
+        for old in std::mem::take(&mut w.from_option) {
+            if !wanted.contains(&old) {
+                let _ = w.w.remove(&old);
+            }
+        }
+        w.from_option = wanted;
+        Ok(())
+    }
+
+    /// The inotify fd is readable: the events go to the read callback, or
+    /// are held for external_get_file_events.
+    fn read_watches(&mut self, cx: &mut Cx) {
+        let Some(w) = &mut self.kept.watch else {
+            return;
+        };
+        let mut evs = Vec::new();
+        let more = w.w.read(&mut evs);
+        let pull = self.pulls(cx);
+        for ev in evs {
+            if pull {
+                let q = &mut self.kept.pulled;
+                if q.len() >= PULLED_EVENTS_MAX {
+                    q.pop_front();
+                    if !q.front().is_some_and(is_overflow) {
+                        q.pop_front();
+                        q.push_front(Value::mapping([
+                            ("type", Value::str("file_event")),
+                            ("events", Value::Array(vec![Value::str("overflow")])),
+                            ("path", Value::str("")),
+                        ]));
+                    }
+                }
+                q.push_back(ev);
+            } else {
+                cx.emit(EventKind::Read, Some(ev), None);
+            }
+        }
+        if more && !self.kept.watch_more_armed {
+            self.kept.watch_more_armed = true;
+            cx.timer(Duration::ZERO, TIMER_WATCH_MORE);
+        }
+    }
+
+    /// external_read_process: takes up to `max` bytes of the stdout held
+    /// for the result mapping, never cutting a UTF-8 character.
+    fn pull_output(&mut self, max: Option<usize>) -> Value {
+        let held = match (&mut self.out[0], &mut self.collected[0]) {
+            (Some(o), _) => &mut o.collected,
+            (None, Some((bytes, _))) => bytes,
+            _ => return Value::Int(0),
+        };
+        if held.is_empty() {
+            return Value::Int(0);
+        }
+        let mut n = max.unwrap_or(held.len()).min(held.len());
+        if let Err(e) = std::str::from_utf8(&held[..n]) {
+            // A character cut at the end waits for the next pull, unless
+            // the output is not text anyway.
+            if e.error_len().is_none() && e.valid_up_to() > 0 {
+                n = e.valid_up_to();
+            }
+        }
+        let rest = held.split_off(n);
+        let taken = std::mem::replace(held, rest);
+        Value::from_bytes_lossless(taken)
+    }
+
+    /// external_set_resource_limits.
+    fn set_limits(&mut self, cx: &mut Cx, limits: &Value) -> Result<()> {
+        let Value::Mapping(pairs) = limits else {
+            return Err(Error::new(
+                ResultCode::EeBaddata,
+                format!(
+                    "external_set_resource_limits: wants a mapping with \"cpu\", \"memory\", \
+                     \"files\" or \"priority\", not {}",
+                    limits.type_name()
+                ),
+            ));
+        };
+        // Every key is checked (as its option would be) before anything changes.
+        let mut todo = Vec::new();
+        for (k, v) in pairs {
+            let id = match k.as_str() {
+                Some("cpu") => opt::EXTERNAL_CPU_LIMIT,
+                Some("memory") => opt::EXTERNAL_MEMORY_LIMIT,
+                Some("files") => opt::EXTERNAL_FILE_LIMIT,
+                Some("priority") => opt::EXTERNAL_PRIORITY,
+                _ => {
+                    return Err(Error::new(
+                        ResultCode::EeBaddata,
+                        format!(
+                            "external_set_resource_limits: unknown key {}: the keys are \
+                             \"cpu\", \"memory\", \"files\" and \"priority\"",
+                            k.describe()
+                        ),
+                    ))
+                }
+            };
+            let def = crate::options::catalog::find(id as i64).expect("in the catalog");
+            let v = crate::options::validate::validate(def, v).map_err(|e| {
+                Error::new(
+                    e.code,
+                    e.message
+                        .replace("socket_set_option", "external_set_resource_limits"),
+                )
+            })?;
+            super::option_set(id, Some(&v)).map_err(|e| {
+                Error::new(
+                    e.code,
+                    e.message
+                        .replace("socket_set_option", "external_set_resource_limits"),
+                )
+            })?;
+            todo.push((id, v));
+        }
+        if self.running() {
+            let pid = self.pid;
+            for (id, v) in &todo {
+                let n = v.as_int().unwrap_or(0);
+                let r = match *id {
+                    opt::EXTERNAL_PRIORITY => sys::renice_group(pid, n as i32)
+                        .map_err(|e| format!("setpriority on process group {pid}: {e}")),
+                    opt::EXTERNAL_FILE_LIMIT if n == 0 => Err(
+                        "files 0 (inherit) cannot be applied to a running process; give a number"
+                            .to_string(),
+                    ),
+                    opt::EXTERNAL_FILE_LIMIT => sys::set_nofile(pid, n as u64)
+                        .map_err(|e| format!("prlimit RLIMIT_NOFILE on {pid}: {e}")),
+                    _ => match &mut self.limits {
+                        Some(l) => l.set_running(
+                            pid,
+                            &Value::mapping([(
+                                if *id == opt::EXTERNAL_CPU_LIMIT {
+                                    "cpu"
+                                } else {
+                                    "memory"
+                                },
+                                v.clone(),
+                            )]),
+                        ),
+                        None => Err(
+                            "the process was started without a CPU or memory limit, so it \
+                             has no cgroup to change; set EXTERNAL_CPU_LIMIT or \
+                             EXTERNAL_MEMORY_LIMIT before starting it"
+                                .to_string(),
+                        ),
+                    },
+                };
+                r.map_err(|why| {
+                    Error::new(
+                        ResultCode::EeBaddata,
+                        format!("external_set_resource_limits: {why}"),
+                    )
+                })?;
+                match *id {
+                    opt::EXTERNAL_PRIORITY => self.nice = n,
+                    opt::EXTERNAL_FILE_LIMIT => self.nofile = n,
+                    _ => {}
+                }
+            }
+        }
+        // Stored as the options too: get_option tells the truth, and a
+        // restart (or the first start) applies them.
+        for (id, v) in todo {
+            cx.core.options.set_internal(id, v);
+        }
+        Ok(())
+    }
+
+    /// external_get_process_stats.
+    fn stats(&self) -> Value {
+        let mut m = Value::mapping([
+            ("pid", Value::Int(self.pid as i64)),
+            ("running", Value::Int(self.running() as i64)),
+            (
+                "uptime_ms",
+                Value::Int(match (self.started, self.running()) {
+                    (Some(t), true) => t.elapsed().as_millis() as i64,
+                    _ => 0,
+                }),
+            ),
+        ]);
+        let (cpu_ms, rss_kb, max_rss_kb) = match self.ended {
+            Some(e) => (e.cpu_ms, 0, e.max_rss_kb),
+            None if self.running() => {
+                let (cpu, rss, hwm) = sys::proc_usage(self.pid);
+                match self.limits.as_ref().and_then(Limits::usage) {
+                    // The cgroup counts the descendants too.
+                    Some((cg_cpu, cg_rss)) => (cg_cpu.max(cpu), cg_rss.max(rss), hwm),
+                    None => (cpu, rss, hwm),
+                }
+            }
+            None => (0, 0, 0),
+        };
+        m.insert(Value::str("cpu_ms"), Value::Int(cpu_ms));
+        m.insert(Value::str("rss_kb"), Value::Int(rss_kb));
+        m.insert(Value::str("max_rss_kb"), Value::Int(max_rss_kb));
+        m.insert(Value::str("restarts"), Value::Int(self.kept.restarts));
+        let mut limits = match &self.limits {
+            Some(l) => l.report(),
+            None => Value::Mapping(vec![]),
+        };
+        if self.pid > 0 {
+            if self.nofile > 0 {
+                limits.insert(
+                    Value::str("files"),
+                    Value::mapping([
+                        ("value", Value::Int(self.nofile)),
+                        ("mechanism", Value::str("RLIMIT_NOFILE")),
+                    ]),
+                );
+            }
+            if self.nice != 0 {
+                limits.insert(
+                    Value::str("priority"),
+                    Value::mapping([
+                        ("value", Value::Int(self.nice)),
+                        ("mechanism", Value::str("setpriority (nice value)")),
+                    ]),
+                );
+            }
+        }
+        m.insert(Value::str("limits"), limits);
+        let sandbox = self
+            .sandbox
+            .as_ref()
+            .map_or(Value::Mapping(vec![]), Sandbox::report);
+        m.insert(Value::str("sandbox"), sandbox);
+        if let Some(w) = &self.kept.watch {
+            m.insert(
+                Value::str("watches"),
+                Value::Array(w.w.paths().into_iter().map(Value::Str).collect()),
+            );
+        }
+        m
     }
 
     fn close_stdin(&mut self, cx: &mut Cx, why: &'static str) {
@@ -430,6 +885,43 @@ impl Process {
     }
 }
 
+fn is_overflow(v: &Value) -> bool {
+    matches!(v.get("events"), Some(Value::Array(a)) if a.first().and_then(Value::as_str) == Some("overflow"))
+}
+
+/// EXTERNAL_RESTART_POLICY as stored (the catalog normalised it).
+struct RestartPolicy {
+    policy: String,
+    max_restarts: u64,
+    backoff_ms: u64,
+    window: u64,
+}
+
+impl From<Option<&Value>> for RestartPolicy {
+    fn from(v: Option<&Value>) -> RestartPolicy {
+        let int = |k: &str, d: i64| {
+            v.and_then(|v| v.get(k))
+                .and_then(Value::as_int)
+                .unwrap_or(d)
+        };
+        let policy = match v {
+            Some(Value::Str(s)) => s.clone(),
+            Some(m) => m
+                .get("policy")
+                .and_then(Value::as_str)
+                .unwrap_or("never")
+                .to_string(),
+            None => "never".to_string(),
+        };
+        RestartPolicy {
+            policy,
+            max_restarts: int("max_restarts", 0).max(0) as u64,
+            backoff_ms: int("backoff_ms", 1000).max(1) as u64,
+            window: int("window", 0).max(0) as u64,
+        }
+    }
+}
+
 /// Splits off an incomplete UTF-8 character at the end of `bytes` (valid
 /// text before it), so a character cut by a read waits for the next one and
 /// text stays text; a chunk is then still at most EXTERNAL_BUFFER_SIZE bytes.
@@ -467,6 +959,9 @@ impl Endpoint for Process {
     }
 
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
+        if self.kept.watch.as_ref().is_some_and(|w| w.token == r.token) {
+            return self.read_watches(cx);
+        }
         if self.pidfd.as_ref().is_some_and(|(_, t)| *t == r.token) {
             return self.reap(cx);
         }
@@ -501,6 +996,16 @@ impl Endpoint for Process {
                 self.check_done(cx);
             }
             TIMER_DRAIN if self.ended.is_some() => self.finish(cx),
+            TIMER_RESTART => self.restart(cx),
+            TIMER_LIMITS if self.running() => {
+                if let Some(d) = self.limits.as_mut().and_then(Limits::tick) {
+                    cx.timer(d, TIMER_LIMITS);
+                }
+            }
+            TIMER_WATCH_MORE => {
+                self.kept.watch_more_armed = false;
+                self.read_watches(cx);
+            }
             _ => {}
         }
     }
@@ -576,7 +1081,11 @@ impl Endpoint for Process {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
-        super::option_set(id, cx.core.options.raw(id))
+        super::option_set(id, cx.core.options.raw(id))?;
+        if id == opt::EXTERNAL_WATCH_PATH {
+            self.watch_option(cx)?;
+        }
+        Ok(())
     }
 
     fn may_refuse(&self, id: i64) -> bool {
@@ -584,10 +1093,11 @@ impl Endpoint for Process {
     }
 
     fn close(&mut self, cx: &mut Cx) -> bool {
+        self.closing = true;
+        self.drop_watches(cx);
         if self.pid <= 0 || self.finished {
             return true;
         }
-        self.closing = true;
         self.close_stdin(cx, "the socket was closed");
         if self.running() {
             sys::kill_group(self.pid, libc::SIGTERM);
@@ -605,6 +1115,10 @@ impl Endpoint for Process {
             self.ended = Some(Ended::default());
         }
         self.child = None;
+        if let Some(l) = &mut self.limits {
+            l.cleanup();
+        }
+        self.drop_watches(cx);
         if let Some((fd, token)) = self.pidfd.take() {
             cx.reactor.deregister(&mut SourceFd(&fd.as_raw_fd()), token);
         }
@@ -616,9 +1130,73 @@ impl Endpoint for Process {
         }
     }
 
+    fn external(&mut self, cx: &mut Cx, call: Call) -> Result<Value> {
+        match call {
+            Call::Write(data) => {
+                if !matches!(data, Value::Str(_) | Value::Buffer(_)) {
+                    return Err(Error::new(
+                        ResultCode::EeBaddata,
+                        format!(
+                            "external_write_process: wants a string or a buffer, not {}",
+                            data.type_name()
+                        ),
+                    ));
+                }
+                let n = data.as_bytes().map_or(0, <[u8]>::len);
+                self.write(cx, data, None)
+                    .map(|_| Value::Int(n as i64))
+                    .map_err(|e| {
+                        Error::new(
+                            e.code,
+                            e.message.replace("socket_write", "external_write_process"),
+                        )
+                    })
+            }
+            Call::Read(max) => Ok(self.pull_output(max)),
+            Call::Monitor(path, bits) => {
+                let w = self.watch(cx)?;
+                w.w.add(path, bits).map(Value::Int).map_err(|why| {
+                    Error::new(
+                        ResultCode::EeBaddata,
+                        format!("external_monitor_path: cannot watch {why}"),
+                    )
+                })
+            }
+            Call::StopMonitoring(path) => {
+                let removed = match &mut self.kept.watch {
+                    Some(w) => {
+                        w.from_option.retain(|p| p != path);
+                        w.w.remove(path)
+                    }
+                    None => Err(format!("{path} is not watched")),
+                };
+                removed.map(|_| Value::Int(0)).map_err(|why| {
+                    Error::new(
+                        ResultCode::EeBaddata,
+                        format!("external_stop_monitoring: {why}"),
+                    )
+                })
+            }
+            Call::FileEvents => Ok(Value::Array(self.kept.pulled.drain(..).collect())),
+            Call::SetLimits(limits) => self.set_limits(cx, limits).map(|_| Value::Int(0)),
+            Call::Stats => Ok(self.stats()),
+            Call::Spawn => {
+                if cx.core.state != State::Unbound {
+                    return Err(Error::new(
+                        ResultCode::EeIsbound,
+                        "external_spawn_process: the process was already started on this socket",
+                    ));
+                }
+                self.bind(cx, SocketAddr::from(([0u16; 8], 0)))
+                    .map(|_| Value::Int(0))
+            }
+        }
+    }
+
     fn status(&self, out: &mut Value) {
         out.insert(Value::str("pid"), Value::Int(self.pid as i64));
         out.insert(Value::str("running"), Value::Int(self.running() as i64));
+        out.insert(Value::str("restarts"), Value::Int(self.kept.restarts));
         if self.pid > 0 {
             out.insert(Value::str("exit_watch"), Value::str(self.exit_watch));
         }

@@ -10,9 +10,12 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
+use super::limits::{Limits, Wanted};
+use super::sandbox::Sandbox;
 use super::{opt, sys};
 use crate::error::{Error, Result, ResultCode};
 use crate::options::catalog;
@@ -33,6 +36,14 @@ pub struct Spec {
     nice: Option<i32>,
     /// EXTERNAL_FILE_LIMIT; None (0) leaves the driver's RLIMIT_NOFILE.
     nofile: Option<u64>,
+    /// EXTERNAL_USER, resolved; None: the driver's.
+    uid: Option<u32>,
+    /// EXTERNAL_GROUP, or the user's primary group; None: the driver's.
+    gid: Option<u32>,
+    /// EXTERNAL_CPU_LIMIT, EXTERNAL_MEMORY_LIMIT and the sandbox's "processes".
+    pub wanted: Wanted,
+    /// EXTERNAL_SANDBOX as stored (0, 1 or the normalised mapping).
+    sandbox: Value,
 }
 
 /// A started child and our ends of its pipes.
@@ -42,6 +53,10 @@ pub struct Spawned {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// The limits applied to it (cgroup or rlimits), when any were asked for.
+    pub limits: Option<Limits>,
+    /// The sandbox it runs in, when EXTERNAL_SANDBOX is on.
+    pub sandbox: Option<Sandbox>,
 }
 
 fn effective(o: &OptionStore, id: u16, mode: u8) -> Value {
@@ -106,6 +121,41 @@ impl Spec {
                 (sh, argv)
             }
         };
+        let id_of = |id: u16, group: bool| -> Result<Option<u32>> {
+            match o.raw(id) {
+                None | Some(Value::Undefined) => Ok(None),
+                Some(v) => catalog::run_as(v, group).map(Some).map_err(|why| {
+                    let name = if group {
+                        "EXTERNAL_GROUP"
+                    } else {
+                        "EXTERNAL_USER"
+                    };
+                    fail(format!("{name}: {why}"))
+                }),
+            }
+        };
+        let uid = id_of(opt::EXTERNAL_USER, false)?;
+        let gid = match (id_of(opt::EXTERNAL_GROUP, true)?, uid) {
+            (Some(g), _) => Some(g),
+            (None, Some(u)) => Some(sys::primary_gid(u).ok_or_else(|| {
+                fail(format!(
+                    "EXTERNAL_USER {u} has no entry in the user database, so its group is \
+                     unknown: set EXTERNAL_GROUP too"
+                ))
+            })?),
+            (None, None) => None,
+        };
+        let sandbox = effective(o, opt::EXTERNAL_SANDBOX, mode);
+        let positive = |id: u16| Some(o.int(id, mode)).filter(|&n| n > 0);
+        let wanted = Wanted {
+            cpu_percent: positive(opt::EXTERNAL_CPU_LIMIT).map(|n| n as u32),
+            memory: positive(opt::EXTERNAL_MEMORY_LIMIT).map(|n| n as u64),
+            processes: sandbox
+                .get("processes")
+                .and_then(Value::as_int)
+                .filter(|&n| n > 0)
+                .map(|n| n as u64),
+        };
         let env = match effective(o, opt::EXTERNAL_ENV, mode) {
             Value::Mapping(m) => m
                 .iter()
@@ -130,6 +180,10 @@ impl Spec {
                 n if n > 0 => Some(n as u64),
                 _ => None,
             },
+            uid,
+            gid,
+            wanted,
+            sandbox,
         })
     }
 
@@ -163,13 +217,46 @@ impl Spec {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        if self.nice.is_some() || self.nofile.is_some() {
-            let (nice, nofile) = (self.nice, self.nofile);
-            // SAFETY: the closure runs in the forked child before exec; it
-            // only calls setpriority/setrlimit (async-signal-safe) on copied
-            // integers and allocates nothing (sys::in_child).
+        let limits = match self.wanted.is_empty() {
+            true => None,
+            false => Some(Arc::new(Limits::prepare(&self.wanted).map_err(fail)?)),
+        };
+        let uid_after = self.uid.unwrap_or_else(sys::euid);
+        let sandbox = match &self.cwd {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::current_dir().map_err(|e| fail(format!("the driver's cwd: {e}")))?,
+        };
+        let sandbox = Sandbox::prepare(&self.sandbox, &sandbox, uid_after == 0)
+            .map_err(|why| fail(format!("EXTERNAL_SANDBOX: {why}")))?
+            .map(Arc::new);
+        if self.nice.is_some()
+            || self.nofile.is_some()
+            || limits.is_some()
+            || self.uid.is_some()
+            || self.gid.is_some()
+            || sandbox.is_some()
+        {
+            let (nice, nofile, uid, gid) = (self.nice, self.nofile, self.uid, self.gid);
+            let set_groups = sys::euid() == 0;
+            let (l, sb) = (limits.clone(), sandbox.clone());
+            // SAFETY: the closure runs in the forked child before exec. Every
+            // step only makes async-signal-safe system calls on data prepared
+            // in the parent and allocates nothing: the priority and open-file
+            // limit (sys::in_child), joining the cgroups and fallback rlimits
+            // (Limits::in_child), the user switch (sys::switch_user), then the
+            // sandbox (Sandbox::in_child). An error makes the spawn fail.
             unsafe {
-                cmd.pre_exec(move || sys::in_child(nice, nofile));
+                cmd.pre_exec(move || {
+                    sys::in_child(nice, nofile)?;
+                    if let Some(l) = &l {
+                        l.in_child()?;
+                    }
+                    sys::switch_user(uid, gid, set_groups)?;
+                    if let Some(sb) = &sb {
+                        sb.in_child()?;
+                    }
+                    Ok(())
+                });
             }
         }
         let (stdin_child, stdin) = match self.stdin.as_str() {
@@ -226,6 +313,18 @@ impl Spec {
             if let Some(n) = self.nofile {
                 applied.push(format!("EXTERNAL_FILE_LIMIT {n}"));
             }
+            if let Some(u) = self.uid {
+                applied.push(format!("as user {u}"));
+            }
+            if let Some(g) = self.gid {
+                applied.push(format!("as group {g}"));
+            }
+            if limits.is_some() {
+                applied.push("with CPU/memory/process limits".to_string());
+            }
+            if sandbox.is_some() {
+                applied.push("in EXTERNAL_SANDBOX".to_string());
+            }
             fail(if applied.is_empty() {
                 format!("cannot start {}: {e}", self.program)
             } else {
@@ -240,12 +339,19 @@ impl Spec {
         // our read ends see EOF when the child and its descendants close them.
         drop(cmd);
         let pid = child.id() as i32;
+        // The closure (holding the other references) went with `cmd`.
+        let mut limits = limits.and_then(|l| Arc::try_unwrap(l).ok());
+        if let Some(l) = &mut limits {
+            l.started(pid);
+        }
         Ok(Spawned {
             child,
             pid,
             stdin,
             stdout,
             stderr,
+            limits,
+            sandbox: sandbox.and_then(|s| Arc::try_unwrap(s).ok()),
         })
     }
 }

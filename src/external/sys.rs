@@ -235,3 +235,98 @@ pub fn in_child(nice: Option<i32>, nofile: Option<u64>) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Runs in the child between fork and exec, after the limits are joined and
+/// before the sandbox: the supplementary groups (only `gid`, when the driver
+/// may set them), the group, then the user. setgid before setuid, since a
+/// process that gave up root can no longer change its group. Only
+/// async-signal-safe calls on plain integers.
+pub fn switch_user(uid: Option<u32>, gid: Option<u32>, set_groups: bool) -> io::Result<()> {
+    if let Some(g) = gid {
+        if set_groups {
+            // SAFETY: one gid_t read from a local array for the call.
+            if unsafe { libc::setgroups(1, &g) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: plain integer argument.
+        if unsafe { libc::setgid(g) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if let Some(u) = uid {
+        // SAFETY: plain integer argument.
+        if unsafe { libc::setuid(u) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The primary group of user `uid` from the user database, if it has an entry.
+pub fn primary_gid(uid: u32) -> Option<u32> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.gid.as_raw())
+}
+
+/// The effective uid of the driver.
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// setpriority on the whole process group `pgid` (the child and what it started).
+pub fn renice_group(pgid: i32, nice: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    if unsafe { libc::setpriority(libc::PRIO_PGRP as _, pgid as libc::id_t, nice) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// prlimit(RLIMIT_NOFILE) of a running process: soft and hard to `n`.
+pub fn set_nofile(pid: i32, n: u64) -> io::Result<()> {
+    let r = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    // SAFETY: `r` is a valid rlimit that prlimit only reads; old is NULL.
+    if unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &r, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// CPU time (ms, the process and its reaped children), resident set and its
+/// peak (kB) of a running process, from /proc; zeros when it is gone.
+pub fn proc_usage(pid: i32) -> (i64, i64, i64) {
+    let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100)
+        .max(1);
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command (which may hold spaces) in parentheses.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<i64> = rest
+                .split(' ')
+                .skip(11)
+                .take(4)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            Some(f.iter().sum::<i64>() * 1000 / tick)
+        })
+        .unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (cpu, kb("VmRSS:"), kb("VmHWM:"))
+}

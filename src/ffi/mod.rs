@@ -19,6 +19,7 @@
 
 pub mod catalog;
 pub mod events;
+pub mod external;
 pub mod http_util;
 pub mod ipc;
 pub mod results;

@@ -860,7 +860,7 @@ fn lookup_id(name: &str, group: bool) -> Option<u32> {
 
 /// EXTERNAL_USER / EXTERNAL_GROUP: resolves the name and checks that the
 /// driver may switch to it, so the error comes at set time.
-fn run_as(v: &Value, group: bool) -> Result<u32, String> {
+pub(crate) fn run_as(v: &Value, group: bool) -> Result<u32, String> {
     let what = if group { "group" } else { "user" };
     let id = match v {
         Value::Int(i) if (0..i64::from(u32::MAX)).contains(i) => *i as u32,
