@@ -916,7 +916,7 @@ impl From<Option<&Value>> for RestartPolicy {
         RestartPolicy {
             policy,
             max_restarts: int("max_restarts", 0).max(0) as u64,
-            backoff_ms: int("backoff_ms", 1000).max(1) as u64,
+            backoff_ms: int("backoff_ms", 1000).max(0) as u64,
             window: int("window", 0).max(0) as u64,
         }
     }

@@ -1010,7 +1010,8 @@ fn restart_policy(v: &Value) -> Result<Value, String> {
             let policy = required_str(v, "policy")?;
             word(policy)?;
             let max = int_field(v, "max_restarts", 0, 1_000_000, " (0 = no limit)")?.unwrap_or(0);
-            let backoff = int_field(v, "backoff_ms", 1, 60_000, " (ms)")?.unwrap_or(1000);
+            let backoff =
+                int_field(v, "backoff_ms", 0, 60_000, " (ms, 0 = at once)")?.unwrap_or(1000);
             let window = int_field(v, "window", 0, 86_400, " (s, 0 = forever)")?.unwrap_or(0);
             Ok(Value::mapping([
                 ("policy", Value::str(policy)),
@@ -1503,7 +1504,7 @@ pub static OPTIONS: &[OptionDef] = &[
          no network; a mapping turns it on and adds read-write paths and/or allows the network. What was applied is reported.")),
     row(159, "EXTERNAL_RESTART_POLICY", S.or(M), Default::Str("never"), "\"never\"", Check::Custom(restart_policy),
         "\"never\", \"on-failure\", \"always\" or a mapping with policy, max_restarts (int, 0 = no limit), \
-         backoff_ms (int 1..60000), window (int s)", EXTERNAL_LONG,
+         backoff_ms (int 0..60000, 0 = at once), window (int s)", EXTERNAL_LONG,
         "Restart the process when it exits; backoff doubles each time, capped at 60 s; restarts are counted over window seconds (0 = forever)."),
 
     // ----- Cache 200–209 -----

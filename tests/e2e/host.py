@@ -83,9 +83,12 @@ class Host:
         return r
 
     def event(self, kind, socket=None, timeout=DEFAULT_TIMEOUT, pred=None):
-        """Returns (and removes) the first event of `kind` for `socket`, waiting if needed."""
+        """Returns (and removes) the first event of `kind` (or of any kind in a tuple) for
+        `socket`, waiting if needed."""
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+
         def match(e):
-            return (e.get("event") == kind and (socket is None or e.get("socket") == socket)
+            return (e.get("event") in kinds and (socket is None or e.get("socket") == socket)
                     and (pred is None or pred(e)))
         for i, e in enumerate(self.events):
             if match(e):

@@ -555,9 +555,9 @@ def test_file_limit_above_the_hard_limit_needs_cap_sys_resource():
 # ---- options this build does not implement ------------------------------------------------
 
 @pytest.mark.parametrize("opt,value", [
-    ("EXTERNAL_WATCH_PATH", "/tmp"), ("EXTERNAL_USER", 0), ("EXTERNAL_GROUP", 0),
+    ("EXTERNAL_WATCH_PATH", "/tmp"),
     ("EXTERNAL_CPU_LIMIT", 50), ("EXTERNAL_MEMORY_LIMIT", 1 << 26),
-    ("EXTERNAL_SANDBOX", 1), ("EXTERNAL_RESTART_POLICY", "always"),
+    ("EXTERNAL_SANDBOX", 1),
 ])
 def test_unbuilt_options_are_refused(host, opt, value):
     host.ok("create 1 EXTERNAL_PROCESS")
@@ -571,4 +571,3 @@ def test_off_values_of_unbuilt_options_are_accepted(host):
     host.ok("create 1 EXTERNAL_PROCESS")
     for opt in ("EXTERNAL_CPU_LIMIT", "EXTERNAL_MEMORY_LIMIT", "EXTERNAL_SANDBOX"):
         host.ok(f"set 1 {opt} 0")
-    host.ok('set 1 EXTERNAL_RESTART_POLICY "never"')
