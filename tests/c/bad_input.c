@@ -229,6 +229,48 @@ int main(void) {
     unisock_value_free(enc);
   }
 
+  /* The external_* efuns: NULLs, bad UTF-8, unknown ids, the wrong mode, bad bits. */
+  {
+    int64_t n = -1;
+    unisock_value *out = NULL, *str = NULL;
+    EXPECT(unisock_value_new_string("x", 1, &str), UNISOCK_RESULT_OK);
+    EXPECT(unisock_external_write(2, NULL, &n), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_write(2, str, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_write(77, str, &n), UNISOCK_RESULT_EE_BADF);
+    EXPECT(unisock_external_write(2, str, &n), UNISOCK_RESULT_EE_MODENOTSUPP); /* socket 2: not external */
+    check(n == -1, "a refused external_write writes nothing");
+    EXPECT(unisock_external_read(2, 0, NULL), UNISOCK_RESULT_EE_MODENOTSUPP);
+    EXPECT(unisock_create(40, 22), UNISOCK_RESULT_OK);
+    EXPECT(unisock_external_read(40, -5, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_read(40, -5, &out), UNISOCK_RESULT_OK);
+    check(out && unisock_value_get_kind(out) == UNISOCK_VALUE_KIND_INT, "external_read: 0 when nothing is held");
+    unisock_value_free(out);
+    out = NULL;
+    EXPECT(unisock_external_monitor_path(40, NULL, 0, &n), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_monitor_path(40, "/tmp", 0, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_monitor_path(40, bad, 0, &n), UNISOCK_RESULT_INVALID_UTF8);
+    EXPECT(unisock_external_monitor_path(40, "/tmp", 0x100, &n), UNISOCK_RESULT_EE_BADDATA);
+    EXPECT(unisock_external_monitor_path(40, "/tmp", -1, &n), UNISOCK_RESULT_EE_BADDATA);
+    EXPECT(unisock_external_stop_monitoring(40, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_stop_monitoring(40, bad), UNISOCK_RESULT_INVALID_UTF8);
+    EXPECT(unisock_external_stop_monitoring(40, "/not/watched"), UNISOCK_RESULT_EE_BADDATA);
+    EXPECT(unisock_external_get_file_events(40, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_get_file_events(40, &out), UNISOCK_RESULT_OK);
+    check(out && unisock_value_get_kind(out) == UNISOCK_VALUE_KIND_ARRAY, "external_get_file_events: an array");
+    unisock_value_free(out);
+    out = NULL;
+    EXPECT(unisock_external_set_resource_limits(40, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_set_resource_limits(40, str), UNISOCK_RESULT_EE_BADDATA); /* not a mapping */
+    EXPECT(unisock_external_get_process_stats(40, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_external_get_process_stats(40, &out), UNISOCK_RESULT_OK);
+    check(out && unisock_value_get_kind(out) == UNISOCK_VALUE_KIND_MAPPING, "external_get_process_stats: a mapping");
+    unisock_value_free(out);
+    EXPECT(unisock_external_spawn_process(40), UNISOCK_RESULT_EE_NOADDR); /* no EXTERNAL_COMMAND */
+    EXPECT(unisock_external_spawn_process(77), UNISOCK_RESULT_EE_BADF);
+    EXPECT(unisock_close(40), UNISOCK_RESULT_OK);
+    unisock_value_free(str);
+  }
+
   /* Messages: truncation and unknown codes. */
   char small[8];
   size_t full = 0;
