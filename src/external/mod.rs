@@ -104,7 +104,7 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
 /// does not implement (`refuse_unbuilt`) and those that need a privilege the
 /// driver may lack (`check_privilege`).
 pub fn may_refuse(id: i64) -> bool {
-    matches!(id, 143 | 154..=158)
+    matches!(id, 143 | 154..=157)
 }
 
 /// The check made when one of this family's options has just been stored.
@@ -191,10 +191,9 @@ pub fn refuse_unbuilt(id: u16, value: Option<&Value>) -> Result<()> {
     let what = match id {
         143 => "file watching (EXTERNAL_WATCH_PATH)",
         155 | 156 => "CPU and memory limits (options 155-156)",
-        158 => "the sandbox",
         _ => return Ok(()),
     };
-    let off = matches!((id, value), (155 | 156 | 158, Some(Value::Int(0))));
+    let off = matches!((id, value), (155 | 156, Some(Value::Int(0))));
     if off {
         return Ok(());
     }
@@ -207,7 +206,7 @@ mod tests {
 
     #[test]
     fn unbuilt_options_are_refused_except_their_off_value() {
-        for id in [143u16, 155, 156, 158] {
+        for id in [143u16, 155, 156] {
             let e = refuse_unbuilt(id, Some(&Value::Int(7))).unwrap_err();
             assert!(
                 e.message.contains("is not available yet"),
@@ -216,7 +215,7 @@ mod tests {
             );
             assert!(may_refuse(id as i64));
         }
-        for id in [155u16, 156, 158] {
+        for id in [155u16, 156] {
             assert!(refuse_unbuilt(id, Some(&Value::Int(0))).is_ok());
         }
         // built: never refused as unbuilt, whatever the value
@@ -224,7 +223,7 @@ mod tests {
             assert!(refuse_unbuilt(id, Some(&Value::Int(7))).is_ok());
             assert!(may_refuse(id as i64)); // they may still lack the privilege
         }
-        for id in [145u16, 146, 159] {
+        for id in [145u16, 146, 158, 159] {
             assert!(refuse_unbuilt(id, Some(&Value::str("x"))).is_ok());
         }
         assert!(refuse_unbuilt(143, Some(&Value::Int(0))).is_err());

@@ -322,8 +322,17 @@ impl Spec {
             if limits.is_some() {
                 applied.push("with CPU/memory/process limits".to_string());
             }
-            if sandbox.is_some() {
-                applied.push("in EXTERNAL_SANDBOX".to_string());
+            if let Some(sb) = &sandbox {
+                applied.push(match sb.child_failure() {
+                    Some(step) => format!("EXTERNAL_SANDBOX: {step} failed"),
+                    // landlock checks the exec itself: a program outside "read"
+                    None if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        "in EXTERNAL_SANDBOX, whose file rules may not allow running it: is its \
+                         directory outside \"read\"?"
+                            .to_string()
+                    }
+                    None => "in EXTERNAL_SANDBOX".to_string(),
+                });
             }
             fail(if applied.is_empty() {
                 format!("cannot start {}: {e}", self.program)

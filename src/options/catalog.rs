@@ -967,21 +967,30 @@ fn sandbox(v: &Value) -> Result<Value, String> {
     match v {
         Value::Int(_) => Ok(boolean(v)),
         Value::Mapping(_) => {
-            known_keys(v, &["paths", "network"])?;
+            known_keys(v, &["paths", "read", "network", "processes"])?;
             let mut out = Value::Mapping(vec![]);
-            if let Some(p) = v.get("paths") {
+            let paths = |key: &str| -> Result<Option<Value>, String> {
+                let Some(p) = v.get(key) else { return Ok(None) };
                 let Value::Array(_) = p else {
-                    return Err(format!("\"paths\" is {}, not an array", p.describe()));
+                    return Err(format!("\"{key}\" is {}, not an array", p.describe()));
                 };
                 for (i, s) in strings(p)?.into_iter().enumerate() {
-                    abs_path(s, &format!("\"paths\" element {i}"), 4096)?;
+                    abs_path(s, &format!("\"{key}\" element {i}"), 4096)?;
                 }
-                out.insert(Value::str("paths"), p.clone());
-            } else {
-                out.insert(Value::str("paths"), Value::Array(vec![]));
+                Ok(Some(p.clone()))
+            };
+            let rw = paths("paths")?.unwrap_or(Value::Array(vec![]));
+            out.insert(Value::str("paths"), rw);
+            // "read" limits reads to the system directories and the paths
+            // named; absent, reads are allowed everywhere, so it is kept
+            // only when given.
+            if let Some(read) = paths("read")? {
+                out.insert(Value::str("read"), read);
             }
             let net = bool_field(v, "network")?.unwrap_or(0);
             out.insert(Value::str("network"), Value::Int(net));
+            let procs = int_field(v, "processes", 0, 1_000_000, " (0 = no limit)")?.unwrap_or(0);
+            out.insert(Value::str("processes"), Value::Int(procs));
             Ok(out)
         }
         _ => Err(String::new()),
@@ -1499,9 +1508,9 @@ pub static OPTIONS: &[OptionDef] = &[
     before_start(row(157, "EXTERNAL_FILE_LIMIT", I, Default::Int(0), "0", Check::Custom(file_limit),
         "an int, 0 (off) or 3..1048576 (open files)", EXTERNAL, "RLIMIT_NOFILE for the child.")),
     before_start(row(158, "EXTERNAL_SANDBOX", I.or(M), Default::Int(0), "0", Check::Custom(sandbox),
-        "an int 0/1 or a mapping with paths (array of absolute paths) and network (int 0/1)", EXTERNAL,
+        "an int 0/1 or a mapping with paths and read (arrays of absolute paths), network (int 0/1) and processes (int 0..1000000)", EXTERNAL,
         "1 = no_new_privs + landlock (read-only everywhere, read-write in the working dir) + seccomp deny-list + \
-         no network; a mapping turns it on and adds read-write paths and/or allows the network. What was applied is reported.")),
+         no network; a mapping turns it on and adds read-write paths (paths), limits reads to the system directories and the paths named (read), allows the network (network 1) and caps the number of processes (processes). What was applied is reported.")),
     row(159, "EXTERNAL_RESTART_POLICY", S.or(M), Default::Str("never"), "\"never\"", Check::Custom(restart_policy),
         "\"never\", \"on-failure\", \"always\" or a mapping with policy, max_restarts (int, 0 = no limit), \
          backoff_ms (int 0..60000, 0 = at once), window (int s)", EXTERNAL_LONG,

@@ -557,7 +557,7 @@ def test_file_limit_above_the_hard_limit_needs_cap_sys_resource():
 @pytest.mark.parametrize("opt,value", [
     ("EXTERNAL_WATCH_PATH", "/tmp"),
     ("EXTERNAL_CPU_LIMIT", 50), ("EXTERNAL_MEMORY_LIMIT", 1 << 26),
-    ("EXTERNAL_SANDBOX", 1),
+    
 ])
 def test_unbuilt_options_are_refused(host, opt, value):
     host.ok("create 1 EXTERNAL_PROCESS")
@@ -569,5 +569,5 @@ def test_unbuilt_options_are_refused(host, opt, value):
 
 def test_off_values_of_unbuilt_options_are_accepted(host):
     host.ok("create 1 EXTERNAL_PROCESS")
-    for opt in ("EXTERNAL_CPU_LIMIT", "EXTERNAL_MEMORY_LIMIT", "EXTERNAL_SANDBOX"):
+    for opt in ("EXTERNAL_CPU_LIMIT", "EXTERNAL_MEMORY_LIMIT"):
         host.ok(f"set 1 {opt} 0")

@@ -290,11 +290,14 @@ def test_efuns_refuse_other_modes_and_unknown_ids(host):
 
 
 def test_stats_of_a_running_and_an_ended_process(host):
-    start(host, 1, "/bin/sleep", EXTERNAL_ARGS=["30"], EXTERNAL_FILE_LIMIT=64, EXTERNAL_PRIORITY=3)
+    # valgrind keeps fds of its own above a small limit: the child could not be given 64 there
+    files = {} if WRAPPED else {"EXTERNAL_FILE_LIMIT": 64}
+    start(host, 1, "/bin/sleep", EXTERNAL_ARGS=["30"], EXTERNAL_PRIORITY=3, **files)
     st = ext(host, 1, "stats")["value"]
     assert st["running"] == 1 and st["pid"] > 0 and st["restarts"] == 0
     assert st["rss_kb"] > 0 and st["uptime_ms"] >= 0
-    assert st["limits"]["files"] == {"value": 64, "mechanism": "RLIMIT_NOFILE"}
+    if not WRAPPED:
+        assert st["limits"]["files"] == {"value": 64, "mechanism": "RLIMIT_NOFILE"}
     assert st["limits"]["priority"]["value"] == 3
     assert st["sandbox"] == {}
     host.ok("close 1")
@@ -324,6 +327,7 @@ def test_set_resource_limits_on_a_running_process(host):
     host.ok("close 1")
 
 
+@pytest.mark.skipif(WRAPPED, reason="valgrind keeps fds of its own above a small limit")
 def test_set_resource_limits_before_the_start_become_its_options(host):
     host.ok("create 1 EXTERNAL_PROCESS")
     host.ok('ext 1 limits {"files": 40}')
