@@ -189,7 +189,6 @@ fn nofile_refusal(n: u64, hard: u64, nr_open: u64, cap_sys_resource: bool) -> Op
 /// anyway and is accepted.
 pub fn refuse_unbuilt(id: u16, value: Option<&Value>) -> Result<()> {
     let what = match id {
-        143 => "file watching (EXTERNAL_WATCH_PATH)",
         155 | 156 => "CPU and memory limits (options 155-156)",
         _ => return Ok(()),
     };
@@ -206,7 +205,7 @@ mod tests {
 
     #[test]
     fn unbuilt_options_are_refused_except_their_off_value() {
-        for id in [143u16, 155, 156] {
+        for id in [155u16, 156] {
             let e = refuse_unbuilt(id, Some(&Value::Int(7))).unwrap_err();
             assert!(
                 e.message.contains("is not available yet"),
@@ -223,10 +222,9 @@ mod tests {
             assert!(refuse_unbuilt(id, Some(&Value::Int(7))).is_ok());
             assert!(may_refuse(id as i64)); // they may still lack the privilege
         }
-        for id in [145u16, 146, 158, 159] {
+        for id in [143u16, 145, 146, 158, 159] {
             assert!(refuse_unbuilt(id, Some(&Value::str("x"))).is_ok());
         }
-        assert!(refuse_unbuilt(143, Some(&Value::Int(0))).is_err());
         assert!(refuse_unbuilt(140, Some(&Value::str("/bin/true"))).is_ok());
         assert!(!may_refuse(140) && !may_refuse(153));
     }

@@ -592,10 +592,7 @@ impl Process {
                     for a in &added {
                         let _ = w.w.remove(a);
                     }
-                    return Err(super::refused(
-                        opt::EXTERNAL_WATCH_PATH,
-                        format!("cannot watch {why}"),
-                    ));
+                    return Err(super::refused(opt::EXTERNAL_WATCH_PATH, why));
                 }
             }
         }
@@ -1158,7 +1155,7 @@ impl Endpoint for Process {
                 w.w.add(path, bits).map(Value::Int).map_err(|why| {
                     Error::new(
                         ResultCode::EeBaddata,
-                        format!("external_monitor_path: cannot watch {why}"),
+                        format!("external_monitor_path: {why}"),
                     )
                 })
             }

@@ -555,7 +555,6 @@ def test_file_limit_above_the_hard_limit_needs_cap_sys_resource():
 # ---- options this build does not implement ------------------------------------------------
 
 @pytest.mark.parametrize("opt,value", [
-    ("EXTERNAL_WATCH_PATH", "/tmp"),
     ("EXTERNAL_CPU_LIMIT", 50), ("EXTERNAL_MEMORY_LIMIT", 1 << 26),
     
 ])
