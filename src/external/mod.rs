@@ -2,15 +2,18 @@
 //! 22/23), a child process as a socket (callbacks.md "External process",
 //! options 140–159, docs/modes/external.md).
 //!
-//! - `spawn`: building and starting the child from the options;
-//! - `process`: the endpoint (pipes, exit via pidfd, timeout, close);
-//! - `sys`: the system calls std does not wrap (the only unsafe code here).
+//! - `spawn`: building and starting the child from the options (user and
+//!   group, limits and sandbox applied between fork and exec);
+//! - `process`: the endpoint (pipes, exit via pidfd, timeout, close, restart
+//!   policy, the external_* efuns);
+//! - `watch`: inotify file watches (EXTERNAL_WATCH_PATH, external_monitor_path);
+//! - `limits`: CPU, memory and process limits through cgroups or rlimits,
+//!   open files and priority;
+//! - `sandbox`: no_new_privs, landlock, seccomp, network namespace;
+//! - `sys`: the system calls std does not wrap.
 //!
-//! Not built yet, and refused when set: EXTERNAL_WATCH_PATH, USER/GROUP,
-//! the CPU/MEMORY limits, SANDBOX and RESTART_POLICY. EXTERNAL_PRIORITY and
-//! EXTERNAL_FILE_LIMIT are applied in the child before exec (`spawn`), and
-//! refused at set time when the driver lacks the privilege they need
-//! (`check_privilege`).
+//! Unsafe code lives only in the OS-facing files (`sys`, `limits`,
+//! `sandbox`, and the pre_exec hook in `spawn`).
 
 pub mod limits;
 pub mod process;
@@ -100,16 +103,15 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     }
 }
 
-/// Options of this family that `option_set` may refuse: those this build
-/// does not implement (`refuse_unbuilt`) and those that need a privilege the
-/// driver may lack (`check_privilege`).
+/// Options of this family that may be refused after they were stored:
+/// EXTERNAL_WATCH_PATH (a path that cannot be watched) and those that need a
+/// privilege the driver may lack (`check_privilege`).
 pub fn may_refuse(id: i64) -> bool {
-    matches!(id, 143 | 154..=157)
+    matches!(id, 143 | 154 | 157)
 }
 
 /// The check made when one of this family's options has just been stored.
 pub fn option_set(id: u16, value: Option<&Value>) -> Result<()> {
-    refuse_unbuilt(id, value)?;
     check_privilege(id, value)
 }
 
@@ -183,50 +185,18 @@ fn nofile_refusal(n: u64, hard: u64, nr_open: u64, cap_sys_resource: bool) -> Op
     None
 }
 
-/// Refuses the options this build does not implement, so that a setting
-/// that would do nothing is never stored silently. The value that means
-/// "off" (0, or "never" for the restart policy) is what this build does
-/// anyway and is accepted.
-pub fn refuse_unbuilt(id: u16, value: Option<&Value>) -> Result<()> {
-    let what = match id {
-        155 | 156 => "CPU and memory limits (options 155-156)",
-        _ => return Ok(()),
-    };
-    let off = matches!((id, value), (155 | 156, Some(Value::Int(0))));
-    if off {
-        return Ok(());
-    }
-    Err(crate::options::validate::not_built_yet(id, what))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn unbuilt_options_are_refused_except_their_off_value() {
-        for id in [155u16, 156] {
-            let e = refuse_unbuilt(id, Some(&Value::Int(7))).unwrap_err();
-            assert!(
-                e.message.contains("is not available yet"),
-                "{id}: {}",
-                e.message
-            );
-            assert!(may_refuse(id as i64));
+    fn only_the_watch_path_and_privileged_options_may_be_refused() {
+        for id in [143, 154, 157] {
+            assert!(may_refuse(id));
         }
-        for id in [155u16, 156] {
-            assert!(refuse_unbuilt(id, Some(&Value::Int(0))).is_ok());
+        for id in [140, 145, 153, 155, 156, 158, 159] {
+            assert!(!may_refuse(id));
         }
-        // built: never refused as unbuilt, whatever the value
-        for id in [154u16, 157] {
-            assert!(refuse_unbuilt(id, Some(&Value::Int(7))).is_ok());
-            assert!(may_refuse(id as i64)); // they may still lack the privilege
-        }
-        for id in [143u16, 145, 146, 158, 159] {
-            assert!(refuse_unbuilt(id, Some(&Value::str("x"))).is_ok());
-        }
-        assert!(refuse_unbuilt(140, Some(&Value::str("/bin/true"))).is_ok());
-        assert!(!may_refuse(140) && !may_refuse(153));
     }
 
     #[test]

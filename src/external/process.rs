@@ -124,9 +124,8 @@ pub struct Process {
     scratch: Vec<u8>,
     limits: Option<Limits>,
     sandbox: Option<Sandbox>,
-    /// EXTERNAL_PRIORITY and EXTERNAL_FILE_LIMIT as applied (for the stats).
-    nice: i64,
-    nofile: i64,
+    /// TIMER_LIMITS is armed (the CPU limit's RLIMIT_CPU fallback).
+    ticking: bool,
     kept: Kept,
 }
 
@@ -157,8 +156,7 @@ impl Process {
             scratch: Vec::new(),
             limits: None,
             sandbox: None,
-            nice: 0,
-            nofile: 0,
+            ticking: false,
             kept: Kept::default(),
         }
     }
@@ -180,8 +178,6 @@ impl Process {
         self.buf_size = o.int(opt::EXTERNAL_BUFFER_SIZE, self.mode).max(1024) as usize;
         self.max_buffered = o.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
         let timeout = o.int(opt::EXTERNAL_TIMEOUT, self.mode).max(0) as u64;
-        self.nice = o.int(opt::EXTERNAL_PRIORITY, self.mode);
-        self.nofile = o.int(opt::EXTERNAL_FILE_LIMIT, self.mode);
         self.command = spec.command.clone();
         let mut sp = spec.spawn()?;
         self.limits = sp.limits.take();
@@ -241,6 +237,7 @@ impl Process {
             cx.timer(Duration::from_secs(timeout), TIMER_TIMEOUT);
         }
         if let Some(d) = self.limits.as_ref().and_then(Limits::next_tick) {
+            self.ticking = true;
             cx.timer(d, TIMER_LIMITS);
         }
         cx.core.state = State::DataXfer;
@@ -399,11 +396,7 @@ impl Process {
         let e = self.ended.unwrap_or_default();
         let reason = if self.timed_out {
             "timeout"
-        } else if self
-            .limits
-            .as_ref()
-            .is_some_and(|l| l.limit_hit(e.signal as i32))
-        {
+        } else if self.limits.as_ref().is_some_and(|l| l.limit_hit(&e)) {
             "limit"
         } else if e.signal != 0 {
             "killed"
@@ -695,65 +688,33 @@ impl Process {
                 }
             };
             let def = crate::options::catalog::find(id as i64).expect("in the catalog");
-            let v = crate::options::validate::validate(def, v).map_err(|e| {
-                Error::new(
-                    e.code,
-                    e.message
-                        .replace("socket_set_option", "external_set_resource_limits"),
-                )
-            })?;
-            super::option_set(id, Some(&v)).map_err(|e| {
-                Error::new(
-                    e.code,
-                    e.message
-                        .replace("socket_set_option", "external_set_resource_limits"),
-                )
-            })?;
+            let v = crate::options::validate::validate(def, v).map_err(as_limits_error)?;
+            super::option_set(id, Some(&v)).map_err(as_limits_error)?;
             todo.push((id, v));
         }
         if self.running() {
-            let pid = self.pid;
-            for (id, v) in &todo {
-                let n = v.as_int().unwrap_or(0);
-                let r = match *id {
-                    opt::EXTERNAL_PRIORITY => sys::renice_group(pid, n as i32)
-                        .map_err(|e| format!("setpriority on process group {pid}: {e}")),
-                    opt::EXTERNAL_FILE_LIMIT if n == 0 => Err(
-                        "files 0 (inherit) cannot be applied to a running process; give a number"
-                            .to_string(),
-                    ),
-                    opt::EXTERNAL_FILE_LIMIT => sys::set_nofile(pid, n as u64)
-                        .map_err(|e| format!("prlimit RLIMIT_NOFILE on {pid}: {e}")),
-                    _ => match &mut self.limits {
-                        Some(l) => l.set_running(
-                            pid,
-                            &Value::mapping([(
-                                if *id == opt::EXTERNAL_CPU_LIMIT {
-                                    "cpu"
-                                } else {
-                                    "memory"
-                                },
-                                v.clone(),
-                            )]),
-                        ),
-                        None => Err(
-                            "the process was started without a CPU or memory limit, so it \
-                             has no cgroup to change; set EXTERNAL_CPU_LIMIT or \
-                             EXTERNAL_MEMORY_LIMIT before starting it"
-                                .to_string(),
-                        ),
-                    },
-                };
-                r.map_err(|why| {
-                    Error::new(
-                        ResultCode::EeBaddata,
-                        format!("external_set_resource_limits: {why}"),
-                    )
-                })?;
-                match *id {
-                    opt::EXTERNAL_PRIORITY => self.nice = n,
-                    opt::EXTERNAL_FILE_LIMIT => self.nofile = n,
-                    _ => {}
+            let key = |id: u16| match id {
+                opt::EXTERNAL_CPU_LIMIT => "cpu",
+                opt::EXTERNAL_MEMORY_LIMIT => "memory",
+                opt::EXTERNAL_FILE_LIMIT => "files",
+                _ => "priority",
+            };
+            let asked = Value::mapping(todo.iter().map(|(id, v)| (key(*id), v.clone())));
+            let l = self
+                .limits
+                .as_mut()
+                .expect("a running process has its limits");
+            l.set_running(&asked).map_err(|why| {
+                Error::new(
+                    ResultCode::EeBaddata,
+                    format!("external_set_resource_limits: {why}"),
+                )
+            })?;
+            // A CPU limit that had to fall back to RLIMIT_CPU needs the ticks.
+            if !self.ticking {
+                if let Some(d) = l.next_tick() {
+                    self.ticking = true;
+                    cx.timer(d, TIMER_LIMITS);
                 }
             }
         }
@@ -782,11 +743,13 @@ impl Process {
             Some(e) => (e.cpu_ms, 0, e.max_rss_kb),
             None if self.running() => {
                 let (cpu, rss, hwm) = sys::proc_usage(self.pid);
-                match self.limits.as_ref().and_then(Limits::usage) {
-                    // The cgroup counts the descendants too.
-                    Some((cg_cpu, cg_rss)) => (cg_cpu.max(cpu), cg_rss.max(rss), hwm),
-                    None => (cpu, rss, hwm),
-                }
+                // The cgroups count the descendants too, where they count.
+                let u = self.limits.as_ref().map(Limits::usage).unwrap_or_default();
+                (
+                    u.cpu_ms.map_or(cpu, |c| c.max(cpu)),
+                    u.memory_kb.map_or(rss, |m| m.max(rss)),
+                    hwm,
+                )
             }
             None => (0, 0, 0),
         };
@@ -794,30 +757,10 @@ impl Process {
         m.insert(Value::str("rss_kb"), Value::Int(rss_kb));
         m.insert(Value::str("max_rss_kb"), Value::Int(max_rss_kb));
         m.insert(Value::str("restarts"), Value::Int(self.kept.restarts));
-        let mut limits = match &self.limits {
+        let limits = match &self.limits {
             Some(l) => l.report(),
             None => Value::Mapping(vec![]),
         };
-        if self.pid > 0 {
-            if self.nofile > 0 {
-                limits.insert(
-                    Value::str("files"),
-                    Value::mapping([
-                        ("value", Value::Int(self.nofile)),
-                        ("mechanism", Value::str("RLIMIT_NOFILE")),
-                    ]),
-                );
-            }
-            if self.nice != 0 {
-                limits.insert(
-                    Value::str("priority"),
-                    Value::mapping([
-                        ("value", Value::Int(self.nice)),
-                        ("mechanism", Value::str("setpriority (nice value)")),
-                    ]),
-                );
-            }
-        }
         m.insert(Value::str("limits"), limits);
         let sandbox = self
             .sandbox
@@ -880,6 +823,15 @@ impl Process {
             cx.emit(EventKind::Write, None, None);
         }
     }
+}
+
+/// An option's refusal, as external_set_resource_limits's error (EEBADDATA).
+fn as_limits_error(e: Error) -> Error {
+    Error::new(
+        ResultCode::EeBaddata,
+        e.message
+            .replace("socket_set_option", "external_set_resource_limits"),
+    )
 }
 
 fn is_overflow(v: &Value) -> bool {
@@ -994,8 +946,13 @@ impl Endpoint for Process {
             }
             TIMER_DRAIN if self.ended.is_some() => self.finish(cx),
             TIMER_RESTART => self.restart(cx),
-            TIMER_LIMITS if self.running() => {
+            TIMER_LIMITS => {
+                self.ticking = false;
+                if !self.running() {
+                    return;
+                }
                 if let Some(d) = self.limits.as_mut().and_then(Limits::tick) {
+                    self.ticking = true;
                     cx.timer(d, TIMER_LIMITS);
                 }
             }

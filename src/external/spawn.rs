@@ -32,15 +32,12 @@ pub struct Spec {
     stdin: String,
     stdout: String,
     stderr: String,
-    /// EXTERNAL_PRIORITY; None (0) leaves the driver's nice value.
-    nice: Option<i32>,
-    /// EXTERNAL_FILE_LIMIT; None (0) leaves the driver's RLIMIT_NOFILE.
-    nofile: Option<u64>,
     /// EXTERNAL_USER, resolved; None: the driver's.
     uid: Option<u32>,
     /// EXTERNAL_GROUP, or the user's primary group; None: the driver's.
     gid: Option<u32>,
-    /// EXTERNAL_CPU_LIMIT, EXTERNAL_MEMORY_LIMIT and the sandbox's "processes".
+    /// EXTERNAL_CPU_LIMIT, EXTERNAL_MEMORY_LIMIT, the sandbox's "processes",
+    /// EXTERNAL_FILE_LIMIT and EXTERNAL_PRIORITY (None: the driver's).
     pub wanted: Wanted,
     /// EXTERNAL_SANDBOX as stored (0, 1 or the normalised mapping).
     sandbox: Value,
@@ -53,7 +50,7 @@ pub struct Spawned {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
-    /// The limits applied to it (cgroup or rlimits), when any were asked for.
+    /// The limits applied to it (cgroups or rlimits; empty when none were asked for).
     pub limits: Option<Limits>,
     /// The sandbox it runs in, when EXTERNAL_SANDBOX is on.
     pub sandbox: Option<Sandbox>,
@@ -155,6 +152,12 @@ impl Spec {
                 .and_then(Value::as_int)
                 .filter(|&n| n > 0)
                 .map(|n| n as u64),
+            files: positive(opt::EXTERNAL_FILE_LIMIT).map(|n| n as u64),
+            priority: match o.int(opt::EXTERNAL_PRIORITY, mode) {
+                0 => None,
+                n => Some(n.clamp(-20, 19) as i32),
+            },
+            child_uid: uid,
         };
         let env = match effective(o, opt::EXTERNAL_ENV, mode) {
             Value::Mapping(m) => m
@@ -172,14 +175,6 @@ impl Spec {
             stdin: text(o, opt::EXTERNAL_STDIN_MODE, mode),
             stdout: text(o, opt::EXTERNAL_STDOUT_MODE, mode),
             stderr: text(o, opt::EXTERNAL_STDERR_MODE, mode),
-            nice: match o.int(opt::EXTERNAL_PRIORITY, mode) {
-                0 => None,
-                n => Some(n.clamp(-20, 19) as i32),
-            },
-            nofile: match o.int(opt::EXTERNAL_FILE_LIMIT, mode) {
-                n if n > 0 => Some(n as u64),
-                _ => None,
-            },
             uid,
             gid,
             wanted,
@@ -217,10 +212,10 @@ impl Spec {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        let limits = match self.wanted.is_empty() {
-            true => None,
-            false => Some(Arc::new(Limits::prepare(&self.wanted).map_err(fail)?)),
-        };
+        // Nothing wanted costs nothing; the Limits is kept anyway so that
+        // external_set_resource_limits can add a limit to the running child.
+        let limits = Limits::prepare(&self.wanted).map_err(fail)?;
+        let setup = limits.child_setup();
         let uid_after = self.uid.unwrap_or_else(sys::euid);
         let sandbox = match &self.cwd {
             Some(dir) => PathBuf::from(dir),
@@ -229,35 +224,23 @@ impl Spec {
         let sandbox = Sandbox::prepare(&self.sandbox, &sandbox, uid_after == 0)
             .map_err(|why| fail(format!("EXTERNAL_SANDBOX: {why}")))?
             .map(Arc::new);
-        if self.nice.is_some()
-            || self.nofile.is_some()
-            || limits.is_some()
-            || self.uid.is_some()
-            || self.gid.is_some()
-            || sandbox.is_some()
-        {
-            let (nice, nofile, uid, gid) = (self.nice, self.nofile, self.uid, self.gid);
-            let set_groups = sys::euid() == 0;
-            let (l, sb) = (limits.clone(), sandbox.clone());
-            // SAFETY: the closure runs in the forked child before exec. Every
-            // step only makes async-signal-safe system calls on data prepared
-            // in the parent and allocates nothing: the priority and open-file
-            // limit (sys::in_child), joining the cgroups and fallback rlimits
-            // (Limits::in_child), the user switch (sys::switch_user), then the
-            // sandbox (Sandbox::in_child). An error makes the spawn fail.
-            unsafe {
-                cmd.pre_exec(move || {
-                    sys::in_child(nice, nofile)?;
-                    if let Some(l) = &l {
-                        l.in_child()?;
-                    }
-                    sys::switch_user(uid, gid, set_groups)?;
-                    if let Some(sb) = &sb {
-                        sb.in_child()?;
-                    }
-                    Ok(())
-                });
-            }
+        let (uid, gid) = (self.uid, self.gid);
+        let set_groups = sys::euid() == 0;
+        let sb = sandbox.clone();
+        // SAFETY: the closure runs in the forked child before exec. Every
+        // step only makes async-signal-safe system calls on data prepared in
+        // the parent and allocates nothing: the cgroups, rlimits and nice
+        // value (ChildSetup::apply), the user switch (sys::switch_user), then
+        // the sandbox (Sandbox::in_child). An error makes the spawn fail.
+        unsafe {
+            cmd.pre_exec(move || {
+                setup.apply()?;
+                sys::switch_user(uid, gid, set_groups)?;
+                if let Some(sb) = &sb {
+                    sb.in_child()?;
+                }
+                Ok(())
+            });
         }
         let (stdin_child, stdin) = match self.stdin.as_str() {
             "pipe" => {
@@ -307,10 +290,10 @@ impl Spec {
             if let Some(dir) = &self.cwd {
                 applied.push(format!("in {dir}"));
             }
-            if let Some(n) = self.nice {
+            if let Some(n) = self.wanted.priority {
                 applied.push(format!("EXTERNAL_PRIORITY {n}"));
             }
-            if let Some(n) = self.nofile {
+            if let Some(n) = self.wanted.files {
                 applied.push(format!("EXTERNAL_FILE_LIMIT {n}"));
             }
             if let Some(u) = self.uid {
@@ -319,7 +302,10 @@ impl Spec {
             if let Some(g) = self.gid {
                 applied.push(format!("as group {g}"));
             }
-            if limits.is_some() {
+            if self.wanted.cpu_percent.is_some()
+                || self.wanted.memory.is_some()
+                || self.wanted.processes.is_some()
+            {
                 applied.push("with CPU/memory/process limits".to_string());
             }
             if let Some(sb) = &sandbox {
@@ -348,18 +334,16 @@ impl Spec {
         // our read ends see EOF when the child and its descendants close them.
         drop(cmd);
         let pid = child.id() as i32;
-        // The closure (holding the other references) went with `cmd`.
-        let mut limits = limits.and_then(|l| Arc::try_unwrap(l).ok());
-        if let Some(l) = &mut limits {
-            l.started(pid);
-        }
+        let mut limits = limits;
+        limits.started(pid);
         Ok(Spawned {
             child,
             pid,
             stdin,
             stdout,
             stderr,
-            limits,
+            limits: Some(limits),
+            // The closure (holding the other reference) went with `cmd`.
             sandbox: sandbox.and_then(|s| Arc::try_unwrap(s).ok()),
         })
     }

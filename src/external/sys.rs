@@ -211,31 +211,6 @@ pub fn nr_open() -> u64 {
         .unwrap_or(1 << 20)
 }
 
-/// Runs in the child between fork and exec (`CommandExt::pre_exec`): sets
-/// its nice value and its RLIMIT_NOFILE (soft and hard). Only
-/// async-signal-safe calls (setpriority, setrlimit, reading errno) and no
-/// allocation: `io::Error::last_os_error` only stores the errno, and an
-/// error makes the spawn fail with it.
-pub fn in_child(nice: Option<i32>, nofile: Option<u64>) -> io::Result<()> {
-    if let Some(n) = nice {
-        // SAFETY: setpriority takes plain integers (who 0 = this process).
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, n) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    if let Some(n) = nofile {
-        let r = libc::rlimit {
-            rlim_cur: n,
-            rlim_max: n,
-        };
-        // SAFETY: `r` is a valid rlimit that setrlimit only reads.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 /// Runs in the child between fork and exec, after the limits are joined and
 /// before the sandbox: the supplementary groups (only `gid`, when the driver
 /// may set them), the group, then the user. setgid before setuid, since a
@@ -274,28 +249,6 @@ pub fn primary_gid(uid: u32) -> Option<u32> {
 /// The effective uid of the driver.
 pub fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
-}
-
-/// setpriority on the whole process group `pgid` (the child and what it started).
-pub fn renice_group(pgid: i32, nice: i32) -> io::Result<()> {
-    // SAFETY: plain integer arguments.
-    if unsafe { libc::setpriority(libc::PRIO_PGRP as _, pgid as libc::id_t, nice) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// prlimit(RLIMIT_NOFILE) of a running process: soft and hard to `n`.
-pub fn set_nofile(pid: i32, n: u64) -> io::Result<()> {
-    let r = libc::rlimit {
-        rlim_cur: n,
-        rlim_max: n,
-    };
-    // SAFETY: `r` is a valid rlimit that prlimit only reads; old is NULL.
-    if unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &r, std::ptr::null_mut()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// CPU time (ms, the process and its reaped children), resident set and its

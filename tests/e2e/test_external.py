@@ -550,23 +550,3 @@ def test_file_limit_above_the_hard_limit_needs_cap_sys_resource():
         h.ok(f"set 1 EXTERNAL_FILE_LIMIT {driver_hard}")  # up to the driver's own hard limit is fine
     finally:
         assert h.close() == 0
-
-
-# ---- options this build does not implement ------------------------------------------------
-
-@pytest.mark.parametrize("opt,value", [
-    ("EXTERNAL_CPU_LIMIT", 50), ("EXTERNAL_MEMORY_LIMIT", 1 << 26),
-    
-])
-def test_unbuilt_options_are_refused(host, opt, value):
-    host.ok("create 1 EXTERNAL_PROCESS")
-    before = host.ok(f"get 1 {opt}")["value"]
-    r = host.call(f"set 1 {opt} {q(value)}")
-    assert r["result"] == "error" and "is not available yet" in r["error"], r
-    assert host.ok(f"get 1 {opt}")["value"] == before
-
-
-def test_off_values_of_unbuilt_options_are_accepted(host):
-    host.ok("create 1 EXTERNAL_PROCESS")
-    for opt in ("EXTERNAL_CPU_LIMIT", "EXTERNAL_MEMORY_LIMIT"):
-        host.ok(f"set 1 {opt} 0")

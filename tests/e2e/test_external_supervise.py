@@ -297,8 +297,8 @@ def test_stats_of_a_running_and_an_ended_process(host):
     assert st["running"] == 1 and st["pid"] > 0 and st["restarts"] == 0
     assert st["rss_kb"] > 0 and st["uptime_ms"] >= 0
     if not WRAPPED:
-        assert st["limits"]["files"] == {"value": 64, "mechanism": "RLIMIT_NOFILE"}
-    assert st["limits"]["priority"]["value"] == 3
+        assert st["limits"]["files"] == {"max": 64, "mechanism": "rlimit_nofile"}
+    assert st["limits"]["priority"] == {"nice": 3, "mechanism": "setpriority"}
     assert st["sandbox"] == {}
     host.ok("close 1")
     start(host, 2, "/bin/true")
@@ -315,7 +315,7 @@ def test_set_resource_limits_on_a_running_process(host):
     host.ok('ext 1 limits {"priority": 7, "files": 33}')
     assert nice_of(pid) == 7 and open_files_limit(pid) == (33, 33)
     st = ext(host, 1, "stats")["value"]
-    assert st["limits"]["priority"]["value"] == 7 and st["limits"]["files"]["value"] == 33
+    assert st["limits"]["priority"]["nice"] == 7 and st["limits"]["files"]["max"] == 33
     assert host.ok("get 1 EXTERNAL_PRIORITY")["value"] == 7  # the options tell the truth
     r = ext(host, 1, "limits", '{"colour": 1}')
     assert r["result"] == "error" and '"colour"' in r["error"] and '"files"' in r["error"]
