@@ -16,8 +16,9 @@ from test_external import WAIT, WRAPPED, q, start, until_end
 
 EEBADDATA = -32
 BUSY = ["-c", "while :; do :; done"]
-ALLOC = ["-c", "import time; b = bytearray(200 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
-               "print('allocated', flush=True); time.sleep(30)"]
+# waits for a line on stdin (so the test reads the stats first), then allocates 200 MB
+ALLOC = ["-c", "import sys, time; sys.stdin.readline(); b = bytearray(200 * 1024 * 1024); "
+               "b[::4096] = b'x' * len(b[::4096]); print('allocated', flush=True); time.sleep(30)"]
 
 
 def cgroups_writable():
@@ -68,6 +69,7 @@ def test_memory_limit_kills_and_says_limit(host):
     start(host, 1, "/usr/bin/python3", EXTERNAL_ARGS=ALLOC, EXTERNAL_MEMORY_LIMIT=50 << 20)
     mem = stats(host, 1)["limits"]["memory"]
     assert mem["bytes"] == 50 << 20 and mem["mechanism"].startswith("cgroup"), mem
+    host.ok('write 1 "go\\n"')
     end = until_end(host, 1, timeout=WAIT * 3)
     ex = end[-1]["data"]
     assert ex["reason"] == "limit" and ex["signal"] == 9, ex
@@ -130,6 +132,7 @@ def test_fallback_memory_limit_makes_allocation_fail(fallback_host):
     start(h, 1, "/usr/bin/python3", EXTERNAL_ARGS=ALLOC, EXTERNAL_MEMORY_LIMIT=100 << 20)
     mem = stats(h, 1)["limits"]["memory"]
     assert mem["mechanism"] == "rlimit_as" and "not killed" in mem["on_exceed"], mem
+    h.ok('write 1 "go\\n"')
     end = until_end(h, 1)
     err = "".join(e["data"]["data"] for e in end if e["data"]["type"] == "stderr")
     assert "MemoryError" in err and end[-1]["data"]["exit_code"] == 1

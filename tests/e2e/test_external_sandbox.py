@@ -10,7 +10,12 @@ import pytest
 
 from test_external import WAIT, q, until_end
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root here")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root here"),
+    # valgrind knows neither landlock's nor seccomp's filter calls: under it the report says
+    # "unavailable" and nothing is confined, so these tests have nothing to check there
+    pytest.mark.skipif(bool(os.environ.get("UNISOCK_E2E_WRAP")), reason="not under valgrind"),
+]
 
 
 def run(h, sid, script, tmp_path, sandbox, **opts):
