@@ -15,6 +15,7 @@
  *   run MS                    autoaccept LISTENER [FIRST_ID]
  *   autoecho ID|all [quiet]   autoreply ID|all JSON [quiet]
  *   burst ID N JSON [TARGET]  fds
+ *   spawnloop N COMMAND [pipes|null]                     timestamps on|off
  *   count                     echo TEXT
  *   ext ID OP [ARGS]          the external_* efuns (OP: write JSON, read [MAX],
  *                             monitor PATH_JSON [BITS], unmonitor PATH_JSON,
@@ -30,6 +31,16 @@
  * runs the loop until the socket's write event (which it does not print)
  * before the next write; it prints {"cmd":"burst",...,"written":N,
  * "callbacks":waits,"us":elapsed} (for benchmarks: scripts/bench-ipc).
+ * `spawnloop` starts COMMAND (an absolute path, no arguments) N times, one
+ * after the other, as LPC would: socket_create(EXTERNAL_PROCESS),
+ * EXTERNAL_COMMAND, EXTERNAL_STDIN/STDOUT/STDERR_MODE all "null" (the verb's
+ * default) or all "pipe" (`pipes`), socket_bind(id, 0), then the loop until
+ * the socket's close event; the socket (id 65535) is the loop's own and its
+ * events are not printed. It prints {"cmd":"spawnloop","n":N,"stdio":...,
+ * "ok":runs that ended with exit_code 0,"us":elapsed} (for benchmarks:
+ * scripts/bench-external).
+ * `timestamps on` adds "t_us" to every event printed: CLOCK_MONOTONIC in µs
+ * when the host took the event from unisock's queue (`off` stops it).
  * Lines starting with # and empty lines are ignored.
  */
 #define _GNU_SOURCE
@@ -269,6 +280,15 @@ static int ipc_echo(int id, const unisock_value *msg) {
 /* The socket a `burst` is writing to: its write events are not printed. */
 static int burst_id = -1;
 
+/* The socket of a `spawnloop` round: its events are not printed; spawn_ok
+ * counts the exit (or result) mappings with exit_code 0. */
+#define SPAWN_ID 65535
+static int spawn_id = -1;
+static long long spawn_ok = 0;
+
+/* `timestamps on`: every printed event carries "t_us" (CLOCK_MONOTONIC). */
+static int timestamps = 0;
+
 /* ---- the loop ----------------------------------------------------------- */
 
 /* Dispatches once and prints the events; returns 1 if one matched `want`. */
@@ -278,6 +298,7 @@ static int drain(const char *want, int want_id) {
   for (;;) {
     unisock_event *ev = NULL;
     if (unisock_next_event(&ev) != UNISOCK_RESULT_OK || !ev) break;
+    long long taken_us = timestamps ? now_us() : 0;
     uint32_t kind = unisock_event_get_kind(ev);
     int id = unisock_event_socket(ev);
     const char *name = unisock_event_kind_name(kind);
@@ -307,6 +328,12 @@ static int drain(const char *want, int want_id) {
       handled_quietly = quiet_reply;
     } else if (kind == UNISOCK_EVENT_KIND_WRITE && id == burst_id) {
       handled_quietly = 1;
+    } else if (id == spawn_id && id >= 0) {
+      const unisock_value *code = data ? map_get(data, "exit_code") : NULL;
+      int64_t c = -1;
+      if (kind == UNISOCK_EVENT_KIND_READ && code && unisock_value_int(code, &c) == UNISOCK_RESULT_OK && c == 0)
+        spawn_ok++;
+      handled_quietly = 1;
     } else if (kind == UNISOCK_EVENT_KIND_READ && is_echo(id) && data &&
                unisock_value_get_kind(data) == UNISOCK_VALUE_KIND_MAPPING) {
       handled_quietly = ipc_echo(id, data) && quiet_echo;
@@ -326,6 +353,7 @@ static int drain(const char *want, int want_id) {
       printf("{\"event\":\"%s\",\"socket\":%d", name, id);
       if (data) { printf(",\"data\":"); print_value(data); }
       if (addr) { printf(",\"addr\":"); json_str(stdout, addr); }
+      if (timestamps) printf(",\"t_us\":%lld", taken_us);
       printf("}\n");
     }
     if (want && (!strcmp(want, "any") || !strcmp(want, name)) && (want_id < 0 || want_id == id))
@@ -458,6 +486,54 @@ static void command(char *line) {
     if (r != UNISOCK_RESULT_OK) { print_result("burst", id, r); return; }
     printf("{\"cmd\":\"burst\",\"id\":%lld,\"result\":\"ok\",\"written\":%lld,\"callbacks\":%lld,\"us\":%lld}\n",
            id, written, waits, us);
+  } else if (!strcmp(verb, "spawnloop")) {
+    char *ns = word(&p), *cmd = word(&p), *how = word(&p);
+    if (!ns || !cmd || (how && strcmp(how, "pipes") && strcmp(how, "null"))) {
+      printf("{\"cmd\":\"spawnloop\",\"error\":\"usage: spawnloop N COMMAND [pipes|null]\"}\n");
+      failures++;
+      return;
+    }
+    const char *stdio = how && !strcmp(how, "pipes") ? "pipe" : "null";
+    unisock_value *cv = NULL, *sv = NULL;
+    unisock_value_new_string(cmd, strlen(cmd), &cv);
+    unisock_value_new_string(stdio, strlen(stdio), &sv);
+    long long n = atoll(ns), done = 0, t0 = now_us();
+    const char *step = NULL;
+    r = UNISOCK_RESULT_OK;
+    spawn_id = SPAWN_ID;
+    spawn_ok = 0;
+    while (done < n) {
+      step = "spawnloop-create";
+      if ((r = unisock_create(SPAWN_ID, 22)) != UNISOCK_RESULT_OK) break;
+      step = "spawnloop-set";
+      if ((r = socket_set_option(SPAWN_ID, 140, cv)) != UNISOCK_RESULT_OK) break;
+      for (int o = 150; o <= 152 && r == UNISOCK_RESULT_OK; o++) r = socket_set_option(SPAWN_ID, o, sv);
+      if (r != UNISOCK_RESULT_OK) break;
+      step = "spawnloop-bind";
+      if ((r = unisock_bind(SPAWN_ID, 0, NULL)) != UNISOCK_RESULT_OK) break;
+      if (!run_loop(10000, "close", SPAWN_ID)) {
+        printf("{\"wait\":\"timeout\",\"event\":\"close\",\"ms\":10000}\n");
+        failures++;
+        unisock_close(SPAWN_ID);
+        break;
+      }
+      done++;
+    }
+    long long us = now_us() - t0;
+    spawn_id = -1;
+    unisock_value_free(cv);
+    unisock_value_free(sv);
+    if (r != UNISOCK_RESULT_OK) {
+      print_result(step, SPAWN_ID, r);
+      unisock_close(SPAWN_ID);
+      return;
+    }
+    printf("{\"cmd\":\"spawnloop\",\"n\":%lld,\"stdio\":\"%s\",\"ok\":%lld,\"us\":%lld}\n", done, stdio,
+           spawn_ok, us);
+  } else if (!strcmp(verb, "timestamps")) {
+    char *w = word(&p);
+    timestamps = w && !strcmp(w, "on");
+    printf("{\"cmd\":\"timestamps\",\"result\":\"ok\"}\n");
   } else if (!strcmp(verb, "close")) {
     id = atoll(p);
     print_result("close", id, unisock_close((int)id));
