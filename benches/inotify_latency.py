@@ -73,8 +73,11 @@ def main():
         return 2
     kind, d, writes, gap = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) / 1000
     cmd = sys.argv[6:]
-    fname = "f"
-    fd = os.open(os.path.join(d, fname), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    # One file per write: unisock drops an event identical to one reported for the same
+    # file less than 50 ms before (its debounce), so writes 5 ms apart to one file would
+    # be coalesced; distinct files make every write an event for both watchers.
+    fds = [os.open(os.path.join(d, f"f{i}"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+           for i in range(writes)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE if kind == "inotifywait" else None)
     out = Lines(proc.stdout.fileno())
@@ -103,10 +106,11 @@ def main():
                 pass
 
         e2e, host = [], []
-        for _ in range(writes):
+        for i in range(writes):
+            fname = f"f{i}"
             time.sleep(gap)
             t0 = now_us()
-            os.write(fd, b"x\n")
+            os.write(fds[i], b"x\n")
             while True:
                 line = out.next()
                 if kind == "unisock":
@@ -132,7 +136,8 @@ def main():
         print(json.dumps(res))
         return 0
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
         try:
             if kind == "unisock":
                 proc.stdin.write(b"quit\n")

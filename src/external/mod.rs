@@ -61,7 +61,7 @@ pub enum Call<'a> {
     /// external_read_process: output not yet delivered, at most this many bytes.
     Read(Option<usize>),
     /// external_monitor_path(path, event bits): the watch id.
-    Monitor(&'a str, u32),
+    Monitor(&'a str, i64),
     /// external_stop_monitoring(path).
     StopMonitoring(&'a str),
     /// external_get_file_events: file events not yet delivered.

@@ -690,6 +690,13 @@ impl Process {
             let def = crate::options::catalog::find(id as i64).expect("in the catalog");
             let v = crate::options::validate::validate(def, v).map_err(as_limits_error)?;
             super::option_set(id, Some(&v)).map_err(as_limits_error)?;
+            if id == opt::EXTERNAL_FILE_LIMIT && v.as_int() == Some(0) && self.running() {
+                return Err(Error::new(
+                    ResultCode::EeBaddata,
+                    "external_set_resource_limits: files 0 (the driver's limit) cannot be \
+                     applied to a running process; give a number",
+                ));
+            }
             todo.push((id, v));
         }
         if self.running() {
@@ -1107,7 +1114,19 @@ impl Endpoint for Process {
                     })
             }
             Call::Read(max) => Ok(self.pull_output(max)),
-            Call::Monitor(path, bits) => {
+            Call::Monitor(path, events) => {
+                let bits = u32::try_from(events)
+                    .ok()
+                    .filter(|b| *b <= 0xff)
+                    .ok_or_else(|| {
+                        Error::new(
+                            ResultCode::EeBaddata,
+                            format!(
+                                "external_monitor_path: events {events} is not a set of the \
+                                 bits 0x01..0x80 (0 = all but OPENED)"
+                            ),
+                        )
+                    })?;
                 let w = self.watch(cx)?;
                 w.w.add(path, bits).map(Value::Int).map_err(|why| {
                     Error::new(

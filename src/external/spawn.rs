@@ -217,30 +217,49 @@ impl Spec {
         let limits = Limits::prepare(&self.wanted).map_err(fail)?;
         let setup = limits.child_setup();
         let uid_after = self.uid.unwrap_or_else(sys::euid);
-        let sandbox = match &self.cwd {
-            Some(dir) => PathBuf::from(dir),
-            None => std::env::current_dir().map_err(|e| fail(format!("the driver's cwd: {e}")))?,
+        let sandbox = match (&self.sandbox, &self.cwd) {
+            (Value::Int(0) | Value::Undefined, _) => None,
+            (v, cwd) => {
+                let cwd = match cwd {
+                    Some(dir) => PathBuf::from(dir),
+                    None => std::env::current_dir()
+                        .map_err(|e| fail(format!("the driver's cwd: {e}")))?,
+                };
+                Sandbox::prepare(v, &cwd, uid_after == 0)
+                    .map_err(|why| fail(format!("EXTERNAL_SANDBOX: {why}")))?
+                    .map(Arc::new)
+            }
         };
-        let sandbox = Sandbox::prepare(&self.sandbox, &sandbox, uid_after == 0)
-            .map_err(|why| fail(format!("EXTERNAL_SANDBOX: {why}")))?
-            .map(Arc::new);
-        let (uid, gid) = (self.uid, self.gid);
-        let set_groups = sys::euid() == 0;
-        let sb = sandbox.clone();
-        // SAFETY: the closure runs in the forked child before exec. Every
-        // step only makes async-signal-safe system calls on data prepared in
-        // the parent and allocates nothing: the cgroups, rlimits and nice
-        // value (ChildSetup::apply), the user switch (sys::switch_user), then
-        // the sandbox (Sandbox::in_child). An error makes the spawn fail.
-        unsafe {
-            cmd.pre_exec(move || {
-                setup.apply()?;
-                sys::switch_user(uid, gid, set_groups)?;
-                if let Some(sb) = &sb {
-                    sb.in_child()?;
-                }
-                Ok(())
-            });
+        // Without a hook std starts the child with posix_spawn (vfork-like,
+        // much cheaper than fork for a large driver); any hook makes it fork.
+        let w = &self.wanted;
+        let hook = w.cpu_percent.is_some()
+            || w.memory.is_some()
+            || w.processes.is_some()
+            || w.files.is_some()
+            || w.priority.is_some()
+            || self.uid.is_some()
+            || self.gid.is_some()
+            || sandbox.is_some();
+        if hook {
+            let (uid, gid) = (self.uid, self.gid);
+            let set_groups = sys::euid() == 0;
+            let sb = sandbox.clone();
+            // SAFETY: the closure runs in the forked child before exec. Every
+            // step only makes async-signal-safe system calls on data prepared in
+            // the parent and allocates nothing: the cgroups, rlimits and nice
+            // value (ChildSetup::apply), the user switch (sys::switch_user), then
+            // the sandbox (Sandbox::in_child). An error makes the spawn fail.
+            unsafe {
+                cmd.pre_exec(move || {
+                    setup.apply()?;
+                    sys::switch_user(uid, gid, set_groups)?;
+                    if let Some(sb) = &sb {
+                        sb.in_child()?;
+                    }
+                    Ok(())
+                });
+            }
         }
         let (stdin_child, stdin) = match self.stdin.as_str() {
             "pipe" => {

@@ -72,19 +72,7 @@ pub extern "C" fn unisock_external_monitor_path(
         if watch_id.is_null() {
             return Err(Error::new(ResultCode::NullParameter, "watch_id is NULL"));
         }
-        let bits = u32::try_from(events)
-            .ok()
-            .filter(|b| *b <= 0xff)
-            .ok_or_else(|| {
-                Error::new(
-                    ResultCode::EeBaddata,
-                    format!(
-                        "external_monitor_path: events {events} is not a set of the bits \
-                     0x01..0x80 (0 = all but OPENED)"
-                    ),
-                )
-            })?;
-        let w = with_context(|u| u.external(id, Call::Monitor(path, bits)))?;
+        let w = with_context(|u| u.external(id, Call::Monitor(path, events)))?;
         put(watch_id, int_of(w), "watch_id")?;
         Ok(ResultCode::Ok)
     })
