@@ -612,6 +612,123 @@ DValue* Core::status_all() {
   return arr.release();
 }
 
+// ---- external_* efuns ------------------------------------------------------------------------------
+
+int Core::check_external(int id, ObjectRef caller, bool owned) {
+  adopt_pending(id);
+  int rc = check_live(id);
+  if (rc == kEeSuccess && owned && table_[id].owner != caller) rc = kEeSecurity;
+  return rc;
+}
+
+int Core::refused(unisock_result r, const char* efun, std::string* err) {
+  int ee = ee_of(r);
+  if (r == UNISOCK_RESULT_EE_FDRANGE || r == UNISOCK_RESULT_EE_BADF ||
+      r == UNISOCK_RESULT_EE_SECURITY || r == UNISOCK_RESULT_EE_MODENOTSUPP) {
+    return ee;
+  }
+  *err = last_error_text();
+  if (err->empty()) *err = std::string(efun) + ": " + result_text(r);
+  return ee;
+}
+
+int64_t Core::external_write(int id, const DValue* data, ObjectRef caller) {
+  int rc = check_external(id, caller, true);
+  if (rc != kEeSuccess) return rc;
+  UValue v = to_unisock(d_, data, &rc);
+  if (!v) return rc;
+  int64_t accepted = 0;
+  unisock_result r = unisock_external_write(id, v.get(), &accepted);
+  return r == UNISOCK_RESULT_OK ? accepted : ee_of(r);
+}
+
+int Core::external_read(int id, int64_t max_bytes, ObjectRef caller, DValue** out) {
+  *out = nullptr;
+  int rc = check_external(id, caller, true);
+  if (rc != kEeSuccess) return rc;
+  unisock_value* v = nullptr;
+  unisock_result r = unisock_external_read(id, max_bytes, &v);
+  UValue hold(v);
+  if (r != UNISOCK_RESULT_OK) return ee_of(r);
+  *out = from_unisock(d_, v);
+  return kEeSuccess;
+}
+
+int64_t Core::external_monitor_path(int id, const std::string& path, int64_t events,
+                                    ObjectRef caller, std::string* err) {
+  int rc = check_external(id, caller, true);
+  if (rc != kEeSuccess) return rc;
+  if (path.find('\0') != std::string::npos) {
+    *err = "external_monitor_path: the path contains a NUL byte";
+    return kEeBadData;
+  }
+  int64_t watch = 0;
+  unisock_result r = unisock_external_monitor_path(id, path.c_str(), events, &watch);
+  if (r != UNISOCK_RESULT_OK) return refused(r, "external_monitor_path", err);
+  return watch;
+}
+
+int Core::external_stop_monitoring(int id, const std::string& path, ObjectRef caller,
+                                   std::string* err) {
+  int rc = check_external(id, caller, true);
+  if (rc != kEeSuccess) return rc;
+  if (path.find('\0') != std::string::npos) {
+    *err = "external_stop_monitoring: the path contains a NUL byte";
+    return kEeBadData;
+  }
+  unisock_result r = unisock_external_stop_monitoring(id, path.c_str());
+  if (r != UNISOCK_RESULT_OK) return refused(r, "external_stop_monitoring", err);
+  return kEeSuccess;
+}
+
+int Core::external_file_events(int id, ObjectRef caller, DValue** out) {
+  *out = nullptr;
+  int rc = check_external(id, caller, true);
+  if (rc != kEeSuccess) return rc;
+  unisock_value* v = nullptr;
+  unisock_result r = unisock_external_get_file_events(id, &v);
+  UValue hold(v);
+  if (r != UNISOCK_RESULT_OK) return ee_of(r);
+  *out = from_unisock(d_, v);
+  return kEeSuccess;
+}
+
+int Core::external_set_limits(int id, const DValue* limits, ObjectRef caller, std::string* err) {
+  int rc = check_external(id, caller, true);
+  if (rc != kEeSuccess) return rc;
+  std::string why;
+  UValue v = to_unisock(d_, limits, &rc, &why);
+  if (!v) {
+    *err = "external_set_resource_limits: " + why;
+    return rc;
+  }
+  unisock_result r = unisock_external_set_resource_limits(id, v.get());
+  if (r != UNISOCK_RESULT_OK) return refused(r, "external_set_resource_limits", err);
+  return kEeSuccess;
+}
+
+int Core::external_stats(int id, ObjectRef caller, DValue** out) {
+  *out = nullptr;
+  int rc = check_external(id, caller, false);
+  if (rc != kEeSuccess) return rc;
+  unisock_value* v = nullptr;
+  unisock_result r = unisock_external_get_process_stats(id, &v);
+  UValue hold(v);
+  if (r != UNISOCK_RESULT_OK) return ee_of(r);
+  *out = from_unisock(d_, v);
+  return kEeSuccess;
+}
+
+int Core::external_spawn(int id, ObjectRef caller) {
+  int rc = check_external(id, caller, true);
+  if (rc != kEeSuccess) return rc;
+  unisock_result r = unisock_external_spawn_process(id);
+  if (r != UNISOCK_RESULT_OK) return ee_of(r);
+  table_[id].state = State::Bound;  // as socket_bind leaves it
+  changed(id);
+  return kEeSuccess;
+}
+
 // ---- lifecycle -----------------------------------------------------------------------------------
 
 void Core::close_owned_by(ObjectRef ob) {

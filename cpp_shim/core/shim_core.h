@@ -7,6 +7,8 @@
 // - the efun operations with upstream's checks that belong to the driver side
 //   (kEeFdRange, kEeBadF, owner -> kEeSecurity, release/acquire), everything else
 //   delegated to unisock; results mapped to EE codes, option failures to text;
+// - the external_* efuns of modes 22/23: the same checks, values converted
+//   both ways, unisock's EE codes, or its text for a refused argument;
 // - event routing: unisock_dispatch, then every unisock_next_event turned into
 //   read(id, data[, addr]) / write(id) / close(id) / listen(id) through
 //   Driver::call; MUD-mode text through Driver::save_text/restore_text.
@@ -139,6 +141,37 @@ class Core {
   // socket_status(): an array with one such entry per table slot.
   DValue* status_all();
 
+  // ---- the external_* efuns (modes 22/23, callbacks.md "External process") ----
+  // Socket problems are EE codes (< 0), whatever the efun returns otherwise:
+  // kEeFdRange / kEeBadF for an id that is not a live socket, kEeSecurity for
+  // another object's socket (external_get_process_stats excepted: reading needs
+  // no ownership, as socket_get_option), kEeModeNotSupp for a socket that is no
+  // external process (unisock's check). What unisock answers beyond that:
+  //   - write, read, file_events, stats, spawn: its EE code, as socket_write and
+  //     socket_bind return theirs;
+  //   - monitor_path, stop_monitoring, set_limits: an argument it refused (a
+  //     path, event bits, a limit -- the spec's "error naming why"): its text
+  //     in *err (never empty then), for the driver to raise as an LPC error.
+  // Values out (*out) are owned by the caller; nullptr unless kEeSuccess.
+  // Bytes accepted for stdin (>= 0), or an EE code.
+  int64_t external_write(int id, const DValue* data, ObjectRef caller);
+  // Output held for pulling, at most max_bytes (<= 0: all): a string, a buffer
+  // (output that is not UTF-8) or int 0 when there is none.
+  int external_read(int id, int64_t max_bytes, ObjectRef caller, DValue** out);
+  // The watch id (> 0), or an EE code.
+  int64_t external_monitor_path(int id, const std::string& path, int64_t events, ObjectRef caller,
+                                std::string* err);
+  int external_stop_monitoring(int id, const std::string& path, ObjectRef caller, std::string* err);
+  // An array of the file-event mappings held for pulling (empty when none).
+  int external_file_events(int id, ObjectRef caller, DValue** out);
+  // `limits`: a mapping of "cpu", "memory", "files", "priority".
+  int external_set_limits(int id, const DValue* limits, ObjectRef caller, std::string* err);
+  // The stats mapping (pid, running, uptime_ms, cpu_ms, rss_kb, max_rss_kb,
+  // restarts, limits, sandbox).
+  int external_stats(int id, ObjectRef caller, DValue** out);
+  // Starts the configured process: socket_bind(id, 0).
+  int external_spawn(int id, ObjectRef caller);
+
   // ---- lifecycle ----
   void close_owned_by(ObjectRef ob);  // force-closes every live socket owned by ob
   void close_all();                   // shutdown: everything, no callbacks, no flushing
@@ -171,6 +204,11 @@ class Core {
 
  private:
   int check_live(int id) const;  // kEeSuccess, kEeFdRange or kEeBadF
+  // The external_* efuns' first step: adopt, check_live, and the owner unless !owned.
+  int check_external(int id, ObjectRef caller, bool owned);
+  // The EE code of a failed external_* call; unless it is a socket problem
+  // (kEeFdRange, kEeBadF, kEeSecurity, kEeModeNotSupp), unisock's text in *err.
+  static int refused(unisock_result r, const char* efun, std::string* err);
   void clear(int id);            // frees callbacks, resets the entry, tells the driver
   void changed(int id) { d_.entry_changed(id); }
   void route(unisock_event* ev);

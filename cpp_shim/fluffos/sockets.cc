@@ -874,3 +874,125 @@ void f_http_status_text() {
   put_result(r, out, "http_status_text");
 }
 #endif
+
+// ---- external-process efuns (modes 22/23) ---------------------------------------------------------
+//
+// The master's valid_socket is asked first, as for the socket efuns: "write" for
+// external_write_process (what socket_write asks), "bind" for external_spawn_process
+// (it is socket_bind(id, 0), so a master's rule on starting processes holds for both),
+// "external" for the others. A refusal, a bad id, another object's socket or a
+// socket of another mode is an EE code (< 0) for every one of them; a path, event
+// bits or a limit unisock refuses is an LPC error naming why (shim_core.h).
+
+namespace {
+// Replaces the top of the stack (a number) with *out (taken) or the EE code.
+void put_value_or_ee(int ret, DValue* out) {
+  if (ret == EESUCCESS && out) {
+    *sp = take(out);
+  } else {
+    if (out) g_driver.free_value(out);
+    put_number(ret);
+  }
+}
+}  // namespace
+
+#ifdef F_EXTERNAL_WRITE_PROCESS
+void f_external_write_process() {
+  int fd = (sp - 1)->u.number;
+  settle(fd);
+  int64_t ret =
+      valid("write", fd) ? core().external_write(fd, view(sp), current_object) : EESECURITY;
+  pop_stack();
+  put_number(ret);
+}
+#endif
+
+#ifdef F_EXTERNAL_READ_PROCESS
+void f_external_read_process() {
+  int num_arg = st_num_arg;
+  svalue_t* arg = sp - num_arg + 1;
+  int fd = arg[0].u.number;
+  int64_t max_bytes = num_arg == 2 ? arg[1].u.number : 0;
+  settle(fd);
+  DValue* out = nullptr;
+  int ret = valid("external", fd) ? core().external_read(fd, max_bytes, current_object, &out)
+                                  : EESECURITY;
+  pop_n_elems(num_arg - 1);
+  put_value_or_ee(ret, out);
+}
+#endif
+
+#ifdef F_EXTERNAL_MONITOR_PATH
+void f_external_monitor_path() {
+  int num_arg = st_num_arg;
+  svalue_t* arg = sp - num_arg + 1;
+  int fd = arg[0].u.number;
+  std::string path(arg[1].u.string, SVALUE_STRLEN(&arg[1]));
+  int64_t events = num_arg == 3 ? arg[2].u.number : 0;
+  settle(fd);
+  std::string err;
+  int64_t ret = valid("external", fd)
+                    ? core().external_monitor_path(fd, path, events, current_object, &err)
+                    : EESECURITY;
+  if (!err.empty()) error("%s\n", err.c_str());
+  pop_n_elems(num_arg - 1);
+  put_number(ret);
+}
+#endif
+
+#ifdef F_EXTERNAL_STOP_MONITORING
+void f_external_stop_monitoring() {
+  int fd = (sp - 1)->u.number;
+  std::string path(sp->u.string, SVALUE_STRLEN(sp));
+  settle(fd);
+  std::string err;
+  int ret = valid("external", fd) ? core().external_stop_monitoring(fd, path, current_object, &err)
+                                  : EESECURITY;
+  if (!err.empty()) error("%s\n", err.c_str());
+  pop_stack();
+  put_number(ret);
+}
+#endif
+
+#ifdef F_EXTERNAL_GET_FILE_EVENTS
+void f_external_get_file_events() {
+  int fd = sp->u.number;
+  settle(fd);
+  DValue* out = nullptr;
+  int ret =
+      valid("external", fd) ? core().external_file_events(fd, current_object, &out) : EESECURITY;
+  put_value_or_ee(ret, out);
+}
+#endif
+
+#ifdef F_EXTERNAL_SET_RESOURCE_LIMITS
+void f_external_set_resource_limits() {
+  int fd = (sp - 1)->u.number;
+  settle(fd);
+  std::string err;
+  int ret = valid("external", fd) ? core().external_set_limits(fd, view(sp), current_object, &err)
+                                  : EESECURITY;
+  if (!err.empty()) error("%s\n", err.c_str());
+  pop_stack();
+  put_number(ret);
+}
+#endif
+
+#ifdef F_EXTERNAL_GET_PROCESS_STATS
+void f_external_get_process_stats() {
+  int fd = sp->u.number;
+  settle(fd);
+  DValue* out = nullptr;
+  int ret = valid("external", fd) ? core().external_stats(fd, current_object, &out) : EESECURITY;
+  put_value_or_ee(ret, out);
+}
+#endif
+
+#ifdef F_EXTERNAL_SPAWN_PROCESS
+void f_external_spawn_process() {
+  int fd = sp->u.number;
+  settle(fd);
+  int ret = valid("bind", fd) ? core().external_spawn(fd, current_object) : EESECURITY;
+  put_number(ret);
+}
+#endif

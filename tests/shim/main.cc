@@ -840,6 +840,195 @@ static void test_close_all() {
   CHECK_EQ(open, (size_t)0);
 }
 
+// Modes 22/23 through the external_* efun operations: the values in and out
+// (string/buffer data, the pulled output, the stats and file-event values, a
+// limits mapping), EE codes for socket problems, unisock's text for a refused
+// argument; a cat round trip and a mode-23 command whose output is pulled.
+static void test_external_efuns() {
+  Obj o("/ext"), other("/other");
+  std::string err;
+  auto opt = [&](int id, int64_t option, svalue_t v) {
+    std::string e;
+    bool ok = C->set_option(id, option, FakeAdapter::view(&v), o.ob, &e);
+    if (!ok) printf("    set_option %lld: %s\n", (long long)option, e.c_str());
+    free_svalue(&v);
+    return ok;
+  };
+  // The stdout the read callback got so far (a buffer piece as "<buffer N>").
+  auto stdout_text = [&]() {
+    std::string all;
+    for (auto& c : o.calls) {
+      if (c.fn != "ext_read" || field_text(c.values[1], "type") != "\"stdout\"") continue;
+      const svalue_t* d = field(c.values[1], "data");
+      if (d && d->type == T_STRING) all += d->u.string;
+      if (d && d->type == T_BUFFER) all += "<buffer " + std::to_string(d->u.buf->size) + ">";
+    }
+    return all;
+  };
+  o.def("ext_read");
+  o.def("ext_close");
+  svalue_t ping = make_str("ping\n");
+  us::DValue* out = nullptr;
+
+  // Socket problems are EE codes, also for the efuns that return a value.
+  CHECK_EQ(C->external_write(9999, FakeAdapter::view(&ping), o.ob), (int64_t)us::kEeFdRange);
+  CHECK_EQ(C->external_stats(-1, o.ob, &out), us::kEeFdRange);
+  CHECK(out == nullptr);
+  int s = C->create(us::MODE_STREAM, A->callback("ext_read"), A->callback("ext_close"), o.ob);
+  CHECK(s >= 0);
+  CHECK_EQ(C->external_write(s, FakeAdapter::view(&ping), o.ob), (int64_t)us::kEeModeNotSupp);
+  CHECK_EQ(C->external_read(s, 0, o.ob, &out), us::kEeModeNotSupp);
+  CHECK_EQ(C->external_file_events(s, o.ob, &out), us::kEeModeNotSupp);
+  CHECK_EQ(C->external_stats(s, o.ob, &out), us::kEeModeNotSupp);
+  CHECK(out == nullptr);
+  CHECK_EQ(C->external_spawn(s, o.ob), us::kEeModeNotSupp);
+  CHECK_EQ(C->external_monitor_path(s, "/tmp", 0, o.ob, &err), (int64_t)us::kEeModeNotSupp);
+  CHECK_EQ(C->external_stop_monitoring(s, "/tmp", o.ob, &err), us::kEeModeNotSupp);
+  svalue_t prio = make_map({{make_str("priority"), make_int(5)}});
+  CHECK_EQ(C->external_set_limits(s, FakeAdapter::view(&prio), o.ob, &err), us::kEeModeNotSupp);
+  CHECK_EQ(err, std::string());  // socket problems raise nothing
+  CHECK_EQ(C->close(s, o.ob), us::kEeSuccess);
+  CHECK_EQ(C->external_write(s, FakeAdapter::view(&ping), o.ob), (int64_t)us::kEeBadF);
+  CHECK_EQ(C->external_spawn(s, o.ob), us::kEeBadF);
+
+  // A cat: started by external_spawn, fed by external_write.
+  int id = C->create(UNISOCK_MODE_EXTERNAL_PROCESS, A->callback("ext_read"), A->callback("ext_close"),
+                     o.ob);
+  CHECK(id >= 0);
+  CHECK(opt(id, UNISOCK_OPT_EXTERNAL_COMMAND, make_str("/bin/cat")));
+  CHECK_EQ(C->external_write(id, FakeAdapter::view(&ping), o.ob), (int64_t)-25);  // EENOTCONN: not started
+  CHECK_EQ(C->external_spawn(id, other.ob), us::kEeSecurity);
+  CHECK_EQ(C->external_spawn(id, o.ob), us::kEeSuccess);
+  CHECK(C->get(id)->state == us::State::Bound);
+  CHECK_EQ(C->external_spawn(id, o.ob), -8);  // EEISBOUND
+  CHECK_EQ(C->external_write(id, FakeAdapter::view(&ping), other.ob), (int64_t)us::kEeSecurity);
+  CHECK_EQ(C->external_write(id, FakeAdapter::view(&ping), o.ob), (int64_t)5);
+  CHECK(run_until([&] { return stdout_text() == "ping\n"; }));
+  svalue_t bin = make_buf(std::string("\xff\xfe\x00", 3));
+  CHECK_EQ(C->external_write(id, FakeAdapter::view(&bin), o.ob), (int64_t)3);
+  CHECK(run_until([&] { return stdout_text() == "ping\n<buffer 3>"; }));
+  free_svalue(&bin);
+  // EXTERNAL_ASYNC 1: the output went to the read callback, nothing to pull.
+  CHECK_EQ(C->external_read(id, 0, o.ob, &out), us::kEeSuccess);
+  if (out) {
+    svalue_t got = A->take(out);
+    CHECK_EQ(describe(&got), std::string("0"));
+    free_svalue(&got);
+  }
+  CHECK_EQ(C->external_read(id, 0, other.ob, &out), us::kEeSecurity);
+  CHECK_EQ(C->external_file_events(id, o.ob, &out), us::kEeSuccess);
+  if (out) {
+    svalue_t got = A->take(out);
+    CHECK(got.type == T_ARRAY && got.u.arr->size == 0);
+    free_svalue(&got);
+  }
+  // Limits: applied to the running process (setpriority, prlimit), shown in
+  // the stats. (Not EXTERNAL_FILE_LIMIT before the start: valgrind, which the
+  // leak run uses, refuses RLIMIT_NOFILE in the child it runs.)
+  CHECK_EQ(C->external_set_limits(id, FakeAdapter::view(&prio), other.ob, &err), us::kEeSecurity);
+  svalue_t limits = make_map({{make_str("priority"), make_int(5)}, {make_str("files"), make_int(64)}});
+  CHECK_EQ(C->external_set_limits(id, FakeAdapter::view(&limits), o.ob, &err), us::kEeSuccess);
+  CHECK_EQ(err, std::string());
+  free_svalue(&limits);
+  // Stats: anyone may read them (valid_socket is the driver layer's check).
+  CHECK_EQ(C->external_stats(id, other.ob, &out), us::kEeSuccess);
+  if (out) {
+    svalue_t st = A->take(out);
+    const svalue_t* pid = field(st, "pid");
+    CHECK(pid && pid->type == T_NUMBER && pid->u.number > 0);
+    CHECK_EQ(field_text(st, "running"), std::string("1"));
+    CHECK_EQ(field_text(st, "restarts"), std::string("0"));
+    for (const char* k : {"uptime_ms", "cpu_ms", "rss_kb", "max_rss_kb"}) {
+      const svalue_t* v = field(st, k);
+      CHECK(v && v->type == T_NUMBER && v->u.number >= 0);
+    }
+    const svalue_t* limits = field(st, "limits");
+    CHECK(limits && limits->type == T_MAPPING);
+    if (limits) {
+      const svalue_t* files = field(*limits, "files");
+      CHECK(files && field_text(*files, "value") == "64" &&
+            field_text(*files, "mechanism") == "\"RLIMIT_NOFILE\"");
+      const svalue_t* pr = field(*limits, "priority");
+      CHECK(pr && field_text(*pr, "value") == "5");
+    }
+    const svalue_t* sandbox = field(st, "sandbox");
+    CHECK(sandbox && sandbox->type == T_MAPPING);
+    free_svalue(&st);
+  }
+  // Refused arguments: unisock's text to raise (and an EE code below zero).
+  err.clear();
+  svalue_t badkey = make_map({{make_str("speed"), make_int(5)}});
+  CHECK(C->external_set_limits(id, FakeAdapter::view(&badkey), o.ob, &err) < 0);
+  CHECK(err.find("external_set_resource_limits") != std::string::npos &&
+        err.find("speed") != std::string::npos);
+  printf("    (error text example: %s)\n", err.c_str());
+  free_svalue(&badkey);
+  err.clear();
+  Obj thing("/thing");
+  svalue_t obval = make_map({{make_str("files"), make_obj(thing.ob)}});
+  CHECK(C->external_set_limits(id, FakeAdapter::view(&obval), o.ob, &err) < 0);
+  CHECK(err.find("external_set_resource_limits") != std::string::npos);
+  free_svalue(&obval);
+  err.clear();
+  CHECK(C->external_monitor_path(id, "/tmp", 0x100, o.ob, &err) < 0);
+  CHECK(err.find("events") != std::string::npos);
+  err.clear();
+  CHECK(C->external_monitor_path(id, "/no/such/dir/unisock", 0, o.ob, &err) < 0);
+  CHECK(!err.empty());
+  err.clear();
+  CHECK(C->external_monitor_path(id, std::string("/tmp\0x", 6), 0, o.ob, &err) < 0);
+  CHECK(err.find("NUL") != std::string::npos);
+  err.clear();
+  CHECK(C->external_stop_monitoring(id, "/not/watched", o.ob, &err) < 0);
+  CHECK(!err.empty());
+  err.clear();
+  // End of input: cat exits; the exit mapping, then the close callback.
+  svalue_t eof = make_map({{make_str("eof"), make_int(1)}});
+  CHECK_EQ(C->write(id, FakeAdapter::view(&eof), nullptr, o.ob), us::kEeSuccess);
+  free_svalue(&eof);
+  CHECK(run_until([&] { return o.count("ext_close") > 0; }));
+  const Call* last = o.last("ext_read");
+  CHECK(last && field_text(last->values[1], "type") == "\"exit\"");
+  CHECK_EQ(C->external_stats(id, o.ob, &out), us::kEeBadF);
+  if (out) A->free_value(out);
+  out = nullptr;
+  o.clear();
+
+  // Mode 23: stdout is pulled while the command runs, and what was pulled is
+  // not in the result mapping.
+  int cmd = C->create(UNISOCK_MODE_EXTERNAL_COMMAND_MODE, A->callback("ext_read"),
+                      A->callback("ext_close"), o.ob);
+  CHECK(cmd >= 0);
+  CHECK(opt(cmd, UNISOCK_OPT_EXTERNAL_COMMAND, make_str("/bin/sh")));
+  CHECK(opt(cmd, UNISOCK_OPT_EXTERNAL_ARGS,
+            make_arr({make_str("-c"), make_str("echo first; read x; echo second $x")})));
+  CHECK_EQ(C->external_spawn(cmd, o.ob), us::kEeSuccess);
+  std::string pulled;
+  CHECK(run_until([&] {
+    us::DValue* v = nullptr;
+    if (C->external_read(cmd, 3, o.ob, &v) != us::kEeSuccess || !v) return true;
+    svalue_t got = A->take(v);
+    bool text = got.type == T_STRING;
+    if (text) pulled += pulled.empty() ? std::string(got.u.string) + "|" : got.u.string;
+    free_svalue(&got);
+    return pulled.size() >= 7;
+  }));
+  CHECK_EQ(pulled, std::string("fir|st\n"));  // at most 3 bytes a pull
+  svalue_t go = make_str("go\n");
+  CHECK_EQ(C->external_write(cmd, FakeAdapter::view(&go), o.ob), (int64_t)3);
+  free_svalue(&go);
+  CHECK(run_until([&] { return o.count("ext_close") > 0; }));
+  const Call* res = o.last("ext_read");
+  CHECK(res && field_text(res->values[1], "type") == "\"result\"");
+  if (res) {
+    const svalue_t* so = field(res->values[1], "stdout");
+    CHECK(so && so->type == T_STRING && std::string(so->u.string) == "second go\n");
+    CHECK_EQ(field_text(res->values[1], "exit_code"), std::string("0"));
+  }
+  free_svalue(&prio);
+  free_svalue(&ping);
+}
+
 int main() {
   setvbuf(stdout, nullptr, _IONBF, 0);
   printf("unisock %s, shim core tests\n", unisock_version());
@@ -861,6 +1050,7 @@ int main() {
   run("close on owner destruct", test_close_on_owner_destruct);
   run("adopted fd (external_start)", test_adopted_fd);
   run("a number unisock dropped is reused with no stale event", test_dead_socket_number_reused_cleanly);
+  run("external_* efuns: values in and out, EE codes, refused arguments", test_external_efuns);
   run("close_all at shutdown", test_close_all);
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
