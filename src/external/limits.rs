@@ -2090,16 +2090,17 @@ mod tests {
             .any(|&(r, s, h)| r == libc::RLIMIT_NPROC && s == 5 && h == 5));
     }
 
-    /// cgroup v2's file writing, in a directory tree standing in for cgroupfs
-    /// (this machine's v2 hierarchy offers no controllers).
-    #[test]
-    fn v2_groups_are_written_in_an_emulated_tree() {
-        let tmp = std::env::temp_dir().join(format!("unisock-limits-v2-{}", std::process::id()));
+    /// A temporary directory standing in for a v2 cgroupfs root that offers
+    /// `controllers` and has `subtree` enabled, as every hierarchy; removed
+    /// when the returned guard drops.
+    fn emulated_v2(name: &str, controllers: &str, subtree: &str) -> (PathBuf, Rm, Hierarchies) {
+        let tmp =
+            std::env::temp_dir().join(format!("unisock-limits-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).unwrap();
-        let _rm = Rm(tmp.clone());
-        fs::write(tmp.join("cgroup.controllers"), "cpuset cpu io memory pids").unwrap();
-        fs::write(tmp.join("cgroup.subtree_control"), "io").unwrap();
+        let rm = Rm(tmp.clone());
+        fs::write(tmp.join("cgroup.controllers"), controllers).unwrap();
+        fs::write(tmp.join("cgroup.subtree_control"), subtree).unwrap();
         fs::write(tmp.join("cgroup.procs"), "").unwrap();
         let place = Place {
             version: Version::V2,
@@ -2111,6 +2112,14 @@ mod tests {
             memory: Ok(place.clone()),
             pids: Ok(place),
         };
+        (tmp, rm, h)
+    }
+
+    /// cgroup v2's file writing, in a directory tree standing in for cgroupfs
+    /// (this machine's v2 hierarchy offers no controllers).
+    #[test]
+    fn v2_groups_are_written_in_an_emulated_tree() {
+        let (tmp, _rm, h) = emulated_v2("v2", "cpuset cpu io memory pids", "io");
         let w = Wanted {
             cpu_percent: Some(50),
             memory: Some(64 << 20),
@@ -2210,22 +2219,7 @@ mod tests {
     /// back, and says why.
     #[test]
     fn v2_controller_not_offered_falls_back_for_that_limit_only() {
-        let tmp = std::env::temp_dir().join(format!("unisock-limits-v2b-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).unwrap();
-        let _rm = Rm(tmp.clone());
-        fs::write(tmp.join("cgroup.controllers"), "cpu pids").unwrap();
-        fs::write(tmp.join("cgroup.subtree_control"), "").unwrap();
-        let place = Place {
-            version: Version::V2,
-            base: tmp.clone(),
-            emulated: true,
-        };
-        let h = Hierarchies {
-            cpu: Ok(place.clone()),
-            memory: Ok(place.clone()),
-            pids: Ok(place),
-        };
+        let (tmp, _rm, h) = emulated_v2("v2b", "cpu pids", "");
         let w = Wanted {
             cpu_percent: Some(30),
             memory: Some(8 << 20),
