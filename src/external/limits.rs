@@ -665,17 +665,26 @@ struct Env {
 
 impl Env {
     fn current(w: &Wanted) -> Env {
-        let cap_resource = sys::has_cap(sys::CAP_SYS_RESOURCE);
+        // The driver's capabilities and the number of cores, read once (three
+        // file reads that every spawn would otherwise pay).
+        static DRIVER: std::sync::OnceLock<(bool, bool, u32)> = std::sync::OnceLock::new();
+        let &(cap_resource, cap_admin, cores) = DRIVER.get_or_init(|| {
+            (
+                sys::has_cap(sys::CAP_SYS_RESOURCE),
+                sys::has_cap(CAP_SYS_ADMIN),
+                cores(),
+            )
+        });
         // SAFETY: getuid takes nothing and cannot fail.
         let uid = unsafe { libc::getuid() };
         let nproc_binds = match w.child_uid {
             Some(u) => u != 0,
-            None => uid != 0 && !cap_resource && !sys::has_cap(CAP_SYS_ADMIN),
+            None => uid != 0 && !cap_resource && !cap_admin,
         };
         Env {
             cap_resource,
             nproc_binds,
-            cores: cores(),
+            cores,
         }
     }
 }
