@@ -946,10 +946,10 @@ static void test_external_efuns() {
     CHECK(limits && limits->type == T_MAPPING);
     if (limits) {
       const svalue_t* files = field(*limits, "files");
-      CHECK(files && field_text(*files, "value") == "64" &&
-            field_text(*files, "mechanism") == "\"RLIMIT_NOFILE\"");
+      CHECK(files && field_text(*files, "max") == "64" &&
+            field_text(*files, "mechanism") == "\"rlimit_nofile\"");
       const svalue_t* pr = field(*limits, "priority");
-      CHECK(pr && field_text(*pr, "value") == "5");
+      CHECK(pr && field_text(*pr, "nice") == "5");
     }
     const svalue_t* sandbox = field(st, "sandbox");
     CHECK(sandbox && sandbox->type == T_MAPPING);
