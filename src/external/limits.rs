@@ -81,7 +81,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::sys::{self, Ended};
+use super::sys::{self, clk_tck, proc_stat as stat, Ended};
 use crate::value::Value;
 
 /// The environment variable that, set to "off", makes `prepare` use the
@@ -1569,35 +1569,6 @@ fn tree(pid: i32) -> Vec<i32> {
         }
     }
     out
-}
-
-struct Stat {
-    cpu_ticks: u64,
-    start_ticks: u64,
-    nice: i32,
-}
-
-/// Fields of /proc/<pid>/stat: utime + stime (14, 15), nice (19), starttime (22).
-fn stat(pid: i32) -> Option<Stat> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = s.get(s.rfind(')')? + 2..)?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let num = |i: usize| f.get(i - 3)?.parse::<i64>().ok();
-    Some(Stat {
-        cpu_ticks: (num(14)? + num(15)?) as u64,
-        nice: num(19)? as i32,
-        start_ticks: num(22)? as u64,
-    })
-}
-
-fn clk_tck() -> u64 {
-    // SAFETY: sysconf takes a plain integer.
-    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if n > 0 {
-        n as u64
-    } else {
-        100
-    }
 }
 
 /// Milliseconds since boot (the clock /proc/<pid>/stat's starttime counts in).

@@ -69,7 +69,7 @@ struct Kept {
     watch: Option<Watch>,
     pulled: VecDeque<Value>,
     restarts: i64,
-    /// When each restart happened (for the policy's window).
+    /// When the last max_restarts restarts were decided (for the policy's window).
     restart_times: VecDeque<Instant>,
     /// The next restart's delay doubles from backoff_ms this many times.
     backoff_step: u32,
@@ -487,6 +487,11 @@ impl Process {
         if policy.max_restarts > 0 && k.restart_times.len() as u64 >= policy.max_restarts {
             return None;
         }
+        // Only the last max_restarts times can matter (none without a limit).
+        k.restart_times.push_back(now);
+        while k.restart_times.len() as u64 > policy.max_restarts {
+            k.restart_times.pop_front();
+        }
         if ran >= RESTART_CAP {
             k.backoff_step = 0;
         }
@@ -505,7 +510,6 @@ impl Process {
         }
         self.kept.restart_armed = false;
         self.kept.restarts += 1;
-        self.kept.restart_times.push_back(Instant::now());
         if let Err(e) = self.start(cx) {
             self.finished = true;
             let ev = Value::mapping([
@@ -609,19 +613,7 @@ impl Process {
         let pull = self.pulls(cx);
         for ev in evs {
             if pull {
-                let q = &mut self.kept.pulled;
-                if q.len() >= PULLED_EVENTS_MAX {
-                    q.pop_front();
-                    if !q.front().is_some_and(is_overflow) {
-                        q.pop_front();
-                        q.push_front(Value::mapping([
-                            ("type", Value::str("file_event")),
-                            ("events", Value::Array(vec![Value::str("overflow")])),
-                            ("path", Value::str("")),
-                        ]));
-                    }
-                }
-                q.push_back(ev);
+                hold(&mut self.kept.pulled, ev, PULLED_EVENTS_MAX);
             } else {
                 cx.emit(EventKind::Read, Some(ev), None);
             }
@@ -839,6 +831,27 @@ fn as_limits_error(e: Error) -> Error {
         e.message
             .replace("socket_set_option", "external_set_resource_limits"),
     )
+}
+
+/// Keeps `ev` for external_get_file_events, at most `max` held: past it
+/// the oldest event goes, and one "overflow" event at the front (made the
+/// first time) says events were lost.
+fn hold(q: &mut VecDeque<Value>, ev: Value, max: usize) {
+    if q.len() >= max {
+        if q.front().is_some_and(is_overflow) {
+            q.remove(1);
+        } else {
+            // the marker takes a place too
+            q.pop_front();
+            q.pop_front();
+            q.push_front(Value::mapping([
+                ("type", Value::str("file_event")),
+                ("events", Value::Array(vec![Value::str("overflow")])),
+                ("path", Value::str("")),
+            ]));
+        }
+    }
+    q.push_back(ev);
 }
 
 fn is_overflow(v: &Value) -> bool {
@@ -1182,7 +1195,9 @@ impl Endpoint for Process {
 
 #[cfg(test)]
 mod tests {
-    use super::cut_incomplete_char;
+    use super::{cut_incomplete_char, hold, is_overflow};
+    use crate::value::Value;
+    use std::collections::VecDeque;
 
     #[test]
     fn a_character_cut_at_the_end_waits() {
@@ -1197,6 +1212,32 @@ mod tests {
             head.extend(rest);
             assert_eq!(head, text);
         }
+    }
+
+    #[test]
+    fn held_events_keep_the_newest_behind_one_overflow_marker() {
+        let ev =
+            |i: i64| Value::mapping([("type", Value::str("file_event")), ("n", Value::Int(i))]);
+        let mut q = VecDeque::new();
+        for i in 0..4 {
+            hold(&mut q, ev(i), 4);
+        }
+        assert_eq!(q.len(), 4);
+        hold(&mut q, ev(4), 4); // full: the marker and the newest
+        assert!(is_overflow(&q[0]));
+        let n = |q: &VecDeque<Value>| -> Vec<i64> {
+            q.iter()
+                .skip(1)
+                .map(|v| v.get("n").and_then(Value::as_int).unwrap())
+                .collect()
+        };
+        assert_eq!(n(&q), vec![2, 3, 4]);
+        for i in 5..9 {
+            hold(&mut q, ev(i), 4); // one out per one in, the marker stays
+        }
+        assert_eq!(q.len(), 4);
+        assert!(is_overflow(&q[0]) && !is_overflow(&q[1]));
+        assert_eq!(n(&q), vec![6, 7, 8]);
     }
 
     #[test]

@@ -251,28 +251,50 @@ pub fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
+/// Fields of /proc/<pid>/stat.
+pub struct ProcStat {
+    /// utime + stime (fields 14, 15), in clock ticks.
+    pub cpu_ticks: u64,
+    /// cutime + cstime (16, 17): its children that were reaped, in ticks.
+    pub children_ticks: u64,
+    /// nice (19).
+    pub nice: i32,
+    /// starttime (22), in ticks since boot.
+    pub start_ticks: u64,
+}
+
+/// /proc/<pid>/stat, or None when the process is gone.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command, which may hold spaces, in parentheses.
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i - 3)?.parse::<i64>().ok();
+    Some(ProcStat {
+        cpu_ticks: (num(14)? + num(15)?) as u64,
+        children_ticks: (num(16)? + num(17)?) as u64,
+        nice: num(19)? as i32,
+        start_ticks: num(22)? as u64,
+    })
+}
+
+/// Clock ticks per second (the unit of /proc/<pid>/stat's times).
+pub fn clk_tck() -> u64 {
+    // SAFETY: sysconf takes a plain integer.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if n > 0 {
+        n as u64
+    } else {
+        100
+    }
+}
+
 /// CPU time (ms, the process and its reaped children), resident set and its
 /// peak (kB) of a running process, from /proc; zeros when it is gone.
 pub fn proc_usage(pid: i32) -> (i64, i64, i64) {
-    let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100)
-        .max(1);
-    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command (which may hold spaces) in parentheses.
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<i64> = rest
-                .split(' ')
-                .skip(11)
-                .take(4)
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            Some(f.iter().sum::<i64>() * 1000 / tick)
-        })
-        .unwrap_or(0);
+    let cpu = proc_stat(pid).map_or(0, |st| {
+        ((st.cpu_ticks + st.children_ticks) * 1000 / clk_tck()) as i64
+    });
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |key: &str| {
         status
