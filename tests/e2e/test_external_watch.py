@@ -4,6 +4,7 @@ temporary trees. callbacks.md "External process", docs/modes/external.md "File w
 (src/external/watch.rs's own tests cover the watch logic in more detail.)
 """
 import os
+import signal
 import time
 
 import pytest
@@ -137,8 +138,14 @@ def test_queue_overflow_is_reported_then_rescanned(host, tmp_path):
             f.write(old)
     burst = tmp_path / "burst"
     burst.mkdir()
-    for i in range(5000):  # a burst far past 64 queued events (distinct: the kernel merges repeats)
-        (burst / f"f{i}").touch()
+    # The harness is stopped during the burst, so nothing drains the queue: on two cores a
+    # running reactor can keep up with Python's touches and the overflow would not happen.
+    os.kill(host.proc.pid, signal.SIGSTOP)
+    try:
+        for i in range(5000):  # far past 64 queued events (distinct: the kernel merges repeats)
+            (burst / f"f{i}").touch()
+    finally:
+        os.kill(host.proc.pid, signal.SIGCONT)
     d = fe(host, 1, lambda d: d["events"] == ["overflow"], timeout=WAIT * 2)
     assert d["path"] == str(tmp_path) + "/**"
     (tmp_path / "after").mkdir()  # still watched after the rescan
