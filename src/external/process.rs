@@ -58,8 +58,11 @@ pub(crate) const PULLED_EVENTS_MAX: usize = 4096;
 struct Watch {
     w: Watches,
     token: Token,
-    /// The paths that came from EXTERNAL_WATCH_PATH (the rest came from the efun).
+    /// The paths EXTERNAL_WATCH_PATH names and the ones external_monitor_path
+    /// added (canonical keys; a path may be in both). A path is watched while
+    /// either names it.
     from_option: Vec<String>,
+    from_efun: Vec<String>,
 }
 
 /// What survives a restart: the watches, the events held for pulling, and
@@ -551,6 +554,7 @@ impl Process {
                 w,
                 token,
                 from_option: Vec::new(),
+                from_efun: Vec::new(),
             });
         }
         Ok(self.kept.watch.as_mut().expect("made above"))
@@ -563,10 +567,10 @@ impl Process {
     }
 
     /// EXTERNAL_WATCH_PATH was set: watch the new paths, stop watching the
-    /// ones it no longer names (paths added with external_monitor_path stay).
+    /// ones it no longer names unless external_monitor_path added them too.
     /// All or nothing: a path that cannot be watched leaves the old set.
     fn watch_option(&mut self, cx: &mut Cx) -> Result<()> {
-        let wanted: Vec<String> = match cx.core.options.raw(opt::EXTERNAL_WATCH_PATH) {
+        let given: Vec<String> = match cx.core.options.raw(opt::EXTERNAL_WATCH_PATH) {
             Some(Value::Str(s)) => vec![s.clone()],
             Some(Value::Array(a)) => a
                 .iter()
@@ -574,27 +578,35 @@ impl Process {
                 .collect(),
             _ => Vec::new(),
         };
-        if wanted.is_empty() && self.kept.watch.is_none() {
+        if given.is_empty() && self.kept.watch.is_none() {
             return Ok(());
+        }
+        let refused = |why| super::refused(opt::EXTERNAL_WATCH_PATH, why);
+        let mut wanted: Vec<String> = Vec::new();
+        for p in &given {
+            let key = Watches::key(p).map_err(refused)?;
+            if !wanted.contains(&key) {
+                wanted.push(key);
+            }
         }
         let w = self.watch(cx)?;
         let mut added = Vec::new();
-        for p in &wanted {
-            if w.from_option.contains(p) || w.w.paths().contains(p) {
+        for key in &wanted {
+            if w.w.paths().contains(key) {
                 continue;
             }
-            match w.w.add(p, 0) {
-                Ok(_) => added.push(p.clone()),
+            match w.w.add(key, 0) {
+                Ok(_) => added.push(key.clone()),
                 Err(why) => {
                     for a in &added {
                         let _ = w.w.remove(a);
                     }
-                    return Err(super::refused(opt::EXTERNAL_WATCH_PATH, why));
+                    return Err(refused(why));
                 }
             }
         }
         for old in std::mem::take(&mut w.from_option) {
-            if !wanted.contains(&old) {
+            if !wanted.contains(&old) && !w.from_efun.contains(&old) {
                 let _ = w.w.remove(&old);
             }
         }
@@ -1141,7 +1153,14 @@ impl Endpoint for Process {
                         )
                     })?;
                 let w = self.watch(cx)?;
-                w.w.add(path, bits).map(Value::Int).map_err(|why| {
+                let added = w.w.add(path, bits).and_then(|id| {
+                    let key = Watches::key(path)?;
+                    if !w.from_efun.contains(&key) {
+                        w.from_efun.push(key);
+                    }
+                    Ok(id)
+                });
+                added.map(Value::Int).map_err(|why| {
                     Error::new(
                         ResultCode::EeBaddata,
                         format!("external_monitor_path: {why}"),
@@ -1150,10 +1169,11 @@ impl Endpoint for Process {
             }
             Call::StopMonitoring(path) => {
                 let removed = match &mut self.kept.watch {
-                    Some(w) => {
-                        w.from_option.retain(|p| p != path);
-                        w.w.remove(path)
-                    }
+                    Some(w) => Watches::key(path).and_then(|key| {
+                        w.from_option.retain(|p| *p != key);
+                        w.from_efun.retain(|p| *p != key);
+                        w.w.remove(&key)
+                    }),
                     None => Err(format!("{path} is not watched")),
                 };
                 removed.map(|_| Value::Int(0)).map_err(|why| {

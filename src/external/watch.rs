@@ -309,6 +309,12 @@ impl Watches {
         }
     }
 
+    /// The canonical spelling of a watch path (the key `add`, `remove` and
+    /// `paths` use): "/tmp/x/" and "/tmp/x" are one path.
+    pub fn key(path: &str) -> Result<String, String> {
+        parse_path(path).map(|(_, _, key)| key)
+    }
+
     /// The watched roots, in the order they were added, spelled canonically.
     pub fn paths(&self) -> Vec<String> {
         self.roots.iter().map(|r| r.key.clone()).collect()

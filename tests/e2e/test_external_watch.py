@@ -108,6 +108,26 @@ def test_monitor_path_with_event_bits_and_stop(host, tmp_path):
     assert r["result"] == "error" and "absolute" in r["error"]
 
 
+def test_a_path_named_by_the_option_and_the_efun_stays_until_both_let_go(host, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    host.ok("create 1 EXTERNAL_PROCESS")
+    host.ok(f"ext 1 monitor {q(str(a) + '/')} 0")  # another spelling of the same path
+    host.ok(f"set 1 EXTERNAL_WATCH_PATH {q([str(a), str(b)])}")
+    watches = lambda: host.ok("ext 1 stats")["value"]["watches"]
+    assert watches() == [str(a), str(b)]
+    host.ok(f"set 1 EXTERNAL_WATCH_PATH {q(str(b))}")  # the option lets go of a: the efun's stays
+    assert watches() == [str(a), str(b)]
+    (a / "kept").write_text("")
+    fe(host, 1, named("kept", "created"))
+    host.ok("set 1 EXTERNAL_WATCH_PATH []")  # b was the option's alone
+    assert watches() == [str(a)]
+    host.ok(f"set 1 EXTERNAL_WATCH_PATH {q(str(a))}")
+    host.ok(f"ext 1 unmonitor {q(str(a))}")  # an explicit stop wins over the option
+    assert watches() == []
+
+
 def test_pull_style_holds_events_for_get_file_events(host, tmp_path):
     host.ok("create 1 EXTERNAL_PROCESS")
     host.ok("set 1 EXTERNAL_ASYNC 0")
