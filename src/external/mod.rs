@@ -19,7 +19,7 @@ pub mod limits;
 pub mod process;
 pub mod sandbox;
 pub mod spawn;
-mod sys;
+pub(crate) mod sys;
 pub mod watch;
 
 use crate::core::Endpoint;

@@ -813,49 +813,18 @@ fn working_dir(v: &Value) -> Result<Value, String> {
     Ok(v.clone())
 }
 
-/// Effective capabilities of this process (0 when unknown).
-fn cap_eff() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        })
-        .unwrap_or(0)
-}
-
 const CAP_SETGID: u32 = 6;
 const CAP_SETUID: u32 = 7;
 
 /// Looks a user (`group` false) or group name up; returns its id.
 fn lookup_id(name: &str, group: bool) -> Option<u32> {
-    let c = std::ffi::CString::new(name).ok()?;
-    let mut len = 16 * 1024;
-    while len <= 1 << 20 {
-        let mut buf = vec![0 as libc::c_char; len];
-        // SAFETY: every pointer is valid for the duration of the call; the
-        // result points into `buf`/`ent`, read before they are dropped.
-        let (rc, found, id) = unsafe {
-            if group {
-                let mut ent: libc::group = std::mem::zeroed();
-                let mut res: *mut libc::group = std::ptr::null_mut();
-                let rc = libc::getgrnam_r(c.as_ptr(), &mut ent, buf.as_mut_ptr(), len, &mut res);
-                (rc, !res.is_null(), ent.gr_gid)
-            } else {
-                let mut ent: libc::passwd = std::mem::zeroed();
-                let mut res: *mut libc::passwd = std::ptr::null_mut();
-                let rc = libc::getpwnam_r(c.as_ptr(), &mut ent, buf.as_mut_ptr(), len, &mut res);
-                (rc, !res.is_null(), ent.pw_uid)
-            }
-        };
-        if rc == libc::ERANGE {
-            len *= 4;
-            continue;
-        }
-        return (rc == 0 && found).then_some(id);
+    if group {
+        let g = nix::unistd::Group::from_name(name).ok().flatten()?;
+        Some(g.gid.as_raw())
+    } else {
+        let u = nix::unistd::User::from_name(name).ok().flatten()?;
+        Some(u.uid.as_raw())
     }
-    None
 }
 
 /// EXTERNAL_USER / EXTERNAL_GROUP: resolves the name and checks that the
@@ -868,18 +837,15 @@ pub(crate) fn run_as(v: &Value, group: bool) -> Result<u32, String> {
         Value::Str(s) => lookup_id(s, group).ok_or_else(|| format!("no such {what} {s:?}"))?,
         _ => return Err(String::new()),
     };
-    // SAFETY: these calls take no arguments and cannot fail.
-    let (mine, real) = unsafe {
-        if group {
-            (libc::getegid(), libc::getgid())
-        } else {
-            (libc::geteuid(), libc::getuid())
-        }
+    use nix::unistd::{getegid, geteuid, getgid, getuid};
+    let (mine, real) = if group {
+        (getegid().as_raw(), getgid().as_raw())
+    } else {
+        (geteuid().as_raw(), getuid().as_raw())
     };
-    // SAFETY: as above.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = geteuid().is_root();
     let cap = if group { CAP_SETGID } else { CAP_SETUID };
-    if id != mine && id != real && !root && cap_eff() & (1 << cap) == 0 {
+    if id != mine && id != real && !root && !crate::external::sys::has_cap(cap) {
         return Err(format!(
             "the driver runs as {what} {mine} and may not switch to {what} {id} \
              (needs root or CAP_SET{}ID)",
@@ -1790,8 +1756,7 @@ mod tests {
 
     #[test]
     fn run_as_self_is_allowed() {
-        // SAFETY: no arguments, cannot fail.
-        let uid = unsafe { libc::geteuid() } as i64;
+        let uid = i64::from(nix::unistd::geteuid().as_raw());
         assert!(set(145, Value::Int(uid)).is_ok());
         assert!(set(145, Value::str("no-such-user-unisock"))
             .unwrap_err()
