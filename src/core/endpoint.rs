@@ -149,6 +149,12 @@ impl Cx<'_> {
         self.reactor.register(src, self.core.serial, interest)
     }
 
+    /// For a thread of the endpoint's own: posts one completion that reaches
+    /// the endpoint's `completed` (see `Reactor::notifier`).
+    pub fn notifier(&self) -> crate::reactor::Notifier {
+        self.reactor.notifier(self.core.serial)
+    }
+
     pub fn timer(&mut self, delay: Duration, key: u64) {
         self.reactor.add_timer(delay, self.core.serial, key);
     }

@@ -29,7 +29,7 @@ use super::{opt, Call};
 use crate::core::{Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
-use crate::reactor::Readiness;
+use crate::reactor::{CompletionKind, Readiness};
 use crate::value::Value;
 
 const TIMER_TIMEOUT: u64 = 1;
@@ -104,7 +104,8 @@ pub struct Process {
     command: String,
     child: Option<Child>,
     pid: i32,
-    /// Readable when the child has exited (a pidfd, or see `sys::exit_watch`).
+    /// Readable when the child has exited (None: `sys::exit_watch`'s thread
+    /// posts CompletionKind::Exited instead).
     pidfd: Option<(OwnedFd, Token)>,
     exit_watch: &'static str,
     stdin: Option<Input>,
@@ -192,13 +193,19 @@ impl Process {
             Error::new(ResultCode::EeBind, format!("socket_bind: {what}: {e}"))
         };
         let registered = (|| -> Result<()> {
-            let (pidfd, how) =
-                sys::exit_watch(self.pid).map_err(|e| fail("watching its exit", e))?;
-            self.exit_watch = how;
-            let token = cx
-                .register(&mut SourceFd(&pidfd.as_raw_fd()), Interest::READABLE)
-                .map_err(|e| fail("register", e))?;
-            self.pidfd = Some((pidfd, token));
+            let notifier = cx.notifier();
+            let pid = self.pid;
+            let on_exit = move || notifier.post(CompletionKind::Exited(pid));
+            match sys::exit_watch(pid, on_exit).map_err(|e| fail("watching its exit", e))? {
+                Some(pidfd) => {
+                    let token = cx
+                        .register(&mut SourceFd(&pidfd.as_raw_fd()), Interest::READABLE)
+                        .map_err(|e| fail("register", e))?;
+                    self.pidfd = Some((pidfd, token));
+                    self.exit_watch = "pidfd";
+                }
+                None => self.exit_watch = "thread",
+            }
             for (i, fd) in [sp.stdout, sp.stderr].into_iter().enumerate() {
                 let Some(fd) = fd else { continue };
                 let mut rx = Receiver::from(fd);
@@ -248,7 +255,7 @@ impl Process {
         Ok(())
     }
 
-    /// The pidfd is readable: reap the child.
+    /// The pidfd is readable, or the exit-watch thread saw the exit: reap the child.
     fn reap(&mut self, cx: &mut Cx) {
         if self.ended.is_some() || self.pid <= 0 {
             return;
@@ -960,6 +967,16 @@ impl Endpoint for Process {
                 cx.core.stats.errors += 1;
             }
             self.check_drained(cx);
+        }
+    }
+
+    fn completed(&mut self, cx: &mut Cx, kind: CompletionKind) {
+        // From this run's exit-watch thread (an earlier run's child was reaped
+        // already, and reap checks with WNOHANG anyway).
+        if let CompletionKind::Exited(pid) = kind {
+            if pid == self.pid && self.pidfd.is_none() {
+                self.reap(cx);
+            }
         }
     }
 

@@ -31,18 +31,26 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// An fd that becomes readable when child `pid` has exited, and how: a
-/// pidfd, or, where pidfd_open is missing (kernels before 5.3, valgrind
-/// before 3.20), the read end of a pipe whose write end a helper thread
-/// closes when waitid(WNOWAIT) sees the exit. Either way the driver thread
-/// reaps with wait4; nothing polls and no SIGCHLD handler is installed.
-pub fn exit_watch(pid: i32) -> io::Result<(OwnedFd, &'static str)> {
-    match pidfd_open(pid) {
-        Ok(fd) => return Ok((fd, "pidfd")),
-        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
-        Err(e) => return Err(e),
+/// Watches child `pid` for its exit: Ok(Some(pidfd)), readable once it has
+/// exited; or, where pidfd_open is missing (kernels before 5.3, valgrind
+/// before 3.20) or `UNISOCK_EXTERNAL_EXIT_WATCH=thread` asks for it, Ok(None)
+/// and a helper thread that blocks in waitid(WNOWAIT) and calls `on_exit`
+/// once the child has exited (or cannot be waited for). Either way the driver
+/// thread reaps with wait4; nothing polls and no SIGCHLD handler is installed.
+pub fn exit_watch(
+    pid: i32,
+    on_exit: impl FnOnce() + Send + 'static,
+) -> io::Result<Option<OwnedFd>> {
+    static FORCE_THREAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let force = *FORCE_THREAD
+        .get_or_init(|| std::env::var("UNISOCK_EXTERNAL_EXIT_WATCH").is_ok_and(|v| v == "thread"));
+    if !force {
+        match pidfd_open(pid) {
+            Ok(fd) => return Ok(Some(fd)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+            Err(e) => return Err(e),
+        }
     }
-    let (r, w) = pipe()?;
     std::thread::Builder::new()
         .name("unisock-exit".into())
         .spawn(move || {
@@ -63,9 +71,9 @@ pub fn exit_watch(pid: i32) -> io::Result<(OwnedFd, &'static str)> {
                     break;
                 }
             }
-            drop(w);
+            on_exit();
         })?;
-    Ok((r, "thread"))
+    Ok(None)
 }
 
 /// How a reaped child ended.

@@ -810,7 +810,9 @@ impl Endpoint for HttpClient {
     }
 
     fn completed(&mut self, cx: &mut Cx, kind: CompletionKind) {
-        let CompletionKind::Resolved(result) = kind;
+        let CompletionKind::Resolved(result) = kind else {
+            return;
+        };
         if !matches!(self.sock, Sock::Resolving) {
             return;
         }

@@ -537,6 +537,7 @@ impl Endpoint for IpcClient {
             CompletionKind::Resolved(Err(e)) => {
                 self.failed(cx, format!("cannot resolve {host:?}: {e}"))
             }
+            CompletionKind::Exited(_) => {}
         }
     }
 

@@ -477,7 +477,9 @@ impl Endpoint for Stream {
     }
 
     fn completed(&mut self, cx: &mut Cx, kind: CompletionKind) {
-        let CompletionKind::Resolved(result) = kind;
+        let CompletionKind::Resolved(result) = kind else {
+            return;
+        };
         let port_host = match &self.sock {
             Sock::Resolving { host, port } => Some((host.clone(), *port)),
             _ => None,

@@ -38,6 +38,29 @@ pub struct Completion {
 pub enum CompletionKind {
     /// Host name resolution for `socket_connect`.
     Resolved(io::Result<Vec<SocketAddr>>),
+    /// Child `pid` has exited (the external family's exit-watch thread,
+    /// where no pidfd is available).
+    Exited(i32),
+}
+
+/// Lets a thread of its own (not the pool) hand one completion to the driver
+/// thread: it is queued and the reactor's waker makes the driver's fd readable.
+pub struct Notifier {
+    serial: u64,
+    done: Arc<Mutex<Vec<Completion>>>,
+    waker: Arc<Waker>,
+}
+
+impl Notifier {
+    pub fn post(self, kind: CompletionKind) {
+        self.done.lock().push(Completion {
+            serial: self.serial,
+            kind,
+        });
+        if let Err(e) = self.waker.wake() {
+            log::warn(&format!("unisock: waker failed: {e}"));
+        }
+    }
 }
 
 /// What one poll round found for a registered source.
@@ -178,6 +201,15 @@ impl Reactor {
     pub fn wake(&self) {
         if let Err(e) = self.waker.wake() {
             log::warn(&format!("unisock: waker failed: {e}"));
+        }
+    }
+
+    /// A handle for a thread that will post one completion for socket `serial`.
+    pub fn notifier(&self, serial: u64) -> Notifier {
+        Notifier {
+            serial,
+            done: Arc::clone(&self.completions),
+            waker: Arc::clone(&self.waker),
         }
     }
 

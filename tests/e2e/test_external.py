@@ -16,7 +16,12 @@ import time
 
 import pytest
 
+from host import Host
+
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind everything is slower
+# valgrind 3.19 lacks pidfd_open: the fallback (a thread in waitid) runs there, as it does when asked
+EXIT_WATCH = ("thread" if WRAPPED or os.environ.get("UNISOCK_EXTERNAL_EXIT_WATCH") == "thread"
+              else "pidfd")
 WAIT = 60.0 if WRAPPED else 10.0
 EEBIND, EENOADDR, EEBADADDR, EENOTCONN, EEWOULDBLOCK, EESEND, EECALLBACK, EEBADDATA = (
     -10, -13, -21, -25, -17, -28, -29, -32)
@@ -97,14 +102,43 @@ def vm(pid, field):
     return 0
 
 
+def threads(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_exit_watch_thread_reports_through_the_reactor(monkeypatch):
+    """Without pidfds (kernels < 5.3, valgrind; forced here by UNISOCK_EXTERNAL_EXIT_WATCH=thread)
+    a thread per child blocks in waitid and posts the exit through the reactor's eventfd waker:
+    no pipe or other fd per child, and the thread is gone once the child is reaped."""
+    monkeypatch.setenv("UNISOCK_EXTERNAL_EXIT_WATCH", "thread")
+    h = Host(wrap=os.environ.get("UNISOCK_E2E_WRAP"))
+    try:
+        fds = lambda: len(os.listdir(f"/proc/{h.proc.pid}/fd"))
+        h.ok("create 2 EXTERNAL_PROCESS")  # the reactor's own fds exist from here
+        before, alone = fds(), threads(h.proc.pid)
+        start(h, 1, "/bin/sh", EXTERNAL_ARGS=["-c", "read x; exit 3"], EXTERNAL_STDOUT_MODE="null",
+              EXTERNAL_STDERR_MODE="null")
+        assert h.ok("status 1")["value"]["exit_watch"] == "thread"
+        assert threads(h.proc.pid) == alone + 1  # the exit-watch thread, in waitid
+        assert fds() == before + 1  # stdin's pipe only: nothing for the exit
+        h.ok("write 1 " + q("go\n"))
+        e = last(until_end(h, 1))
+        assert (e["exit_code"], e["reason"]) == (3, "exited")
+        deadline = time.monotonic() + WAIT
+        while threads(h.proc.pid) > alone and time.monotonic() < deadline:
+            h.call("run 20")  # it ends just after posting the exit
+        assert threads(h.proc.pid) == alone and fds() == before
+    finally:
+        assert h.close() == 0
+
+
 # ---- stdin, stdout ------------------------------------------------------------------------
 
 def test_echo_round_trip_through_cat(host):
     start(host, 1, "/bin/cat")
     st = host.ok("status 1")["value"]
     assert st["mode_name"] == "EXTERNAL_PROCESS" and st["pid"] > 0 and st["running"] == 1
-    # valgrind 3.19 lacks pidfd_open: the fallback (a thread in waitid) runs there
-    assert st["exit_watch"] == ("thread" if WRAPPED else "pidfd")
+    assert st["exit_watch"] == EXIT_WATCH
     assert host.call('write 1 "héllo"')["ee"] == 1
     e = host.event("read", 1, timeout=WAIT)  # streamed while cat still runs
     assert e["data"] == {"type": "stdout", "data": "héllo", "data_is_binary": 0}
@@ -459,7 +493,6 @@ def test_priority_is_the_childs_nice_value(host, prio):
 
 
 def test_negative_priority_refused_at_set_time_without_cap_sys_nice():
-    from host import Host
     # root, but CAP_SYS_NICE dropped from the bounding set: the driver may not lower a nice value
     h = Host(wrap=("setpriv --bounding-set=-sys_nice " + os.environ.get("UNISOCK_E2E_WRAP", "")).strip())
     try:
@@ -532,7 +565,6 @@ def resource_nofile():
 
 
 def test_file_limit_above_the_hard_limit_needs_cap_sys_resource():
-    from host import Host
     import resource
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard >= 1 << 20:
