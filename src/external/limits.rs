@@ -1009,6 +1009,18 @@ impl Limits {
     /// (percent, 0 removes), "memory" (bytes, 0 removes), "files", "priority".
     /// All values are checked before any is applied.
     pub fn set_running(&mut self, limits: &Value) -> Result<(), String> {
+        self.set_running_noting(limits, &mut Vec::new())
+    }
+
+    /// `set_running`, noting in `applied` the keys that took effect: when
+    /// the kernel refuses one after others were applied (raising a hard
+    /// limit without CAP_SYS_RESOURCE, say), those stay applied, and the
+    /// caller records them.
+    pub fn set_running_noting(
+        &mut self,
+        limits: &Value,
+        applied: &mut Vec<&'static str>,
+    ) -> Result<(), String> {
         let Value::Mapping(pairs) = limits else {
             return Err(format!(
                 "wants a mapping with keys cpu, memory, files, priority, got {}",
@@ -1057,7 +1069,7 @@ impl Limits {
         if self.pid <= 0 {
             return Err("the process is not running".into());
         }
-        let mut applied: Vec<&str> = Vec::new();
+        applied.clear();
         let done = |applied: &[&str], e: String| {
             if applied.is_empty() {
                 e
@@ -1067,22 +1079,23 @@ impl Limits {
         };
         if let Some(p) = cpu {
             self.set_cpu(p)
-                .map_err(|e| done(&applied, format!("cpu: {e}")))?;
+                .map_err(|e| done(applied, format!("cpu: {e}")))?;
             applied.push("cpu");
         }
         if let Some(m) = memory {
             self.set_memory(m)
-                .map_err(|e| done(&applied, format!("memory: {e}")))?;
+                .map_err(|e| done(applied, format!("memory: {e}")))?;
             applied.push("memory");
         }
         if let Some(f) = files {
             self.set_files(f)
-                .map_err(|e| done(&applied, format!("files: {e}")))?;
+                .map_err(|e| done(applied, format!("files: {e}")))?;
             applied.push("files");
         }
         if let Some(n) = priority {
             self.set_priority(n)
-                .map_err(|e| done(&applied, format!("priority: {e}")))?;
+                .map_err(|e| done(applied, format!("priority: {e}")))?;
+            applied.push("priority");
         }
         Ok(())
     }

@@ -722,18 +722,26 @@ impl Process {
                 .limits
                 .as_mut()
                 .expect("a running process has its limits");
-            l.set_running(&asked).map_err(|why| {
-                Error::new(
-                    ResultCode::EeBaddata,
-                    format!("external_set_resource_limits: {why}"),
-                )
-            })?;
+            let mut applied = Vec::new();
+            let result = l.set_running_noting(&asked, &mut applied);
             // A CPU limit that had to fall back to RLIMIT_CPU needs the ticks.
             if !self.ticking {
                 if let Some(d) = l.next_tick() {
                     self.ticking = true;
                     cx.timer(d, TIMER_LIMITS);
                 }
+            }
+            if let Err(why) = result {
+                // What was applied before the refusal stays, and its options say so.
+                for (id, v) in todo {
+                    if applied.contains(&key(id)) {
+                        cx.core.options.set_internal(id, v);
+                    }
+                }
+                return Err(Error::new(
+                    ResultCode::EeBaddata,
+                    format!("external_set_resource_limits: {why}"),
+                ));
             }
         }
         // Stored as the options too: get_option tells the truth, and a

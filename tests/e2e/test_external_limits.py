@@ -91,6 +91,27 @@ def test_limits_added_to_a_running_process(host):
     host.ok("close 1")
 
 
+def has_cap_sys_resource():
+    with open("/proc/self/status") as f:
+        eff = next(int(l.split()[1], 16) for l in f if l.startswith("CapEff:"))
+    return bool(eff & (1 << 24))
+
+
+@needs_cgroups
+@pytest.mark.skipif(has_cap_sys_resource(), reason="with CAP_SYS_RESOURCE nothing here is refused")
+def test_a_refusal_after_a_limit_was_applied_keeps_that_limit_and_says_so(host):
+    start(host, 1, "/bin/sleep", EXTERNAL_ARGS=["30"])
+    host.ok('ext 1 limits {"files": 100}')  # the child's hard limit is now 100
+    r = host.call('ext 1 limits {"memory": 104857600, "files": 200}')  # memory, then files
+    assert r["ee"] == EEBADDATA and "files: 200" in r["error"] and "(memory applied)" in r["error"], r
+    # what took effect is what the options and the report say
+    assert host.ok("get 1 EXTERNAL_MEMORY_LIMIT")["value"] == 104857600
+    assert host.ok("get 1 EXTERNAL_FILE_LIMIT")["value"] == 100
+    limits = stats(host, 1)["limits"]
+    assert limits["memory"]["bytes"] == 104857600 and limits["files"]["max"] == 100, limits
+    host.ok("close 1")
+
+
 def test_normal_exits_are_not_limits(host):
     start(host, 1, "exit 3", EXTERNAL_SHELL=1, EXTERNAL_MEMORY_LIMIT=64 << 20,
           EXTERNAL_CPU_LIMIT=50)
