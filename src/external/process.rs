@@ -597,9 +597,10 @@ impl Process {
             }
         }
         let w = self.watch(cx)?;
+        let watched = w.w.paths();
         let mut added = Vec::new();
         for key in &wanted {
-            if w.w.paths().contains(key) {
+            if watched.contains(key) {
                 continue;
             }
             match w.w.add(key, 0) {
@@ -1178,8 +1179,8 @@ impl Endpoint for Process {
                         )
                     })?;
                 let w = self.watch(cx)?;
-                let added = w.w.add(path, bits).and_then(|id| {
-                    let key = Watches::key(path)?;
+                let added = Watches::key(path).and_then(|key| {
+                    let id = w.w.add(&key, bits)?;
                     if !w.from_efun.contains(&key) {
                         w.from_efun.push(key);
                     }

@@ -53,13 +53,22 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn post(self, kind: CompletionKind) {
-        self.done.lock().push(Completion {
-            serial: self.serial,
-            kind,
-        });
-        if let Err(e) = self.waker.wake() {
-            log::warn(&format!("unisock: waker failed: {e}"));
-        }
+        hand_back(
+            &self.done,
+            &self.waker,
+            Completion {
+                serial: self.serial,
+                kind,
+            },
+        );
+    }
+}
+
+/// From any thread: queues `c` for the driver thread and wakes the reactor.
+fn hand_back(done: &Mutex<Vec<Completion>>, waker: &Waker, c: Completion) {
+    done.lock().push(c);
+    if let Err(e) = waker.wake() {
+        log::warn(&format!("unisock: waker failed: {e}"));
     }
 }
 

@@ -32,9 +32,7 @@ impl Pool {
                         Ok(job) => job,
                         Err(_) => return, // pool dropped
                     };
-                    let completion = job();
-                    done.lock().push(completion);
-                    let _ = waker.wake();
+                    super::hand_back(&done, &waker, job());
                 });
             if let Err(e) = spawned {
                 super::log::warn(&format!("unisock: helper thread could not start: {e}"));
