@@ -60,6 +60,7 @@
 #define UNISOCK_OPT_SO_MAX_CONNECTIONS          16
 #define UNISOCK_OPT_SO_MAX_BUFFERED             17
 #define UNISOCK_OPT_SO_STATISTICS               18
+#define UNISOCK_OPT_SO_SEND_TIMEOUT             19
 #define UNISOCK_OPT_SO_HTTP_HEADERS             100
 #define UNISOCK_OPT_SO_HTTP_METHOD              101
 #define UNISOCK_OPT_SO_HTTP_URL                 102

@@ -167,6 +167,10 @@
 #ifndef SO_STATISTICS
 #define SO_STATISTICS               18
 #endif
+// SO_SEND_TIMEOUT: int, default 60000
+#ifndef SO_SEND_TIMEOUT
+#define SO_SEND_TIMEOUT             19
+#endif
 // SO_HTTP_HEADERS: mapping, default ([])
 #ifndef SO_HTTP_HEADERS
 #define SO_HTTP_HEADERS             100

@@ -37,6 +37,9 @@ const TCP_MODES: ModeSet = ModeSet::of(&[
 const SERVERS: ModeSet = ModeSet::of(&[0, 1, 3, 5, 6, 10, 12, 14, 16, 18, 25, 27, 29]);
 /// Every mode unisock serves.
 const ALL: ModeSet = ModeSet::ALL;
+/// Stream modes whose queued output has a no-progress deadline of SO_SEND_TIMEOUT
+/// (HTTP and REST use SO_HTTP_READ_TIMEOUT for it, both directions).
+const SEND_DEADLINE: ModeSet = ModeSet::of(&[0, 1, 3, 5, 6, 16, 17, 18, 19, 20, 21, 24, 25, 26, 27, 28, 29, 30]);
 /// HTTP and REST, servers and clients.
 const HTTP_ALL: ModeSet = ModeSet::range(10, 15);
 /// HTTP and REST clients.
@@ -1221,7 +1224,7 @@ fn timezone(v: &Value) -> Result<Value, String> {
 /// Every option of the spec, in id order.
 #[rustfmt::skip]
 pub static OPTIONS: &[OptionDef] = &[
-    // ----- Core 0–18 -----
+    // ----- Core 0–19 -----
     access(
         row(0, "SO_INVALID", Kinds::NONE, Default::Unset, "—", Check::Any, "nothing (always rejected)", ModeSet::NONE,
             "Always rejected."),
@@ -1262,6 +1265,10 @@ pub static OPTIONS: &[OptionDef] = &[
             "Read-only: bytes_in, bytes_out, messages_in, messages_out, errors, connected_at, state."),
         Access::ReadOnly,
     ),
+    row(19, "SO_SEND_TIMEOUT", I, Default::Int(60000), "60000", Check::IntRange(0, 86_400_000),
+        "an int in 0..86400000 (ms, 0 = none)", SEND_DEADLINE,
+        "A connection whose queued output makes no progress for this long is closed (\"too slow\"); \
+         HTTP and REST use SO_HTTP_READ_TIMEOUT for this."),
 
     // ----- HTTP 100–109 -----
     with_aliases(
