@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::Token;
@@ -30,6 +31,8 @@ pub struct Conn {
     queue: VecDeque<u8>,
     /// Host name for error messages (TLS verification).
     pub host: String,
+    /// The no-progress clock of the queued output (see `transport::output`).
+    watch: super::output::Watch,
 }
 
 thread_local! {
@@ -52,6 +55,7 @@ impl Conn {
             tls: tls.map(Box::new),
             queue: VecDeque::new(),
             host,
+            watch: super::output::Watch::default(),
         }
     }
 
@@ -178,11 +182,20 @@ impl Conn {
     /// Adds plaintext to the write queue (nothing is written until `flush`).
     pub fn queue(&mut self, data: &[u8]) {
         self.queue.extend(data);
+        self.watch.note(self.pending(), false);
     }
 
     /// Writes as much as the kernel takes. Ok(written bytes of plaintext,
     /// whether everything is out).
     pub fn flush(&mut self) -> io::Result<(usize, bool)> {
+        let mut moved = false;
+        let r = self.flush_into_kernel(&mut moved);
+        self.watch.note(self.pending(), moved);
+        r
+    }
+
+    /// `flush`; `moved` is set when a byte reached the kernel.
+    fn flush_into_kernel(&mut self, moved: &mut bool) -> io::Result<(usize, bool)> {
         let mut written = 0;
         loop {
             match &mut self.tls {
@@ -196,6 +209,7 @@ impl Conn {
                         Ok(n) => {
                             self.queue.drain(..n);
                             written += n;
+                            *moved = true;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             return Ok((written, false))
@@ -220,7 +234,7 @@ impl Conn {
                         continue;
                     }
                     match tls.write_tls(&mut self.stream) {
-                        Ok(_) => {}
+                        Ok(n) => *moved |= n > 0,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             return Ok((written, false))
                         }
@@ -230,6 +244,45 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Counts this (accepted) connection's queued bytes in its listener's
+    /// `budget`; `serial` is the socket's.
+    pub fn join(&mut self, budget: &super::output::Budget, serial: u64) {
+        self.watch.join(budget, serial);
+    }
+
+    /// Arms timer `key` for the no-progress deadline `limit` of the queued
+    /// output (None: no deadline). Call after queueing or flushing; cheap
+    /// when nothing is queued or the timer is armed already.
+    pub fn arm_deadline(&mut self, cx: &mut crate::core::Cx, limit: Option<Duration>, key: u64) {
+        self.watch.arm(cx, limit, key);
+    }
+
+    /// Timer `key` (armed by `arm_deadline` or by the listener's budget)
+    /// fired: the close reason when the connection must go; `option` names
+    /// the deadline in it.
+    pub fn deadline_fired(
+        &mut self,
+        cx: &mut crate::core::Cx,
+        limit: Option<Duration>,
+        key: u64,
+        option: &str,
+    ) -> Option<String> {
+        let pending = self.pending();
+        self.watch.fired(cx, limit, key, pending, option)
+    }
+
+    /// Before a write queues `incoming` bytes: makes room in the listener's
+    /// budget, closing the connections stalled longest (timer `key` reaches
+    /// them now). Err(reason) when this connection is the one to close.
+    pub fn make_room(
+        &mut self,
+        cx: &mut crate::core::Cx,
+        incoming: usize,
+        key: u64,
+    ) -> Result<(), String> {
+        self.watch.make_room(cx, incoming, key)
     }
 
     /// Starts TLS as a client on this (just connected, plain) connection:

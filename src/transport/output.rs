@@ -1,0 +1,321 @@
+//! Queued output that makes no progress, for every family that queues bytes
+//! toward a remote peer:
+//!
+//! - [`Watch`], one per connection: the no-progress clock. It starts when the
+//!   queue stops being empty and starts again whenever a byte of it reaches
+//!   the kernel; while it runs, one reactor timer is armed for the moment it
+//!   would pass the deadline (SO_SEND_TIMEOUT, or SO_HTTP_READ_TIMEOUT for
+//!   HTTP). With nothing queued nothing is armed, and a timer that fires
+//!   after the queue drained only finds nothing to do.
+//! - [`Budget`], one per listener: the bytes its accepted connections queue
+//!   together. A queueing write that would pass the total closes the
+//!   connections that made no progress for longest (ties: most bytes queued)
+//!   until it fits; each is closed from its own timer, at once.
+//!
+//! Everything runs on the driver thread; the mutex only makes the table
+//! shareable between endpoints (which must be `Send`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::core::Cx;
+
+/// A listener's connections together queue at most this many times the
+/// listener's SO_MAX_BUFFERED.
+pub const LISTENER_FACTOR: usize = 16;
+
+/// One connection's no-progress clock and its place in a listener's budget.
+#[derive(Default)]
+pub struct Watch {
+    /// Since when queued output has waited without a byte of it going out;
+    /// None while nothing is queued.
+    since: Option<Instant>,
+    /// When the timer armed for the deadline fires; None when none is armed.
+    timer_at: Option<Instant>,
+    seat: Option<Seat>,
+}
+
+impl Watch {
+    /// Counts this connection's queued bytes in `budget` (accepted connections).
+    pub fn join(&mut self, budget: &Budget, serial: u64) {
+        budget.0.lock().members.insert(
+            serial,
+            Member {
+                queued: 0,
+                since: None,
+                evicted: None,
+            },
+        );
+        self.seat = Some(Seat {
+            budget: budget.clone(),
+            serial,
+        });
+    }
+
+    /// After the queue changed: `pending` bytes wait; `moved`: some reached
+    /// the kernel meanwhile.
+    pub fn note(&mut self, pending: usize, moved: bool) {
+        self.since = match (pending, moved) {
+            (0, _) => None,
+            (_, true) => Some(Instant::now()),
+            (_, false) => Some(self.since.unwrap_or_else(Instant::now)),
+        };
+        if let Some(seat) = &self.seat {
+            seat.update(pending, self.since);
+        }
+    }
+
+    /// Arms timer `key` for when the queued output will have made no progress
+    /// for `limit` (None: no deadline). Nothing when nothing is queued or a
+    /// timer for that moment or sooner is armed already.
+    pub fn arm(&mut self, cx: &mut Cx, limit: Option<Duration>, key: u64) {
+        let (Some(since), Some(limit)) = (self.since, limit) else {
+            return;
+        };
+        let at = since + limit;
+        if self.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        self.timer_at = Some(at);
+        cx.timer(at.saturating_duration_since(Instant::now()), key);
+    }
+
+    /// Timer `key` fired: the close reason when the connection must go (its
+    /// `pending` bytes made no progress for `limit`, or its listener's budget
+    /// chose it); otherwise the timer is armed again while output waits.
+    /// `option` names the deadline in the reason.
+    pub fn fired(
+        &mut self,
+        cx: &mut Cx,
+        limit: Option<Duration>,
+        key: u64,
+        pending: usize,
+        option: &str,
+    ) -> Option<String> {
+        if let Some(why) = self.seat.as_ref().and_then(Seat::evicted) {
+            return Some(why);
+        }
+        let now = Instant::now();
+        if self.timer_at.is_some_and(|t| now < t) {
+            return None; // an older timer, superseded by a sooner one
+        }
+        self.timer_at = None;
+        let (Some(since), Some(limit)) = (self.since, limit) else {
+            return None;
+        };
+        if now.duration_since(since) >= limit {
+            return Some(format!(
+                "too slow: no write progress for {} ms ({pending} bytes queued; {option})",
+                limit.as_millis()
+            ));
+        }
+        self.arm(cx, Some(limit), key);
+        None
+    }
+
+    /// Before `incoming` more bytes are queued: makes room for them in the
+    /// listener's budget (see [`Budget`]). Err(reason) when this connection
+    /// itself is the one to close; the others chosen get timer `key` now.
+    pub fn make_room(&mut self, cx: &mut Cx, incoming: usize, key: u64) -> Result<(), String> {
+        match &self.seat {
+            Some(seat) => seat.budget.make_room(cx, seat.serial, incoming, key),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What the connections accepted from one listener queue together. Cloned
+/// into each of them; the listener sets the limit.
+#[derive(Clone, Default)]
+pub struct Budget(Arc<Mutex<Table>>);
+
+#[derive(Default)]
+struct Table {
+    limit: usize,
+    /// Bytes queued by the members not yet chosen to close.
+    total: usize,
+    /// By socket serial.
+    members: HashMap<u64, Member>,
+}
+
+struct Member {
+    queued: usize,
+    since: Option<Instant>,
+    /// Chosen to close, with the reason; no longer counted.
+    evicted: Option<String>,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        let b = Budget::default();
+        b.set_limit(limit);
+        b
+    }
+
+    /// The listener's SO_MAX_BUFFERED (re)set: the total allowed is
+    /// LISTENER_FACTOR times it.
+    pub fn set_limit(&self, max_buffered: usize) {
+        self.0.lock().limit = max_buffered.saturating_mul(LISTENER_FACTOR);
+    }
+
+    /// Bytes queued now by the listener's connections (for socket_status).
+    pub fn queued(&self) -> usize {
+        self.0.lock().total
+    }
+
+    fn make_room(&self, cx: &mut Cx, me: u64, incoming: usize, key: u64) -> Result<(), String> {
+        let mut t = self.0.lock();
+        let limit = t.limit;
+        let now = Instant::now();
+        let mut mine = None;
+        while t.total + incoming > limit {
+            // The one stalled longest; of equals, the one holding most.
+            let victim = t
+                .members
+                .iter()
+                .filter(|(_, m)| m.evicted.is_none() && m.queued > 0)
+                .filter_map(|(&s, m)| m.since.map(|since| (since, std::cmp::Reverse(m.queued), s)))
+                .min();
+            let Some((since, _, serial)) = victim else {
+                break; // nothing left to close: one write larger than the whole budget
+            };
+            let m = t.members.get_mut(&serial).expect("member just found");
+            let queued = m.queued;
+            let why = format!(
+                "too slow: the listener's connections would queue over {limit} bytes together \
+                 ({LISTENER_FACTOR} x its SO_MAX_BUFFERED); this one made no progress for longest \
+                 ({queued} bytes queued, none written for {} ms)",
+                now.duration_since(since).as_millis()
+            );
+            m.evicted = Some(why.clone());
+            t.total -= queued;
+            if serial == me {
+                mine = Some(why);
+            } else {
+                cx.reactor.add_timer(Duration::ZERO, serial, key);
+            }
+        }
+        mine.map_or(Ok(()), Err)
+    }
+}
+
+/// A connection's entry in its listener's budget; leaves it when dropped.
+struct Seat {
+    budget: Budget,
+    serial: u64,
+}
+
+impl Seat {
+    fn update(&self, queued: usize, since: Option<Instant>) {
+        let mut t = self.budget.0.lock();
+        let t = &mut *t;
+        if let Some(m) = t.members.get_mut(&self.serial) {
+            if m.evicted.is_none() {
+                t.total = t.total - m.queued + queued;
+            }
+            m.queued = queued;
+            m.since = since;
+        }
+    }
+
+    fn evicted(&self) -> Option<String> {
+        let t = self.budget.0.lock();
+        t.members.get(&self.serial).and_then(|m| m.evicted.clone())
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut t = self.budget.0.lock();
+        if let Some(m) = t.members.remove(&self.serial) {
+            if m.evicted.is_none() {
+                t.total -= m.queued;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(b: &Budget, serial: u64, queued: usize, since: Instant) -> Watch {
+        let mut w = Watch::default();
+        w.join(b, serial);
+        w.since = Some(since);
+        w.seat.as_ref().unwrap().update(queued, Some(since));
+        w
+    }
+
+    #[test]
+    fn totals_follow_updates_and_leaving() {
+        let b = Budget::new(1000);
+        let now = Instant::now();
+        let mut a = member(&b, 1, 300, now);
+        let c = member(&b, 2, 200, now);
+        assert_eq!(b.queued(), 500);
+        a.note(0, true);
+        assert_eq!(b.queued(), 200);
+        assert!(a.since.is_none());
+        drop(c);
+        assert_eq!(b.queued(), 0);
+        assert!(b.0.lock().members.len() == 1);
+    }
+
+    #[test]
+    fn room_is_made_by_closing_the_longest_stalled_first() {
+        let mut reactor = crate::reactor::Reactor::new().unwrap();
+        let mut core = crate::core::SocketCore::new(9, 9, 1);
+        let mut cx = Cx {
+            core: &mut core,
+            reactor: &mut reactor,
+            events: None,
+        };
+        let b = Budget::new(100); // 1600 bytes together
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let old = member(&b, 1, 500, t0);
+        let tie_small = member(&b, 2, 300, t0 + ms(5));
+        let tie_big = member(&b, 3, 600, t0 + ms(5));
+        let mut me = member(&b, 9, 0, t0);
+        me.note(0, true);
+        assert_eq!(b.queued(), 1400);
+        assert_eq!(me.make_room(&mut cx, 200, 7), Ok(()));
+        assert!(old.seat.as_ref().unwrap().evicted().is_none(), "it fits");
+        // 1400 + 700 > 1600: the oldest goes (1400 - 500 + 700 = 1600 fits).
+        assert_eq!(me.make_room(&mut cx, 700, 7), Ok(()));
+        let why = old.seat.as_ref().unwrap().evicted().unwrap();
+        assert!(why.contains("500 bytes queued"), "{why}");
+        assert!(tie_small.seat.as_ref().unwrap().evicted().is_none());
+        assert_eq!(b.queued(), 900);
+        // Of two stalled as long, the one holding more goes first.
+        assert_eq!(me.make_room(&mut cx, 1000, 7), Ok(()));
+        assert!(tie_big.seat.as_ref().unwrap().evicted().is_some());
+        assert!(tie_small.seat.as_ref().unwrap().evicted().is_none());
+        assert_eq!(b.queued(), 300);
+        // The writer itself, stalled longest, is told to close.
+        let mut slow = member(&b, 4, 1000, t0 - ms(10));
+        assert!(slow.make_room(&mut cx, 400, 7).is_err());
+        // Updates of a chosen connection no longer count; leaving does not underflow.
+        old.seat.as_ref().unwrap().update(50, Some(t0));
+        assert_eq!(b.queued(), 300);
+        drop((old, tie_big, slow));
+        assert_eq!(b.queued(), 300);
+    }
+
+    #[test]
+    fn clock_restarts_only_on_progress() {
+        let mut w = Watch::default();
+        w.note(10, false);
+        let first = w.since.unwrap();
+        w.note(20, false);
+        assert_eq!(w.since, Some(first));
+        w.note(5, true);
+        assert!(w.since.unwrap() >= first);
+        w.note(0, false);
+        assert_eq!(w.since, None);
+    }
+}
