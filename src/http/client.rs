@@ -63,6 +63,8 @@ const MAX_QUEUED: usize = 64;
 const TIMER_CHECK: u64 = 1;
 const TIMER_READ_MORE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
+/// The no-progress deadline of the queued request (SO_HTTP_READ_TIMEOUT).
+const TIMER_SEND: u64 = 4;
 
 enum Sock {
     None,
@@ -574,6 +576,13 @@ impl HttpClient {
     }
 
     fn arm(&mut self, cx: &mut Cx) {
+        // A request the server does not read: SO_HTTP_READ_TIMEOUT, the
+        // "between bytes" deadline, applies to the queued output on its own
+        // (bytes arriving meanwhile do not count as its progress).
+        let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+        if let Sock::Connected(c) = &mut self.sock {
+            c.arm_deadline(cx, Some(limit), TIMER_SEND);
+        }
         let Some(at) = self.deadline(cx) else { return };
         if self.timer_at.is_some_and(|t| t <= at) {
             return;
@@ -858,6 +867,25 @@ impl Endpoint for HttpClient {
             TIMER_CHECK => self.check_deadlines(cx),
             TIMER_READ_MORE => self.pump(cx, true),
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
+            TIMER_SEND => {
+                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+                let Sock::Connected(c) = &mut self.sock else {
+                    return;
+                };
+                let why = c.deadline_fired(cx, Some(limit), TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
+                if let Some(why) = why {
+                    let to = self
+                        .origin
+                        .as_ref()
+                        .map(|t| format!("{}:{}", t.host, t.port))
+                        .unwrap_or_default();
+                    self.fail(
+                        cx,
+                        ResultCode::EeIntr,
+                        format!("http: sending to {to}: {why}"),
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -926,12 +954,20 @@ impl Endpoint for HttpClient {
         if self.mode == modes::HTTPS_CLIENT {
             super::check_tls_files(cx, id)?;
         }
+        if id == opt::SO_HTTP_READ_TIMEOUT {
+            // The output deadline may now be sooner than the timer armed for the old value.
+            self.arm(cx);
+        }
         Ok(())
     }
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH)
+        let done = crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH);
+        if !done {
+            self.arm(cx);
+        }
+        done
     }
 
     fn abort(&mut self, cx: &mut Cx) {

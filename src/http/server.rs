@@ -54,6 +54,7 @@ use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::Readiness;
 use crate::transport::linger::Lingering;
+use crate::transport::output::Budget;
 use crate::transport::{tcp, Conn, ReadEnd};
 use crate::value::Value;
 
@@ -66,6 +67,8 @@ const TIMER_CHECK: u64 = 1;
 const TIMER_READ_MORE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
 const TIMER_REFUSED: u64 = 4;
+/// The no-progress deadline of queued output, or the listener's budget.
+const TIMER_SEND: u64 = 5;
 
 /// How `pump` reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,8 @@ struct Listener {
     /// Connections turned away over SO_MAX_CONNECTIONS, kept open briefly
     /// so that the 503 is read before the close.
     refused: Lingering<TcpStream>,
+    /// What the accepted connections queue together.
+    budget: Budget,
 }
 
 enum Sock {
@@ -113,6 +118,8 @@ pub struct HttpServer {
     /// Live connections of a listener (shared with the ones it accepted).
     live: Arc<AtomicUsize>,
     counted: Option<Arc<AtomicUsize>>,
+    /// An accepted connection's share of its listener's output budget.
+    budget: Option<Budget>,
     peer_text: String,
     inbuf: Vec<u8>,
     parser: RequestParser,
@@ -157,6 +164,7 @@ impl HttpServer {
             sock: Sock::None,
             live: Arc::new(AtomicUsize::new(0)),
             counted: None,
+            budget: None,
             peer_text: String::new(),
             inbuf: Vec::new(),
             parser: RequestParser::default(),
@@ -453,8 +461,20 @@ impl HttpServer {
         (self.slots.is_empty() && !idle.is_zero()).then(|| self.last_activity + idle)
     }
 
+    /// Queued output that makes no progress is closed after
+    /// SO_HTTP_READ_TIMEOUT, the "between bytes" deadline, applied in this
+    /// direction too (as nginx's send_timeout); also while LPC's requests
+    /// wait, while reading is held, and after socket_close.
+    fn arm_send(&mut self, cx: &mut Cx) {
+        let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+        if let Sock::Connected(c) = &mut self.sock {
+            c.arm_deadline(cx, Some(limit), TIMER_SEND);
+        }
+    }
+
     fn arm(&mut self, cx: &mut Cx) {
         self.note_hold(cx);
+        self.arm_send(cx);
         let Some(at) = self.deadline(cx) else { return };
         if self.timer_at.is_some_and(|t| t <= at) {
             return;
@@ -488,6 +508,9 @@ impl HttpServer {
                     );
                     self.send_due(cx);
                     self.flush(cx);
+                    if !cx.core.dead {
+                        self.arm_send(cx);
+                    }
                     return;
                 }
                 if self.idle_deadline(cx).is_some_and(|at| at <= now) {
@@ -576,6 +599,7 @@ impl Endpoint for HttpServer {
             waiting: VecDeque::new(),
             tls,
             refused: Lingering::new(TIMER_REFUSED),
+            budget: Budget::new(self.max_buffered(cx)),
         }));
         Ok(())
     }
@@ -596,6 +620,7 @@ impl Endpoint for HttpServer {
         let local = stream.local_addr().ok();
         let mut child = HttpServer::new(self.mode);
         child.counted = Some(Arc::clone(&self.live));
+        child.budget = Some(l.budget.clone());
         child.sock = Sock::Accepted(stream, l.tls.clone());
         let state = if l.tls.is_some() {
             State::Handshake
@@ -632,7 +657,11 @@ impl Endpoint for HttpServer {
             .local
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
-        self.sock = Sock::Connected(Box::new(Conn::new(stream, token, server, host)));
+        let mut conn = Box::new(Conn::new(stream, token, server, host));
+        if let Some(b) = &self.budget {
+            conn.join(b, cx.core.serial);
+        }
+        self.sock = Sock::Connected(conn);
         // The first request is awaited from now (the TLS handshake included).
         self.request_started = Some(Instant::now());
         self.pump(cx, Read::Drain);
@@ -677,6 +706,15 @@ impl Endpoint for HttpServer {
             TIMER_CHECK => self.check_deadlines(cx),
             TIMER_READ_MORE => self.pump(cx, Read::Drain),
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
+            TIMER_SEND => {
+                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+                if let Sock::Connected(c) = &mut self.sock {
+                    let why = c.deadline_fired(cx, Some(limit), TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
+                    if let Some(why) = why {
+                        cx.die(Some(why));
+                    }
+                }
+            }
             TIMER_REFUSED => {
                 if let Sock::Listening(l) = &mut self.sock {
                     l.refused.expire(cx);
@@ -731,6 +769,17 @@ impl Endpoint for HttpServer {
                     bytes.len()
                 ),
             ));
+        }
+        // The listener's connections together queue a bounded amount: the
+        // ones stalled longest make room (this one too, if it is among them).
+        if let Some(c) = self.conn() {
+            if let Err(why) = c.make_room(cx, bytes.len(), TIMER_SEND) {
+                cx.die(Some(why.clone()));
+                return Err(Error::new(
+                    ResultCode::EeSend,
+                    format!("socket_write: nothing was written: the connection is closed, {why}"),
+                ));
+            }
         }
         let slot = self.slots.front_mut().expect("front slot");
         if streaming.is_some() {
@@ -789,6 +838,9 @@ impl Endpoint for HttpServer {
         if self.tls() {
             super::check_tls_files(cx, id)?;
         }
+        if let (Sock::Listening(l), opt::SO_MAX_BUFFERED) = (&self.sock, id) {
+            l.budget.set_limit(self.max_buffered(cx));
+        }
         if matches!(self.sock, Sock::Connected(_))
             && matches!(
                 id,
@@ -803,7 +855,11 @@ impl Endpoint for HttpServer {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH)
+        let done = crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH);
+        if !done {
+            self.arm_send(cx);
+        }
+        done
     }
 
     fn abort(&mut self, cx: &mut Cx) {
@@ -835,6 +891,7 @@ impl Endpoint for HttpServer {
                     Value::str("connections"),
                     Value::Int(self.live.load(Ordering::Relaxed) as i64),
                 );
+                out.insert(Value::str("queued"), Value::Int(l.budget.queued() as i64));
             }
             _ => {}
         }

@@ -214,3 +214,22 @@ def wait_count(host, want_open, timeout=20):
             return c
         assert time.monotonic() < deadline, f"sockets still open: {c}"
         host.ok("run 50")
+
+
+def oldest_stalled_were_closed(host, stalled, reader, totals, limit, at_least=4):
+    """After a listener's connections passed their total (16 x SO_MAX_BUFFERED = `limit`):
+    the close events are those of the stalled connections, oldest first (`stalled` is in the
+    order they stalled), never the `reader`'s; every total sampled stayed within `limit`, and
+    the newer stalled connections still hold their output."""
+    host.call("run 200")  # the chosen connections are closed from their own (immediate) timers
+    closed = [e for e in host.events if e.get("event") == "close"]
+    ids = [e["socket"] for e in closed]
+    assert reader not in ids, closed
+    assert len(ids) >= at_least, (closed, totals)
+    assert ids == stalled[:len(ids)], (ids, stalled)
+    for e in closed:
+        assert e["data"].startswith(f"too slow: the listener's connections would queue over {limit}") \
+            and "SO_MAX_BUFFERED" in e["data"], e
+    assert max(totals) <= limit, totals
+    for sid in stalled[len(ids):]:
+        assert host.ok(f"status {sid}")["value"]["queued"] > 0

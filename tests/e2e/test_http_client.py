@@ -760,6 +760,50 @@ def test_whole_request_timeout_counts_a_trickling_response(host, peers):
         stop.set()
 
 
+def test_request_the_server_does_not_read_is_closed_after_read_timeout(host):
+    # The server answers (a response trickles in, so bytes keep arriving) but never reads the
+    # request body: the queued output makes no progress, and SO_HTTP_READ_TIMEOUT (between
+    # bytes, either way) closes the connection, although the other direction is alive.
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # accepted connections inherit it
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    stop = threading.Event()
+    heads = []
+
+    def serve():
+        c, _ = srv.accept()
+        c.settimeout(WAIT)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += c.recv(1)  # the head only, byte by byte: the body stays unread
+        heads.append(head)
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while not stop.is_set():
+            try:
+                c.sendall(b"1\r\nx\r\n")
+            except OSError:
+                break
+            stop.wait(0.1)  # the peer's pace, not the test's synchronisation
+        c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    before = host.fds()
+    client(host, SO_SNDBUF=4096, SO_HTTP_READ_TIMEOUT=1000, SO_HTTP_TIMEOUT=300000,
+           SO_HTTP_METHOD="POST", SO_HTTP_BODY="b" * 2_000_000)
+    connect(host, 1, f"http://127.0.0.1:{srv.getsockname()[1]}/upload")
+    try:
+        err = expect_error(host, 1, before, "too slow: no write progress for 1000 ms",
+                           "SO_HTTP_READ_TIMEOUT", "bytes queued")
+        assert err["error_code"] == -18  # EEINTR, as the other deadlines
+        assert heads and heads[0].startswith(b"POST /upload HTTP/1.1")
+    finally:
+        stop.set()
+        t.join(WAIT)
+        srv.close()
+
+
 def test_connect_timeout_backlog_full(host):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import tls_material
-from host import wait_count
+from host import oldest_stalled_were_closed, wait_count
 
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind: slow, skip the load tests
 EEWOULDBLOCK, EECALLBACK, EEBADDATA = -17, -29, -32
@@ -861,6 +861,115 @@ def test_half_closed_client_still_gets_the_whole_reply(host):
     assert c.at_eof()
     host.event("close", sid)
     c.close()
+
+
+# ---- output that makes no progress (issue 12) ----------------------------------------------
+
+def stalled_client(port, requests=1, path="/big"):
+    """A client that pipelines `requests` GETs and never reads (4 KiB receive buffer)."""
+    c = Client(port, rcvbuf=4096)
+    c.send(b"".join(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n" for _ in range(requests)))
+    return c
+
+
+def closes(host, ids, timeout):
+    """The close events of `ids` (any order), waiting at most `timeout` s in all."""
+    deadline = time.monotonic() + timeout
+    got = {}
+    for sid in ids:
+        got[sid] = host.event("close", sid, timeout=max(0.1, deadline - time.monotonic()))
+    return got
+
+
+def test_clients_that_do_not_read_are_closed_and_their_output_freed(host):
+    # The issue's scenario, scaled for CI: 20 clients pipeline requests for 64 KiB replies and
+    # never read. Their output stops making progress; SO_HTTP_READ_TIMEOUT (the between-bytes
+    # deadline, applied to output as nginx's send_timeout) closes each connection, and what it
+    # had queued is freed.
+    n, per = 20, 8
+    port = server(host, options=["SO_HTTP_READ_TIMEOUT 1000", "SO_SNDBUF 4096"])
+    host.ok("autoreply all " + json.dumps({"body": "r" * 65536}))
+    base_fds, base_count = host.fds(), host.call("count")["open"]
+    clients = [stalled_client(port, per) for _ in range(n)]
+    ids = set()
+    for _ in range(n * per):  # every request reaches LPC and is answered at once
+        ids.add(request_on(host, timeout=30)[0])
+    assert len(ids) == n
+    started = time.monotonic()
+    queued = {sid: host.ok(f"status {sid}")["value"].get("queued", 0) for sid in ids}
+    total = host.ok("status 1")["value"].get("queued")  # the listener: its connections' sum
+    assert all(q > 200_000 for q in queued.values()), queued
+    gone = closes(host, ids, timeout=30 if WRAPPED else 10)
+    elapsed = time.monotonic() - started
+    for e in gone.values():
+        assert e["data"].startswith("too slow: no write progress for 1000 ms") and \
+            "SO_HTTP_READ_TIMEOUT" in e["data"], e
+    assert total >= sum(queued.values()) > n * 200_000, (total, queued)  # ~10 MiB were queued
+    assert host.ok("status 1")["value"]["queued"] == 0  # nothing left queued...
+    wait_count(host, base_count)  # ...and no connection left
+    assert host.fds() == base_fds
+    assert elapsed < (30 if WRAPPED else 10), elapsed
+    for c in clients:
+        c.close()
+
+
+def test_output_progress_keeps_a_slow_reader_connected(host):
+    # A client that reads, slowly, is not stalled: only a deadline without any byte going out
+    # closes. It reads 4 KiB about every 0.2 s (its own pace) against a 1000 ms deadline.
+    port = server(host, options=["SO_HTTP_READ_TIMEOUT 1000", "SO_SNDBUF 4096"])
+    c = Client(port, rcvbuf=4096)
+    ask(c)
+    sid, _ = request_on(host)
+    body = "p" * 200_000
+    assert write(host, sid, body)["ee"] == EECALLBACK
+    got = c._until(b"\r\n\r\n")
+    pace = threading.Event()
+    data = b""
+    started = time.monotonic()
+    while len(data) < len(body):
+        data += c._exact(min(4096, len(body) - len(data)))
+        if time.monotonic() - started < 3:
+            pace.wait(0.2)  # the reader's pace, not the test's synchronisation
+    assert b"200 OK" in got and data == body.encode()
+    assert not any(e.get("event") == "close" for e in host.events), host.events
+    ask(c)  # still kept alive
+    sid2, _ = request_on(host)
+    assert sid2 == sid
+    write(host, sid, "again")
+    assert c.response().body == b"again"
+    c.close()
+
+
+def test_listener_total_closes_the_longest_stalled_first_while_a_reader_is_served(host):
+    # SO_MAX_BUFFERED 65536: the listener's connections may queue 16 x 64 KiB = 1 MiB together.
+    # Clients that never read each get a 256 KiB reply (one reply always fits an empty queue);
+    # once a write would take the total past 1 MiB, the connections stalled longest are closed,
+    # oldest first, while a client that reads keeps being served. No deadline interferes.
+    limit = 16 * 65536
+    port = server(host, options=["SO_MAX_BUFFERED 65536", "SO_SNDBUF 4096",
+                                 "SO_HTTP_READ_TIMEOUT 300000"])
+    reader = Client(port)
+    reply = {"body": "s" * 262144}
+    stalled, clients, totals = [], [], []
+    rid = None
+    for i in range(12):
+        c = stalled_client(port, path=f"/stall{i}")
+        clients.append(c)
+        sid, req = request_on(host)
+        assert req["path"] == f"/stall{i}"
+        assert write(host, sid, reply)["ee"] == EECALLBACK
+        stalled.append(sid)
+        totals.append(host.ok("status 1")["value"].get("queued"))
+        ask(reader, f"/read{i}")
+        rid, req = request_on(host)
+        assert req["path"] == f"/read{i}"
+        write(host, rid, {"body": f"served {i} " + "r" * 200_000})
+        assert reader.response().body.startswith(f"served {i} ".encode())
+        totals.append(host.ok("status 1")["value"].get("queued"))
+    oldest_stalled_were_closed(host, stalled, rid, totals, limit)
+    reader.close()
+    for c in clients:
+        c.close()
 
 
 @pytest.mark.skipif(WRAPPED, reason="a 10 s load run is not meaningful under valgrind")
