@@ -26,12 +26,14 @@ use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::{CompletionKind, Readiness};
+use crate::transport::output::Budget;
 use crate::transport::{tcp, Conn, ReadEnd};
 use crate::value::Value;
 
 const SO_IDLE_TIMEOUT: u16 = 15;
 const SO_MAX_CONNECTIONS: u16 = 16;
 const SO_MAX_BUFFERED: u16 = 17;
+const SO_SEND_TIMEOUT: u16 = 19;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
 const READ_ROUND: usize = 1 << 20;
@@ -39,6 +41,8 @@ const READ_ROUND: usize = 1 << 20;
 const TIMER_READ_MORE: u64 = 1;
 const TIMER_IDLE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
+/// The no-progress deadline of queued output (SO_SEND_TIMEOUT), or the listener's budget.
+const TIMER_SEND: u64 = 4;
 
 enum Sock {
     None,
@@ -48,6 +52,8 @@ enum Sock {
         token: mio::Token,
         waiting: VecDeque<(TcpStream, SocketAddr)>,
         tls: Option<Arc<rustls::ServerConfig>>,
+        /// What the accepted connections queue together.
+        budget: Budget,
     },
     /// Resolving a host name on a helper thread.
     Resolving {
@@ -74,6 +80,8 @@ pub struct Stream {
     live: Arc<AtomicUsize>,
     /// Set on an accepted connection: decremented when it goes.
     counted: Option<Arc<AtomicUsize>>,
+    /// An accepted connection's share of its listener's output budget.
+    budget: Option<Budget>,
     last_activity: Instant,
     closing: bool,
     /// Handed over by the driver: may be a Unix socketpair, so TCP options are best effort.
@@ -100,6 +108,7 @@ impl Stream {
             host: String::new(),
             live: Arc::new(AtomicUsize::new(0)),
             counted: None,
+            budget: None,
             last_activity: Instant::now(),
             closing: false,
             adopted: false,
@@ -122,6 +131,22 @@ impl Stream {
         match &mut self.sock {
             Sock::Connected(c) => Some(c),
             _ => None,
+        }
+    }
+
+    /// SO_SEND_TIMEOUT: how long queued output may make no progress (None:
+    /// no deadline, as upstream). A stream handed over by the driver
+    /// (external_start) talks to a local child, not a remote peer: none.
+    fn send_limit(&self, cx: &Cx) -> Option<Duration> {
+        let ms = cx.core.options.int(SO_SEND_TIMEOUT, self.mode);
+        (ms > 0 && !self.adopted).then(|| Duration::from_millis(ms as u64))
+    }
+
+    /// Arms the no-progress deadline while output is queued.
+    fn arm_send(&mut self, cx: &mut Cx) {
+        let limit = self.send_limit(cx);
+        if let (Sock::Connected(c), false) = (&mut self.sock, cx.core.dead) {
+            c.arm_deadline(cx, limit, TIMER_SEND);
         }
     }
 
@@ -367,17 +392,25 @@ impl Endpoint for Stream {
                 return Err(e);
             }
         };
+        let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
         self.sock = Sock::Listening {
             listener,
             token,
             waiting: VecDeque::new(),
             tls,
+            budget: Budget::new(max),
         };
         Ok(())
     }
 
     fn accept(&mut self, cx: &mut Cx) -> Result<Accepted> {
-        let Sock::Listening { waiting, tls, .. } = &mut self.sock else {
+        let Sock::Listening {
+            waiting,
+            tls,
+            budget,
+            ..
+        } = &mut self.sock
+        else {
             return Err(Error::new(
                 ResultCode::EeNotlistn,
                 "socket_accept: socket is not listening",
@@ -392,6 +425,7 @@ impl Endpoint for Stream {
         let local = stream.local_addr().ok();
         let mut child = Stream::new(self.mode);
         child.counted = Some(Arc::clone(&self.live));
+        child.budget = Some(budget.clone());
         child.sock = Sock::Accepted(stream, tls.clone());
         let state = if tls.is_some() {
             State::Handshake
@@ -435,13 +469,18 @@ impl Endpoint for Stream {
             .local
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
-        self.sock = Sock::Connected(Box::new(Conn::new(stream, token, server, host)));
+        let mut conn = Box::new(Conn::new(stream, token, server, host));
+        if let Some(b) = &self.budget {
+            conn.join(b, cx.core.serial);
+        }
+        self.sock = Sock::Connected(conn);
         let idle = cx.core.options.int(SO_IDLE_TIMEOUT, self.mode);
         if idle > 0 {
             cx.timer(Duration::from_millis(idle as u64), TIMER_IDLE);
         }
         // Data may have arrived before the registration; read it now.
         self.pump(cx, true, true);
+        self.arm_send(cx);
         Ok(())
     }
 
@@ -537,6 +576,7 @@ impl Endpoint for Stream {
                     }
                 }
                 self.pump(cx, r.readable || r.closed, r.writable);
+                self.arm_send(cx);
             }
             _ => {}
         }
@@ -560,6 +600,14 @@ impl Endpoint for Stream {
                 }
             }
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
+            TIMER_SEND => {
+                let limit = self.send_limit(cx);
+                if let Sock::Connected(c) = &mut self.sock {
+                    if let Some(why) = c.deadline_fired(cx, limit, TIMER_SEND, "SO_SEND_TIMEOUT") {
+                        cx.die(Some(why));
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -607,10 +655,19 @@ impl Endpoint for Stream {
                 ),
             ));
         }
-        cx.core.stats.messages_out += 1;
         let Some(conn) = self.conn() else {
             return Err(Error::code(ResultCode::EeNotconn));
         };
+        // The listener's connections together queue a bounded amount: the
+        // ones stalled longest make room (this one too, if it is among them).
+        if let Err(why) = conn.make_room(cx, bytes.len(), TIMER_SEND) {
+            cx.die(Some(why.clone()));
+            return Err(Error::new(
+                ResultCode::EeSend,
+                format!("socket_write: nothing was written: the connection is closed, {why}"),
+            ));
+        }
+        cx.core.stats.messages_out += 1;
         conn.queue(&bytes);
         match conn.flush() {
             Ok((n, _)) => {
@@ -621,6 +678,7 @@ impl Endpoint for Stream {
                     Ok(ResultCode::Ok)
                 } else {
                     self.blocked = true;
+                    self.arm_send(cx);
                     Ok(ResultCode::EeCallback)
                 }
             }
@@ -633,15 +691,27 @@ impl Endpoint for Stream {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
-        if let Sock::Connected(conn) = &self.sock {
-            conn.option_changed(id, &cx.core.options, self.mode);
+        match (&self.sock, id) {
+            (Sock::Connected(conn), _) => conn.option_changed(id, &cx.core.options, self.mode),
+            (Sock::Listening { budget, .. }, SO_MAX_BUFFERED) => {
+                budget.set_limit(cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize)
+            }
+            _ => {}
+        }
+        if id == SO_SEND_TIMEOUT {
+            // The deadline may now be sooner than the timer armed for the old value.
+            self.arm_send(cx);
         }
         Ok(())
     }
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH)
+        let done = crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH);
+        if !done {
+            self.arm_send(cx);
+        }
+        done
     }
 
     fn abort(&mut self, cx: &mut Cx) {
@@ -663,8 +733,12 @@ impl Endpoint for Stream {
             }
             out.insert(Value::str("queued"), Value::Int(c.pending() as i64));
         }
-        if let Sock::Listening { waiting, .. } = &self.sock {
+        if let Sock::Listening {
+            waiting, budget, ..
+        } = &self.sock
+        {
             out.insert(Value::str("waiting"), Value::Int(waiting.len() as i64));
+            out.insert(Value::str("queued"), Value::Int(budget.queued() as i64));
         }
     }
 

@@ -1,11 +1,19 @@
 """STREAM / STREAM_BINARY through the harness against real peers (Python sockets, nc)."""
+import json
+import os
 import selectors
 import socket
+import ssl
 import subprocess
 import threading
 import time
 
 import pytest
+
+import tls_material
+from host import oldest_stalled_were_closed, wait_count
+
+WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind everything is ~20x slower
 
 
 def connect_to_python(host, sid=1, target="127.0.0.1", options=(), rcvbuf=None):
@@ -24,6 +32,25 @@ def connect_to_python(host, sid=1, target="127.0.0.1", options=(), rcvbuf=None):
     conn, _ = srv.accept()
     host.event("write", sid)  # the write callback says the connection is ready
     return srv, conn, port
+
+
+def read_in_background(conn, size, timeout):
+    """Reads `size` bytes (or until EOF) from `conn` on a thread: (the thread, the pieces)."""
+    got = []
+
+    def reader():
+        conn.settimeout(timeout)
+        total = 0
+        while total < size:
+            d = conn.recv(1 << 16)
+            if not d:
+                break
+            got.append(d)
+            total += len(d)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    return t, got
 
 
 def echo_server(host, sid=1, mode="STREAM"):
@@ -128,24 +155,10 @@ def test_partial_write_gives_eecallback_then_write_callback(host):
     r = host.call(f'write 1 "{big}"')
     assert r["ee"] == -29, r  # EECALLBACK: accepted, not all written
     assert host.call('write 1 "more"')["ee"] == -22  # EEALREADY while blocked
-    received = []
-    total = 0
-
-    def reader():
-        nonlocal total
-        conn.settimeout(10)
-        while total < len(big):
-            d = conn.recv(1 << 16)
-            if not d:
-                break
-            received.append(d)
-            total += len(d)
-
-    t = threading.Thread(target=reader)
-    t.start()
+    t, received = read_in_background(conn, len(big), 10)
     host.event("write", 1, timeout=20)  # drained: the write callback fires
     t.join(20)
-    assert total == len(big)
+    assert len(b"".join(received)) == len(big)
     assert host.ok('write 1 "after"')["ee"] == 1
     conn.close()
     srv.close()
@@ -288,3 +301,129 @@ def test_write_beyond_max_buffered_writes_nothing(host):
     conn.close()
     srv.close()
 
+
+
+# ---- output that makes no progress: SO_SEND_TIMEOUT and the listener's total (issue 12) ----
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return tls_material.make(tmp_path_factory.mktemp("pki"))
+
+
+def stalled_peer(port, tls=False):
+    """A client that connects (and does the TLS handshake) and then never reads."""
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.settimeout(10)
+    c.connect(("127.0.0.1", port))
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = ctx.wrap_socket(c, server_hostname="localhost")
+    return c
+
+
+@pytest.mark.parametrize("mode", ["STREAM", "STREAM_TLS"])
+def test_accepted_stream_whose_peer_does_not_read_is_closed_after_send_timeout(host, pki, mode):
+    extra = ["set {id} SO_SEND_TIMEOUT 1000", "set {id} SO_SNDBUF 4096"]
+    if mode == "STREAM_TLS":
+        extra += ["set {id} SO_TLS_CERT " + json.dumps(pki["cert"]),
+                  "set {id} SO_TLS_KEY " + json.dumps(pki["key"])]
+    port = host.listen_port(1, mode, extra=extra)
+    base_fds, base_count = host.fds(), host.call("count")["open"]
+    host.ok("autoaccept 1")
+    peer = stalled_peer(port, tls=mode == "STREAM_TLS")
+    sid = host.accepted()
+    if mode == "STREAM_TLS":
+        host.event("write", sid)  # the handshake is done
+    assert host.call(f'write {sid} "{"x" * 1_000_000}"')["ee"] == -29  # EECALLBACK: it waits
+    total = host.ok("status 1")["value"].get("queued")  # the listener's total
+    started = time.monotonic()
+    ev = host.event("close", sid, timeout=30 if WRAPPED else 10)
+    assert ev["data"].startswith("too slow: no write progress for 1000 ms") and \
+        "SO_SEND_TIMEOUT" in ev["data"], ev
+    assert total > 900_000, total
+    assert time.monotonic() - started < (30 if WRAPPED else 10)
+    assert host.ok("status 1")["value"]["queued"] == 0  # the queue is gone with the connection
+    wait_count(host, base_count)
+    assert host.fds() == base_fds
+    peer.close()
+
+
+def test_stream_client_whose_server_does_not_read_is_closed_after_send_timeout(host):
+    before = host.fds()
+    srv, conn, _ = connect_to_python(host, options=["set {id} SO_SNDBUF 4096",
+                                                    "set {id} SO_SEND_TIMEOUT 1000"], rcvbuf=4096)
+    assert host.call(f'write 1 "{"c" * 1_000_000}"')["ee"] == -29  # EECALLBACK
+    ev = host.event("close", 1, timeout=30 if WRAPPED else 10)
+    assert ev["data"].startswith("too slow: no write progress for 1000 ms") and \
+        "bytes queued" in ev["data"] and "SO_SEND_TIMEOUT" in ev["data"], ev
+    assert host.call("count") == {"cmd": "count", "open": 0, "flushing": 0}
+    conn.close()
+    srv.close()
+    assert host.fds() == before
+
+
+def test_send_timeout_0_keeps_upstream_behaviour(host):
+    # Upstream never closed a socket whose peer stopped reading: with SO_SEND_TIMEOUT 0 the
+    # output waits as long as it takes, and goes out once the peer reads.
+    srv, conn, _ = connect_to_python(host, options=["set {id} SO_SNDBUF 4096",
+                                                    "set {id} SO_SEND_TIMEOUT 0"], rcvbuf=4096)
+    big = "u" * 1_000_000
+    assert host.call(f'write 1 "{big}"')["ee"] == -29
+    host.ok("run 2500")  # past the 1 s the other tests use: a window to show nothing happens
+    assert not [e for e in host.events if e.get("event") == "close"], host.events
+    assert host.ok("status 1")["value"]["queued"] > 900_000
+    t, got = read_in_background(conn, len(big), 20)
+    host.event("write", 1, timeout=30)  # drained: the write callback, as upstream
+    t.join(30)
+    assert b"".join(got) == big.encode()
+    conn.close()
+    srv.close()
+
+
+def test_send_timeout_set_on_a_live_connection_applies_at_once(host):
+    srv, conn, _ = connect_to_python(host, options=["set {id} SO_SNDBUF 4096",
+                                                    "set {id} SO_SEND_TIMEOUT 300000"], rcvbuf=4096)
+    assert host.call(f'write 1 "{"l" * 1_000_000}"')["ee"] == -29
+    host.ok("set 1 SO_SEND_TIMEOUT 1000")  # sooner than the timer armed for 300 s
+    ev = host.event("close", 1, timeout=30 if WRAPPED else 10)
+    assert "no write progress for 1000 ms" in ev["data"], ev
+    conn.close()
+    srv.close()
+
+
+def test_listener_total_closes_the_longest_stalled_stream_first_while_a_reader_is_served(host):
+    # SO_MAX_BUFFERED 32768: the connections of the listener may queue 16 x 32 KiB = 512 KiB
+    # together. Stalled peers get 32 KiB each (most of it stays queued); when a write would
+    # pass the total, the connections stalled longest are closed, oldest first, while a peer
+    # that reads keeps being served. SO_SEND_TIMEOUT 0: no deadline interferes.
+    limit = 16 * 32768
+    port = host.listen_port(1, extra=["set {id} SO_MAX_BUFFERED 32768", "set {id} SO_SNDBUF 4096",
+                                      "set {id} SO_SEND_TIMEOUT 0"])
+    host.ok("autoaccept 1")
+    reader = socket.create_connection(("127.0.0.1", port), timeout=10)
+    rid = host.accepted()
+    peers, stalled, totals = [], [], []
+    for i in range(30):
+        peers.append(stalled_peer(port))
+        sid = host.accepted()
+        r = host.call(f'write {sid} "{"s" * 32768}"')
+        assert r["ee"] == -29, r  # EECALLBACK: it waits
+        stalled.append(sid)
+        totals.append(host.ok("status 1")["value"].get("queued"))
+        piece = f"{i:04d}" * 8192
+        r = host.call(f'write {rid} "{piece}"')
+        assert r["ee"] in (1, -29), r
+        got = b""
+        while len(got) < len(piece):
+            got += reader.recv(65536)
+        assert got == piece.encode()
+        if r["ee"] == -29:
+            host.event("write", rid)  # drained
+        totals.append(host.ok("status 1")["value"].get("queued"))
+    oldest_stalled_were_closed(host, stalled, rid, totals, limit)
+    reader.close()
+    for p in peers:
+        p.close()
