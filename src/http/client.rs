@@ -31,7 +31,8 @@
 //! one to https:// and then verifies as HTTPS_CLIENT does.
 //!
 //! Deadlines: SO_HTTP_CONNECT_TIMEOUT (resolve + connect + TLS handshake),
-//! SO_HTTP_READ_TIMEOUT (between bytes, either way, while a request is out),
+//! SO_HTTP_READ_TIMEOUT (between bytes, either way, while a request is out;
+//! and queued request bytes none of which the server takes, on their own),
 //! SO_HTTP_TIMEOUT (a whole request, redirects included); the error names
 //! the option.
 

@@ -27,6 +27,12 @@
 //! up (its 100 Continue waits behind earlier replies, or reading is paused
 //! as above); both start again when the hold ends.
 //!
+//! Output (`transport::output`, its own timer): queued output of which no
+//! byte is taken for SO_HTTP_READ_TIMEOUT closes the connection ("too
+//! slow"), holds and socket_close included; the connections of a listener
+//! queue at most 16 × its SO_MAX_BUFFERED together, a reply that would pass
+//! it closing the ones stalled longest first.
+//!
 //! EOF from the client (a half-close): the replies owed and the output
 //! queued still go out, then the connection closes; with nothing owed or
 //! queued it closes at once.

@@ -7,7 +7,11 @@
 //!   fires the write callback once drained; writes meanwhile get EEALREADY;
 //! - reads deliver strings (valid UTF-8, ≤ 65535 bytes), buffers for binary
 //!   modes, and MUD frames' text for the shim to restore;
-//! - close_cb only on remote close or error; socket_close flushes quietly.
+//! - close_cb only on remote close or error; socket_close flushes quietly;
+//! - queued output of which the peer takes no byte for SO_SEND_TIMEOUT is
+//!   such an error ("too slow"; 0: never, as upstream), and the connections
+//!   of a listener queue at most 16 × its SO_MAX_BUFFERED together
+//!   (`transport::output`).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
