@@ -92,7 +92,10 @@ fn every_spec_option_is_present() {
         .collect();
     spec.sort_unstable();
     let have: Vec<u16> = OPTIONS.iter().map(|d| d.id).collect();
-    assert_eq!(have, spec, "the catalog's ids must be exactly the spec's plus EXTENSIONS");
+    assert_eq!(
+        have, spec,
+        "the catalog's ids must be exactly the spec's plus EXTENSIONS"
+    );
 }
 
 /// id, canonical name and type of every option, as spec/options.md writes them.
