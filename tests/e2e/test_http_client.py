@@ -996,6 +996,50 @@ def test_https_wrong_host_name_is_refused(host, peers, pki):
     assert p.sni == ["wrong.invalid"]
 
 
+# Pinning: SO_TLS_CA holding the server's own self-signed certificate;
+# "pin_ca" is CA:TRUE (openssl req -x509's default), "self" CA:FALSE.
+@pytest.mark.parametrize("kind", ["pin_ca", "self"])
+def test_https_pinned_self_signed_certificate(host, peers, pki, kind):
+    p = peers(tls=server_ctx(pki[f"{kind}_cert"], pki[f"{kind}_key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki[f"{kind}_cert"])
+    connect(host, 1, p.url("/pinned", host="localhost"))
+    assert response(host)["body"] == "ok GET /pinned"
+    assert p.sni == ["localhost"]
+
+
+@pytest.mark.parametrize("kind", ["pin_ca", "self"])
+def test_https_pinned_certificate_still_checks_the_host_name(host, peers, pki, kind):
+    before = host.fds()
+    p = peers(tls=server_ctx(pki[f"{kind}_cert"], pki[f"{kind}_key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki[f"{kind}_cert"],
+           SO_HTTP_URL=f"https://wrong.invalid:{p.port}/")
+    connect(host, 1, f"127.0.0.1 {p.port}")
+    expect_error(host, 1, before, "certificate not valid for host wrong.invalid")
+    assert p.requests == []
+
+
+@pytest.mark.parametrize("kind", ["pin_ca", "self"])
+def test_https_certificate_sharing_the_pinned_subject_is_refused(host, peers, pki, kind):
+    before = host.fds()
+    p = peers(tls=server_ctx(pki[f"{kind}_impostor_cert"], pki[f"{kind}_impostor_key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki[f"{kind}_cert"])
+    connect(host, 1, p.url("/", host="localhost"))
+    expect_error(host, 1, before, "certificate for localhost is not the one in SO_TLS_CA",
+                 "same subject")
+    assert p.requests == []
+
+
+def test_https_pinned_certificate_reached_through_a_redirect(host, peers, pki):
+    # Every hop of a redirect chain uses the socket's SO_TLS_CA.
+    secure = peers(tls=server_ctx(pki["pin_ca_cert"], pki["pin_ca_key"]))
+    first = peers({"/go": lambda h, s: send(h, 302, "", [("Location", secure.url("/there", host="localhost"))])},
+                  tls=server_ctx(pki["pin_ca_cert"], pki["pin_ca_key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki["pin_ca_cert"], SO_HTTP_FOLLOW_REDIRECTS=1)
+    connect(host, 1, first.url("/go", host="localhost"))
+    r = response(host)
+    assert (r["body"], r["redirects"]) == ("ok GET /there", 1)
+
+
 def test_sni_hostname_option_overrides_the_url_host(host, peers, pki):
     p = peers(tls=server_ctx(pki["cert"], pki["key"]))
     # An IP-address URL sends no SNI of its own; the option names (and verifies) "localhost".
