@@ -1246,7 +1246,7 @@ pub static OPTIONS: &[OptionDef] = &[
         "PEM private key matching SO_TLS_CERT.")),
     before_start(row(10, "SO_TLS_CA", S, Default::Unset, "system store", Check::Custom(pem_path),
         "a path of 1..4096 bytes to a PEM bundle of trusted roots", TLS_CLIENTS,
-        "PEM bundle of trusted roots used instead of the system store.")),
+        "PEM bundle of trusted roots used instead of the system store; a certificate in it that is exactly the server's own (self-signed, CA:TRUE or not) is accepted as pinned, its host name and validity still checked.")),
     row(11, "SO_KEEPALIVE", I, Default::Int(0), "0", Check::Bool, "an int 0/1", TCP_MODES, "TCP keep-alive."),
     row(12, "SO_NODELAY", I, Default::Int(1), "1", Check::Bool, "an int 0/1", TCP_MODES, "TCP_NODELAY."),
     row(13, "SO_RCVBUF", I, Default::Unset, "kernel", Check::IntRange(1024, 16777216),
