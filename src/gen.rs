@@ -4,7 +4,10 @@
 //!
 //! - `include/lpc/socket.h`: the LPC include for mudlibs ([`lpc_socket_h`]),
 //! - `include/unisock_options.h`: C constants ([`c_options_h`]),
-//! - `docs/OPTIONS.md` and `docs/MODES.md` ([`options_md`], [`modes_md`]).
+//! - `docs/OPTIONS.md` and `docs/MODES.md` ([`options_md`], [`modes_md`]),
+//! - the marked blocks of the hand-written efun pages under `docs/efun/`
+//!   ([`fill_blocks`]): mode and option tables, defaults, ranges, the `EE*`
+//!   codes with the texts `socket_error` returns, the watch event bits.
 //!
 //! Pure functions: same tables in, same text out. `tests/generated_files.rs`
 //! compares them with the committed files and rewrites them when
@@ -377,6 +380,547 @@ pub fn modes_md() -> String {
     o
 }
 
+// ---- efun pages ----------------------------------------------------------------------------------
+//
+// The pages under docs/efun/ are written by hand (FluffOS's format, one page per
+// efun); what comes from the tables sits between an opening marker
+// `<!-- generated: NAME [ARGS] -->` and `<!-- end generated -->` and is rendered
+// here. docs/efun/README.md lists the blocks.
+
+/// Where the efun pages live: `docs/efun/<group>/<name>.md`.
+pub const EFUN_DIR: &str = "docs/efun";
+/// The efun declarations the pages document.
+pub const EFUN_SPEC: &str = "cpp_shim/fluffos/sockets.spec";
+/// The file whose `socket_error` texts the `ee-codes` block shows.
+pub const SOCKET_ERROR_SOURCE: &str = "cpp_shim/fluffos/sockets.cc";
+
+const BLOCK_OPEN: &str = "<!-- generated: ";
+const BLOCK_CLOSE: &str = "<!-- end generated -->";
+
+/// The keys of `external_set_resource_limits` and the option each is checked as.
+pub const EXTERNAL_LIMIT_KEYS: &[(&str, u16)] = &[
+    ("cpu", 155),
+    ("memory", 156),
+    ("files", 157),
+    ("priority", 154),
+];
+
+/// One efun of a `.spec` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecEfun {
+    /// Return type as written ("int", "mixed *").
+    pub ret: String,
+    pub name: String,
+    /// The argument list as written, without the parentheses.
+    pub args: String,
+}
+
+/// The efuns declared in a FluffOS `.spec` file (comments skipped).
+pub fn spec_efuns(spec: &str) -> Vec<SpecEfun> {
+    let mut text = String::new();
+    let mut rest = spec;
+    while let Some(start) = rest.find("/*") {
+        text.push_str(&rest[..start]);
+        rest = rest[start..]
+            .find("*/")
+            .map_or("", |end| &rest[start + end + 2..]);
+    }
+    text.push_str(rest);
+    let mut out = Vec::new();
+    for decl in text.split(';') {
+        let decl = decl.split_whitespace().collect::<Vec<_>>().join(" ");
+        let (Some(open), Some(close)) = (decl.find('('), decl.rfind(')')) else {
+            continue;
+        };
+        let head = decl[..open].trim_end();
+        let name_at = head
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let name = &head[name_at..];
+        let ret = head[..name_at].trim();
+        if name.is_empty() || ret.is_empty() {
+            continue;
+        }
+        out.push(SpecEfun {
+            ret: ret.to_string(),
+            name: name.to_string(),
+            args: decl[open + 1..close].trim().to_string(),
+        });
+    }
+    out
+}
+
+/// The page group (folder under `docs/efun/`) of one of our efuns.
+pub fn efun_group(name: &str) -> Option<&'static str> {
+    if name.starts_with("socket_") {
+        Some("sockets")
+    } else if name.starts_with("http_") {
+        Some("http")
+    } else if name.starts_with("external_") {
+        Some("external")
+    } else {
+        None
+    }
+}
+
+/// The texts `socket_error()` returns, read from the shim's source
+/// ([`SOCKET_ERROR_SOURCE`]): the text for -1, -2, ... in order, and the one
+/// for every other number.
+#[derive(Clone, Debug)]
+pub struct ShimTexts {
+    pub socket_error: Vec<String>,
+    pub socket_error_other: String,
+}
+
+/// Reads the `socket_error` texts out of `sockets.cc`: the string literals of
+/// the `texts[]` array in `socket_error()`, then the text it returns otherwise.
+pub fn shim_texts(sockets_cc: &str) -> Result<ShimTexts, String> {
+    let func = sockets_cc
+        .find("const char* socket_error(int error)")
+        .map(|i| &sockets_cc[i..])
+        .ok_or("no `const char* socket_error(int error)` in the shim")?;
+    let body = &func[..func.find("\n}").ok_or("socket_error() has no end")?];
+    let array_start = body
+        .find("texts[] = {")
+        .ok_or("socket_error() has no texts[]")?;
+    let array = &body[array_start..];
+    let array_end = array.find("};").ok_or("texts[] has no end")?;
+    let texts = literals(&array[..array_end]);
+    let other = literals(&array[array_end..])
+        .pop()
+        .ok_or("socket_error() returns no text for other numbers")?;
+    if texts.len() != 32 {
+        return Err(format!(
+            "socket_error() has {} texts, not 32 (EESOCKET -1 .. EEBADDATA -32)",
+            texts.len()
+        ));
+    }
+    Ok(ShimTexts {
+        socket_error: texts,
+        socket_error_other: other,
+    })
+}
+
+/// The C string literals in `code`, in order (simple escapes only).
+fn literals(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = code.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut s = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => s.extend(chars.next()),
+                c => s.push(c),
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// `page` with the body of every generated block rendered again. Errors name
+/// the line of a marker that is unknown, unclosed or nested.
+pub fn fill_blocks(page: &str, shim: &ShimTexts) -> Result<String, String> {
+    let mut out = String::with_capacity(page.len());
+    let mut lines = page.split_inclusive('\n').enumerate();
+    while let Some((i, line)) = lines.next() {
+        out.push_str(line);
+        let Some(spec) = line.trim().strip_prefix(BLOCK_OPEN) else {
+            if line.trim() == BLOCK_CLOSE {
+                return Err(format!(
+                    "line {}: end of a block that was not opened",
+                    i + 1
+                ));
+            }
+            continue;
+        };
+        let spec = spec
+            .strip_suffix("-->")
+            .ok_or_else(|| format!("line {}: the marker does not end with -->", i + 1))?
+            .trim();
+        let (name, args) = spec.split_once(' ').unwrap_or((spec, ""));
+        let body =
+            efun_block(name, args.trim(), shim).map_err(|e| format!("line {}: {e}", i + 1))?;
+        out.push('\n');
+        out.push_str(&body);
+        out.push('\n');
+        loop {
+            match lines.next() {
+                Some((_, l)) if l.trim() == BLOCK_CLOSE => {
+                    out.push_str(l);
+                    break;
+                }
+                Some((j, l)) if l.trim().starts_with(BLOCK_OPEN) => {
+                    return Err(format!(
+                        "line {}: a block opened inside the block of line {}",
+                        j + 1,
+                        i + 1
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    return Err(format!(
+                        "line {}: block {name} is never closed ({BLOCK_CLOSE})",
+                        i + 1
+                    ))
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The names of the blocks [`efun_block`] renders, for the README and errors.
+pub const EFUN_BLOCKS: &[(&str, &str)] = &[
+    (
+        "modes",
+        "every socket mode: number, name, family, served by this build",
+    ),
+    ("modes-options", "the options each served mode accepts"),
+    (
+        "option-table",
+        "every option by family: type, default, allowed values, modes, when, meaning",
+    ),
+    (
+        "option-readback",
+        "what socket_get_option returns for every option, and when unset",
+    ),
+    (
+        "options ID ...",
+        "the rows of the listed option ids (e.g. `options 17 19 109`)",
+    ),
+    (
+        "ee-codes",
+        "every EE code with the text socket_error() returns for it",
+    ),
+    ("external-events", "the event bits of external_monitor_path"),
+    (
+        "external-limits",
+        "the keys of external_set_resource_limits and their options",
+    ),
+];
+
+/// Renders the body of one block (without the markers).
+pub fn efun_block(name: &str, args: &str, shim: &ShimTexts) -> Result<String, String> {
+    let no_args = || {
+        if args.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("block {name} takes no arguments, got {args:?}"))
+        }
+    };
+    match name {
+        "modes" => no_args().map(|_| modes_block()),
+        "modes-options" => no_args().map(|_| modes_options_block()),
+        "option-table" => no_args().map(|_| option_table_block()),
+        "option-readback" => no_args().map(|_| option_readback_block()),
+        "options" => {
+            let mut rows = Vec::new();
+            for word in args.split([' ', ',']).filter(|w| !w.is_empty()) {
+                let id: i64 = word
+                    .parse()
+                    .map_err(|_| format!("options: {word:?} is not an option id"))?;
+                rows.push(
+                    crate::options::catalog::find(id)
+                        .ok_or_else(|| format!("options: no option {id} in the catalog"))?,
+                );
+            }
+            if rows.is_empty() {
+                return Err("options: name at least one option id".into());
+            }
+            Ok(option_rows(&rows, true))
+        }
+        "ee-codes" => no_args().map(|_| ee_codes_block(shim)),
+        "external-events" => no_args().map(|_| external_events_block()),
+        "external-limits" => no_args().map(|_| external_limits_block()),
+        _ => Err(format!(
+            "unknown block {name:?}; the blocks are {}",
+            EFUN_BLOCKS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn served(mode: u8) -> bool {
+    crate::modes::info(i64::from(mode)).is_some_and(|m| m.implemented)
+}
+
+/// Why an option cannot be used in this build, if it cannot.
+fn unavailable(d: &OptionDef) -> Option<&'static str> {
+    if d.access == Access::Invalid {
+        None
+    } else if !d.modes.iter().any(served) {
+        Some("not in this build: no mode it applies to is served")
+    } else if crate::http::refuse_unbuilt(d.id).is_err() {
+        Some("not in this build: refused (\"is not available yet\")")
+    } else {
+        None
+    }
+}
+
+/// An LPC literal for a value, as a coder would write it.
+fn lpc_literal(v: &crate::value::Value) -> String {
+    use crate::value::Value;
+    match v {
+        Value::Undefined => "0".into(),
+        Value::Int(i) => i.to_string(),
+        Value::Real(r) => format!("{r:?}"),
+        Value::Str(s) => format!("{s:?}"),
+        Value::Buffer(b) => format!("a buffer of {} bytes", b.len()),
+        Value::Array(a) if a.is_empty() => "({})".into(),
+        Value::Array(a) => format!(
+            "({{ {} }})",
+            a.iter().map(lpc_literal).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Mapping(m) if m.is_empty() => "([])".into(),
+        Value::Mapping(m) => format!(
+            "([ {} ])",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", lpc_literal(k), lpc_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// What `socket_get_option` returns while the option is unset, from the
+/// catalog's defaults (per mode where they differ), as Markdown with the
+/// values in code spans (only `|` needs escaping in a table cell).
+fn unset_readback(d: &OptionDef) -> String {
+    match d.access {
+        Access::Invalid => return "— (always refused)".into(),
+        Access::ReadOnly => {
+            return format!(
+                "kept by unisock: {}",
+                md(d.doc.trim_start_matches("Read-only: "))
+            )
+        }
+        Access::Secret => return "`0`; `\"<set>\"` once set".into(),
+        Access::WriteOnly | Access::ReadWrite => {}
+    }
+    if matches!(d.default, crate::options::Default::Unset) {
+        // Reads 0; the catalog's text says what applies meanwhile.
+        return match d.default_doc.trim_start_matches('—').trim() {
+            "" => "`0`".into(),
+            doc if doc.starts_with('(') => format!("`0` {}", md(doc)),
+            doc => format!("`0` ({})", md(doc)),
+        };
+    }
+    let modes: Vec<u8> = d.modes.iter().filter(|m| served(*m)).collect();
+    let mut by_value: Vec<(String, Vec<u32>)> = Vec::new();
+    for m in &modes {
+        let text = lpc_literal(&d.default.value(*m));
+        match by_value.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, ms)) => ms.push(u32::from(*m)),
+            None => by_value.push((text, vec![u32::from(*m)])),
+        }
+    }
+    match by_value.len() {
+        0 => "0".into(),
+        1 => format!("`{}`", by_value[0].0),
+        _ => by_value
+            .iter()
+            .map(|(t, ms)| format!("`{t}` on {}", runs(ms, "–")))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+fn option_name_cell(d: &OptionDef) -> String {
+    let mut s = format!("`{}`", d.name);
+    if !d.aliases.is_empty() {
+        s.push_str(&format!(" (also {})", code_list(d.aliases.iter().copied())));
+    }
+    s
+}
+
+fn option_modes_cell(d: &OptionDef, note: bool) -> String {
+    match unavailable(d) {
+        Some(why) if note => format!("{} ({why})", modes_text(d.modes)),
+        _ => modes_text(d.modes),
+    }
+}
+
+const OPTION_HEADER: &str =
+    "| id | name | type | default | allowed values | modes | when | meaning |\n\
+                             |---|---|---|---|---|---|---|---|\n";
+
+/// One row; `note`: say in the modes cell when the option is not usable.
+fn option_row(d: &OptionDef, note: bool) -> String {
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        d.id,
+        option_name_cell(d),
+        md(&d.kinds.lpc()),
+        md(d.default_doc),
+        md(d.wants),
+        md(&option_modes_cell(d, note)),
+        if d.access == Access::ReadOnly {
+            "read-only"
+        } else {
+            when_text(d.when)
+        },
+        md(d.doc),
+    )
+}
+
+fn option_rows(rows: &[&OptionDef], note: bool) -> String {
+    let mut o = String::from(OPTION_HEADER);
+    for d in rows {
+        o.push_str(&option_row(d, note));
+    }
+    o
+}
+
+fn modes_block() -> String {
+    let mut o = String::from(
+        "| value | name | older spelling | family | in this build |\n\
+         |---|---|---|---|---|\n",
+    );
+    for m in MODES {
+        o.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            m.number,
+            m.name,
+            code_list(m.alias.into_iter()),
+            family_name(m.family),
+            if m.implemented {
+                "yes"
+            } else {
+                "no: `EEMODENOTSUPP`"
+            },
+        ));
+    }
+    o.push_str("\n7–9 are unused: `socket_create` answers `EEMODENOTSUPP` for them and for any other number.\n");
+    o
+}
+
+fn modes_options_block() -> String {
+    let mut o = String::from("| mode | options it accepts |\n|---|---|\n");
+    for m in MODES.iter().filter(|m| m.implemented) {
+        let names: Vec<&str> = OPTIONS
+            .iter()
+            .filter(|d| d.modes.contains(m.number) && unavailable(d).is_none())
+            .map(|d| d.name)
+            .collect();
+        o.push_str(&format!(
+            "| {} `{}` | {} |\n",
+            m.number,
+            m.name,
+            code_list(names.into_iter())
+        ));
+    }
+    o.push_str(
+        "\nOptions of modes this build does not serve, and the response cache (200–209) and \
+         Apache/nginx (300–309) options, are left out: they are refused.\n",
+    );
+    o
+}
+
+fn option_table_block() -> String {
+    let mut o = String::new();
+    for (lo, hi, title) in SECTIONS {
+        let rows: Vec<&OptionDef> = OPTIONS
+            .iter()
+            .filter(|d| (*lo..=*hi).contains(&d.id))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        if !o.is_empty() {
+            o.push('\n');
+        }
+        o.push_str(&format!("#### {title}\n\n"));
+        let none_usable = rows.iter().all(|d| unavailable(d).is_some());
+        if none_usable {
+            let why = unavailable(rows[0]).unwrap_or_default();
+            o.push_str(&format!(
+                "Listed for their names and numbers only: {}.\n\n",
+                why.replace("not in this build: ", "not usable in this build, ")
+            ));
+        }
+        o.push_str(&option_rows(&rows, !none_usable));
+    }
+    o
+}
+
+fn option_readback_block() -> String {
+    let mut o = String::from(
+        "| id | name | returns | while unset | access |\n\
+         |---|---|---|---|---|\n",
+    );
+    for d in OPTIONS.iter().filter(|d| unavailable(d).is_none()) {
+        o.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            d.id,
+            d.name,
+            md(&d.kinds.lpc()),
+            unset_readback(d).replace('|', "\\|"),
+            md(access_text(d)),
+        ));
+    }
+    o.push_str("\nOptions not usable in this build are left out (see socket_set_option).\n");
+    o
+}
+
+fn ee_codes_block(shim: &ShimTexts) -> String {
+    let mut o = String::from(
+        "| value | name | `socket_error(value)` |\n\
+         |---|---|---|\n",
+    );
+    for (i, text) in shim.socket_error.iter().enumerate() {
+        let ee = -(i as i32 + 1);
+        let name = crate::error::ResultCode::from_ee(ee)
+            .map_or_else(|| "?".to_string(), |c| format!("{c:?}").to_uppercase());
+        o.push_str(&format!("| {ee} | `{name}` | \"{}\" |\n", md(text)));
+    }
+    o.push_str(&format!(
+        "\nAny other number, `EESUCCESS` (1) included: \"{}\".\n",
+        md(&shim.socket_error_other)
+    ));
+    o
+}
+
+fn external_events_block() -> String {
+    let mut o = String::from("| bit | name | in 0 (the default) |\n|---|---|---|\n");
+    for (n, v) in EXTERNAL_EVENTS {
+        o.push_str(&format!(
+            "| 0x{v:02x} | `{n}` | {} |\n",
+            if crate::external::watch::DEFAULT_MASK & v != 0 {
+                "yes"
+            } else {
+                "no"
+            }
+        ));
+    }
+    o
+}
+
+fn external_limits_block() -> String {
+    let mut o = String::from(
+        "| key | checked as | allowed values | default |\n\
+         |---|---|---|---|\n",
+    );
+    for (key, id) in EXTERNAL_LIMIT_KEYS {
+        let d = crate::options::catalog::find(i64::from(*id)).expect("a catalog option");
+        o.push_str(&format!(
+            "| `\"{key}\"` | `{}` ({}) | {} | {} |\n",
+            d.name,
+            d.id,
+            md(d.wants),
+            md(d.default_doc)
+        ));
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,5 +950,71 @@ mod tests {
         }
         assert!(h.contains("#ifndef SOCKET_MUD\n"));
         assert!(h.contains("EXTERNAL_EV_ATTRIB"));
+    }
+
+    #[test]
+    fn spec_efuns_reads_declarations() {
+        let spec = "/* a comment; with (parens) */\n    int socket_create(int, string | function, string | function | void);\n    /* each entry */\n    mixed *socket_status(void | int);\n    string socket_address(int | object, int default: 0);\n";
+        let e = spec_efuns(spec);
+        assert_eq!(e.len(), 3);
+        assert_eq!(
+            (e[0].ret.as_str(), e[0].name.as_str()),
+            ("int", "socket_create")
+        );
+        assert_eq!(
+            e[0].args,
+            "int, string | function, string | function | void"
+        );
+        assert_eq!(
+            (e[1].ret.as_str(), e[1].name.as_str()),
+            ("mixed *", "socket_status")
+        );
+        assert_eq!(e[2].name, "socket_address");
+        assert_eq!(efun_group("http_date"), Some("http"));
+        assert_eq!(efun_group("strlen"), None);
+    }
+
+    #[test]
+    fn shim_texts_reads_the_socket_error_array() {
+        let texts: Vec<String> = (1..=32).map(|i| format!("\"text {i}\"")).collect();
+        let cc = format!(
+            "const char* socket_error(int error) {{\n  static const char* const texts[] = {{{}}};\n  if (bad) {{\n    return \"socket_error: invalid error number\";\n  }}\n  return texts[i];\n}}\n",
+            texts.join(", ")
+        );
+        let t = shim_texts(&cc).unwrap();
+        assert_eq!(t.socket_error.len(), 32);
+        assert_eq!(t.socket_error[5], "text 6");
+        assert_eq!(t.socket_error_other, "socket_error: invalid error number");
+        assert!(shim_texts("int main() {}").is_err());
+    }
+
+    #[test]
+    fn fill_blocks_renders_only_inside_markers() {
+        let shim = ShimTexts {
+            socket_error: (1..=32).map(|i| format!("t{i}")).collect(),
+            socket_error_other: "other".into(),
+        };
+        let page =
+            "prose\n<!-- generated: options 17 -->\nstale\n<!-- end generated -->\nmore prose\n";
+        let out = fill_blocks(page, &shim).unwrap();
+        assert!(out.starts_with("prose\n<!-- generated: options 17 -->\n\n| id |"));
+        assert!(out.contains("`SO_MAX_BUFFERED`"));
+        assert!(!out.contains("stale"));
+        assert!(out.ends_with("\n<!-- end generated -->\nmore prose\n"));
+        assert_eq!(fill_blocks(&out, &shim).unwrap(), out);
+        let e = fill_blocks(
+            "<!-- generated: nonesuch -->\n<!-- end generated -->\n",
+            &shim,
+        );
+        assert!(e.unwrap_err().contains("unknown block"));
+        let e = fill_blocks("<!-- generated: modes -->\nno end\n", &shim);
+        assert!(e.unwrap_err().contains("never closed"));
+        let e = fill_blocks(
+            "<!-- generated: options 9999 -->\n<!-- end generated -->\n",
+            &shim,
+        );
+        assert!(e.unwrap_err().contains("no option 9999"));
+        let e = fill_blocks("x\n<!-- end generated -->\n", &shim);
+        assert!(e.unwrap_err().contains("not opened"));
     }
 }

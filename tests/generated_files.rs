@@ -92,7 +92,10 @@ fn every_spec_option_is_present() {
         .collect();
     spec.sort_unstable();
     let have: Vec<u16> = OPTIONS.iter().map(|d| d.id).collect();
-    assert_eq!(have, spec, "the catalog's ids must be exactly the spec's plus EXTENSIONS");
+    assert_eq!(
+        have, spec,
+        "the catalog's ids must be exactly the spec's plus EXTENSIONS"
+    );
 }
 
 /// id, canonical name and type of every option, as spec/options.md writes them.
@@ -312,4 +315,157 @@ fn wrong_kinds_name_the_option() {
             )
         );
     }
+}
+
+/// The efun pages (`docs/efun/<group>/<name>.md`, hand-written) in one list.
+fn efun_pages(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut pages = Vec::new();
+    let Ok(groups) = std::fs::read_dir(root.join(gen::EFUN_DIR)) else {
+        return pages;
+    };
+    for group in groups {
+        let group = group.unwrap().path();
+        if !group.is_dir() {
+            continue;
+        }
+        for page in std::fs::read_dir(&group).unwrap() {
+            let page = page.unwrap().path();
+            if page.extension().is_some_and(|x| x == "md") {
+                pages.push(page);
+            }
+        }
+    }
+    pages.sort();
+    pages
+}
+
+fn shim_texts(root: &Path) -> gen::ShimTexts {
+    let cc = std::fs::read_to_string(root.join(gen::SOCKET_ERROR_SOURCE)).unwrap();
+    gen::shim_texts(&cc).unwrap_or_else(|e| panic!("{}: {e}", gen::SOCKET_ERROR_SOURCE))
+}
+
+#[test]
+fn efun_pages_generated_blocks_match_the_tables() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bless = std::env::var("UNISOCK_BLESS").is_ok_and(|v| v == "1");
+    let shim = shim_texts(root);
+    let mut drift = Vec::new();
+    for path in efun_pages(root) {
+        let rel = path.strip_prefix(root).unwrap().display().to_string();
+        let have = std::fs::read_to_string(&path).unwrap();
+        let want = match gen::fill_blocks(&have, &shim) {
+            Ok(w) => w,
+            Err(e) => {
+                drift.push(format!("{rel}: {e}"));
+                continue;
+            }
+        };
+        if want == have {
+            continue;
+        }
+        if bless {
+            std::fs::write(&path, &want).unwrap();
+            eprintln!("blessed {rel}");
+        } else {
+            let line = have
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .map_or(have.lines().count().min(want.lines().count()) + 1, |i| {
+                    i + 1
+                });
+            drift.push(format!(
+                "{rel}: a generated block differs from the tables (first at line {line})"
+            ));
+        }
+    }
+    assert!(
+        drift.is_empty(),
+        "efun pages are out of date:\n  {}\nrun `{BLESS}` and commit the result",
+        drift.join("\n  ")
+    );
+}
+
+/// The text of a page's `### SECTION`, up to the next heading of that level.
+fn section<'a>(page: &'a str, title: &str) -> Option<&'a str> {
+    let start = page.find(&format!("\n### {title}\n"))? + title.len() + 6;
+    let rest = &page[start..];
+    Some(&rest[..rest.find("\n### ").unwrap_or(rest.len())])
+}
+
+#[test]
+fn every_efun_has_a_page_in_fluffos_format() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec = std::fs::read_to_string(root.join(gen::EFUN_SPEC)).unwrap();
+    let efuns = gen::spec_efuns(&spec);
+    assert!(
+        efuns.len() >= 29,
+        "{} efuns read from {}",
+        efuns.len(),
+        gen::EFUN_SPEC
+    );
+    let mut problems = Vec::new();
+    let mut expected = Vec::new();
+    for e in &efuns {
+        let Some(group) = gen::efun_group(&e.name) else {
+            problems.push(format!(
+                "{}: no page group for this name (gen::efun_group)",
+                e.name
+            ));
+            continue;
+        };
+        let rel = format!("{}/{group}/{}.md", gen::EFUN_DIR, e.name);
+        expected.push(root.join(&rel));
+        let Ok(page) = std::fs::read_to_string(root.join(&rel)) else {
+            problems.push(format!("{}: no page {rel}", e.name));
+            continue;
+        };
+        let mut need = |ok: bool, what: &str| {
+            if !ok {
+                problems.push(format!("{rel}: {what}"));
+            }
+        };
+        need(
+            page.starts_with(&format!("---\ntitle: {group} / {}\n---\n", e.name)),
+            "must start with the front matter `title: <group> / <name>`",
+        );
+        need(
+            page.contains(&format!("\n# {}\n", e.name)),
+            "no `# <name>` heading",
+        );
+        for s in ["NAME", "SYNOPSIS", "DESCRIPTION", "EXAMPLES", "SEE ALSO"] {
+            need(
+                section(&page, s).is_some(),
+                &format!("no `### {s}` section"),
+            );
+        }
+        if let Some(syn) = section(&page, "SYNOPSIS") {
+            let flat: String = syn.chars().filter(|c| !c.is_whitespace()).collect();
+            let decl = format!("{}{}(", e.ret, e.name).replace(' ', "");
+            need(
+                flat.contains(&decl),
+                &format!(
+                    "the SYNOPSIS does not declare `{} {}(...)` as sockets.spec does",
+                    e.ret, e.name
+                ),
+            );
+        }
+        if let Some(ex) = section(&page, "EXAMPLES") {
+            need(ex.contains("```c\n"), "the EXAMPLES have no ```c block");
+        }
+    }
+    for page in efun_pages(root) {
+        if !expected.contains(&page) {
+            problems.push(format!(
+                "{}: no efun of {} has this name",
+                page.strip_prefix(root).unwrap().display(),
+                gen::EFUN_SPEC
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "efun pages:\n  {}",
+        problems.join("\n  ")
+    );
 }

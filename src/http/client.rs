@@ -19,7 +19,10 @@
 //! (HTTP/1.1 without "Connection: close" on either side); close_cb fires,
 //! without an error, when it ends between requests (a server closing an idle
 //! connection, a response framed by the close or marked "Connection: close"
-//! with nothing queued). A queued request then gets a new connection.
+//! with nothing queued). A queued request then gets a new connection. An
+//! idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) sent on a
+//! connection that had carried a response, which ends before any byte of the
+//! answer, is sent again once (per redirect hop) on a new connection.
 //!
 //! Redirects (SO_HTTP_FOLLOW_REDIRECTS 1, at most SO_HTTP_MAX_REDIRECTS): 303
 //! turns the request into a GET (HEAD stays HEAD), 301 and 302 turn only a
@@ -79,6 +82,20 @@ struct InFlight {
     started: Instant,
     redirects: i64,
     sent: bool,
+    /// Sent on a connection that had already carried a response.
+    reused: bool,
+    /// A byte of its response has come back.
+    answering: bool,
+    /// Already sent again on a new connection (once per redirect hop).
+    resent: bool,
+}
+
+/// Methods whose request may be sent twice to the same effect (RFC 9110 9.2.2).
+fn idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+    )
 }
 
 pub struct HttpClient {
@@ -92,6 +109,10 @@ pub struct HttpClient {
     via: Option<(String, u16)>,
     /// Counts connections opened, so a read round notices it was replaced.
     generation: u64,
+    /// Responses received on the current connection.
+    answered_here: u64,
+    /// The server ended the current connection (EOF or an error seen).
+    peer_gone: bool,
     in_flight: Option<InFlight>,
     queue: VecDeque<Outgoing>,
     parser: ResponseParser,
@@ -123,6 +144,8 @@ impl HttpClient {
             home: None,
             via: None,
             generation: 0,
+            answered_here: 0,
+            peer_gone: false,
             in_flight: None,
             queue: VecDeque::new(),
             parser: ResponseParser::default(),
@@ -210,6 +233,8 @@ impl HttpClient {
     fn open(&mut self, cx: &mut Cx, target: &Target) {
         self.drop_connection(cx);
         self.generation += 1;
+        self.answered_here = 0;
+        self.peer_gone = false;
         self.origin = Some(target.clone());
         self.connecting = Some(Instant::now());
         self.parser = ResponseParser::default();
@@ -341,6 +366,9 @@ impl HttpClient {
                 started: Instant::now(),
                 redirects: 0,
                 sent: false,
+                reused: false,
+                answering: false,
+                resent: false,
             });
             if elsewhere {
                 return self.open(cx, &target);
@@ -359,6 +387,8 @@ impl HttpClient {
         match f.req.render(&ua) {
             Ok(bytes) => {
                 f.sent = true;
+                f.reused = self.answered_here > 0;
+                f.answering = !self.inbuf.is_empty();
                 self.last_byte = Instant::now();
                 cx.core.stats.messages_out += 1;
                 if let Some(c) = self.conn() {
@@ -383,6 +413,9 @@ impl HttpClient {
             if got > 0 {
                 cx.core.stats.bytes_in += got as u64;
                 self.last_byte = Instant::now();
+                if let Some(f) = self.in_flight.as_mut().filter(|f| f.sent) {
+                    f.answering = true;
+                }
             }
             match end {
                 ReadEnd::Open => {}
@@ -393,6 +426,7 @@ impl HttpClient {
                 // complete response has answered.
                 ReadEnd::Error(msg) => broken = Some(msg),
             }
+            self.peer_gone = eof || broken.is_some();
         }
         if cx.core.state == State::Handshake {
             let done = matches!(&self.sock, Sock::Connected(c) if !c.is_handshaking());
@@ -421,6 +455,7 @@ impl HttpClient {
                     }
                 }
                 Ok(None) => break,
+                Err(_) if self.resend(cx) => return,
                 Err(msg) => return self.fail(cx, ResultCode::EeBaddata, format!("http: {msg}")),
             }
         }
@@ -428,6 +463,9 @@ impl HttpClient {
             if self.in_flight.is_none() {
                 // The server went away between requests.
                 return cx.die(Some(msg));
+            }
+            if self.resend(cx) {
+                return;
             }
             let code = if msg.starts_with("tls:") {
                 ResultCode::EeSecurity
@@ -471,6 +509,7 @@ impl HttpClient {
                     }
                 }
             }
+            Err(_) if self.resend(cx) => {}
             Err(e) => {
                 let msg = format!("write: {e}");
                 self.fail(cx, ResultCode::EeSend, msg)
@@ -478,10 +517,35 @@ impl HttpClient {
         }
     }
 
+    /// The connection ended before any byte of the response came back to a
+    /// request sent on it after an earlier response (the server closed the
+    /// kept-alive connection, maybe just as the request arrived): an
+    /// idempotent request is sent again, once per redirect hop, on a new
+    /// connection, as curl and browsers do. False: the failure is LPC's.
+    fn resend(&mut self, cx: &mut Cx) -> bool {
+        if self.closing || cx.core.dead {
+            return false; // LPC closed the socket: nothing more goes out
+        }
+        let Some(f) = self.in_flight.as_mut() else {
+            return false;
+        };
+        if !f.sent || !f.reused || f.answering || f.resent || !idempotent(&f.req.method) {
+            return false;
+        }
+        f.sent = false;
+        f.resent = true;
+        let target = f.req.target.clone();
+        self.open(cx, &target);
+        true
+    }
+
     /// A complete response: follow a redirect or hand it to LPC.
     fn answered(&mut self, cx: &mut Cx, resp: Response) {
         let f = self.in_flight.take().expect("in flight");
+        self.answered_here += 1;
         let keep_alive = resp.keep_alive && !f.req.closes();
+        // Kept alive, but the server has already hung up: nothing more goes on it.
+        let reusable = keep_alive && !self.peer_gone;
         let follow = cx
             .core
             .options
@@ -490,24 +554,27 @@ impl HttpClient {
         let location = resp.header("location").map(str::to_string);
         if follow && matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
             if let Some(loc) = location {
-                return self.redirect(cx, f, resp.status, &loc, keep_alive);
+                return self.redirect(cx, f, resp.status, &loc, reusable);
             }
         }
         let v = response_value(resp, &f);
         cx.emit(EventKind::Read, Some(v), self.addr_text(cx));
-        if !keep_alive {
+        if !reusable {
             if let Some(next) = self.queue.front() {
                 let t = next.target.clone();
                 self.open(cx, &t);
                 return;
             }
-            self.drop_connection(cx);
-            return cx.die(None);
+            if !keep_alive {
+                self.drop_connection(cx);
+                return cx.die(None);
+            }
+            // Kept alive but gone: the read round ends it (close_cb).
         }
         self.send_next(cx);
     }
 
-    fn redirect(&mut self, cx: &mut Cx, mut f: InFlight, status: u16, loc: &str, keep_alive: bool) {
+    fn redirect(&mut self, cx: &mut Cx, mut f: InFlight, status: u16, loc: &str, reusable: bool) {
         let max = cx.core.options.int(opt::SO_HTTP_MAX_REDIRECTS, self.mode);
         if f.redirects >= max {
             return self.fail(
@@ -546,10 +613,11 @@ impl HttpClient {
             f.req.remove("cookie");
             f.req.remove("host");
         }
-        let reuse = keep_alive && self.origin.as_ref().is_some_and(|o| o.same_origin(&next));
+        let reuse = reusable && self.origin.as_ref().is_some_and(|o| o.same_origin(&next));
         f.req.target = next.clone();
         f.redirects += 1;
         f.sent = false;
+        f.resent = false;
         self.in_flight = Some(f);
         if reuse {
             self.send_next(cx);

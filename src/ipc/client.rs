@@ -14,7 +14,7 @@ use std::time::Duration;
 use mio::net::{TcpStream, UnixStream};
 use mio::Interest;
 
-use super::link::{Backlog, Link, ReadEnd};
+use super::link::{Backlog, Deadline, Link, ReadEnd};
 use super::message::{self, Stamp};
 use super::transport::Stream;
 use super::{opt, MODE_CLIENT};
@@ -28,6 +28,8 @@ const TIMER_RECONNECT: u64 = 1;
 const TIMER_FLUSH: u64 = 2;
 const TIMER_READ_MORE: u64 = 3;
 const TIMER_VERIFY: u64 = 4;
+/// The queued output may have passed SO_SEND_TIMEOUT without progress.
+const TIMER_SEND: u64 = 5;
 
 /// How long a server found by scanning IPC_PORT_RANGE has to name its bus.
 const VERIFY: Duration = Duration::from_secs(2);
@@ -57,6 +59,9 @@ pub struct IpcClient {
     /// Failed attempts since the last connection.
     failures: u32,
     write_owed: bool,
+    /// TIMER_SEND: while output is queued, armed no later than its
+    /// SO_SEND_TIMEOUT deadline.
+    send_timer: Deadline,
     closing: bool,
     peer_text: String,
     /// Inside socket_connect: a failure without reconnecting is its error.
@@ -83,6 +88,7 @@ impl IpcClient {
             stamp: None,
             failures: 0,
             write_owed: false,
+            send_timer: Deadline::default(),
             closing: false,
             peer_text: String::new(),
             in_connect: false,
@@ -318,6 +324,9 @@ impl IpcClient {
         match link.send(bytes) {
             Ok(n) => {
                 cx.core.stats.bytes_out += n as u64;
+                if link.pending() > 0 && !self.send_timer.is_armed() {
+                    self.arm_send(cx);
+                }
                 true
             }
             Err(e) => {
@@ -385,6 +394,42 @@ impl IpcClient {
         }
     }
 
+    /// Arms TIMER_SEND for the SO_SEND_TIMEOUT deadline of the queued output.
+    fn arm_send(&mut self, cx: &mut Cx) {
+        let Some(limit) = super::send_timeout(&cx.core.options, MODE_CLIENT) else {
+            return;
+        };
+        if let Some(t) = self.link.as_ref().and_then(Link::waiting_since) {
+            self.send_timer.arm(cx, t + limit, TIMER_SEND);
+        }
+    }
+
+    /// TIMER_SEND: output that has made no progress for SO_SEND_TIMEOUT
+    /// ends the connection as too slow (then reconnecting applies as for any
+    /// loss); after socket_close the socket is simply done.
+    fn expire_send(&mut self, cx: &mut Cx) {
+        self.send_timer.forget();
+        let Some(limit) = super::send_timeout(&cx.core.options, MODE_CLIENT) else {
+            return;
+        };
+        let Some(link) = &self.link else { return };
+        let stalled = link.waiting_since().is_some_and(|t| t.elapsed() >= limit);
+        if !stalled {
+            return self.arm_send(cx);
+        }
+        if self.closing {
+            self.drop_link(cx);
+            cx.core.state = State::Closed;
+            return;
+        }
+        let reason = format!(
+            "too slow: no write progress for {} ms (SO_SEND_TIMEOUT); {} bytes waiting",
+            limit.as_millis(),
+            link.pending()
+        );
+        self.failed(cx, reason);
+    }
+
     /// The write callback is owed and the queue is below half of
     /// SO_MAX_BUFFERED (options.md): fire it. After socket_close, the socket
     /// is done once the queue is empty.
@@ -437,6 +482,11 @@ impl Endpoint for IpcClient {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        if id == opt::SO_SEND_TIMEOUT {
+            // A shorter deadline may be due before the armed timer.
+            self.send_timer.forget();
+            self.arm_send(cx);
+        }
         // IPC_TIMEZONE may change while connected: stamp the next message anew.
         if id == opt::IPC_TIMEZONE {
             if let Some(s) = &mut self.stamp {
@@ -502,6 +552,7 @@ impl Endpoint for IpcClient {
                 self.read(cx);
                 self.check_drained(cx);
             }
+            TIMER_SEND => self.expire_send(cx),
             TIMER_VERIFY
                 if self
                     .verifying

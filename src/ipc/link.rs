@@ -3,11 +3,13 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::time::Instant;
 
 use mio::Token;
 
 use super::codec::{self, Decoded, Scan, Scanner};
 use super::transport::Stream;
+use crate::core::Cx;
 pub use crate::transport::ReadEnd;
 use crate::value::Value;
 
@@ -26,6 +28,9 @@ pub struct Link {
     /// How far into the message at `start` the bytes have been checked.
     scanner: Scanner,
     out: VecDeque<u8>,
+    /// When the output last moved: the last write that took bytes, or the
+    /// moment the queue started (SO_SEND_TIMEOUT counts from here).
+    progress: Instant,
 }
 
 impl Link {
@@ -37,12 +42,20 @@ impl Link {
             start: 0,
             scanner: Scanner::default(),
             out: VecDeque::new(),
+            progress: Instant::now(),
         }
     }
 
     /// Bytes waiting to be written.
     pub fn pending(&self) -> usize {
         self.out.len()
+    }
+
+    /// With output queued: since when none of it has been written (the last
+    /// write that took bytes, or when the queue started). None when nothing
+    /// waits.
+    pub fn waiting_since(&self) -> Option<Instant> {
+        (!self.out.is_empty()).then_some(self.progress)
     }
 
     /// Reads what the kernel has (at most READ_ROUND); returns how it ended
@@ -121,7 +134,11 @@ impl Link {
                 Err(e) => return Err(e),
             }
         }
-        self.out.extend(&bytes[done..]);
+        if done < bytes.len() {
+            // The queue starts now: the no-progress clock with it.
+            self.progress = Instant::now();
+            self.out.extend(&bytes[done..]);
+        }
         Ok(done)
     }
 
@@ -141,10 +158,42 @@ impl Link {
                 Err(e) => return Err(e),
             }
         }
+        if written > 0 {
+            self.progress = Instant::now();
+        }
         if self.out.is_empty() && self.out.capacity() > 256 * 1024 {
             self.out = VecDeque::new();
         }
         Ok(written)
+    }
+}
+
+/// One reactor timer (`key`) kept no later than the earliest of a set of
+/// deadlines: `arm` adds a timer only for a deadline earlier than the one
+/// pending. Timers cannot be taken back, so the endpoint calls `forget` when
+/// its key comes (and when the deadlines may have moved earlier) and checks
+/// the real deadlines itself; a stale timer costs one extra look.
+#[derive(Default)]
+pub struct Deadline {
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    pub fn arm(&mut self, cx: &mut Cx, due: Instant, key: u64) {
+        if self.at.is_some_and(|t| t <= due) {
+            return;
+        }
+        self.at = Some(due);
+        cx.timer(due.saturating_duration_since(Instant::now()), key);
+    }
+
+    pub fn is_armed(&self) -> bool {
+        self.at.is_some()
+    }
+
+    /// The timer came, or the next `arm` must arm whatever it is given.
+    pub fn forget(&mut self) {
+        self.at = None;
     }
 }
 

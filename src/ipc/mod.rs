@@ -29,6 +29,7 @@ pub(crate) mod opt {
     pub(crate) const SO_IDLE_TIMEOUT: u16 = 15;
     pub(crate) const SO_MAX_CONNECTIONS: u16 = 16;
     pub(crate) const SO_MAX_BUFFERED: u16 = 17;
+    pub(crate) const SO_SEND_TIMEOUT: u16 = 19;
     pub(crate) const IPC_EVENT_NAME: u16 = 440;
     pub(crate) const IPC_TRANSPORT: u16 = 441;
     pub(crate) const IPC_SOCKET_DIR: u16 = 442;
@@ -104,6 +105,13 @@ fn unix_path(opts: &OptionStore, name: &str) -> Result<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(transport::default_dir);
     transport::socket_path(&dir, name)
+}
+
+/// SO_SEND_TIMEOUT: how long queued output may make no progress before the
+/// connection is dropped as too slow (None: 0, no deadline).
+fn send_timeout(opts: &OptionStore, mode: u8) -> Option<std::time::Duration> {
+    let ms = opts.int(opt::SO_SEND_TIMEOUT, mode);
+    (ms > 0).then(|| std::time::Duration::from_millis(ms as u64))
 }
 
 fn stamp(opts: &OptionStore, mode: u8, name: &str) -> message::Stamp {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Token};
 use socket2::SockRef;
 
-use super::link::{Backlog, Link, ReadEnd};
+use super::link::{Backlog, Deadline, Link, ReadEnd};
 use super::message::{self, Stamp};
 use super::transport::{self, Listener, Stream};
 use super::{opt, MODE_SERVER};
@@ -23,8 +23,21 @@ use crate::value::Value;
 const TIMER_FLUSH: u64 = 1;
 const TIMER_IDLE: u64 = 2;
 const TIMER_LINGER: u64 = 3;
+/// A client's queued output may have passed SO_SEND_TIMEOUT without progress.
+const TIMER_SEND: u64 = 4;
+/// The write callback is owed and a client holding it back may have stalled.
+const TIMER_OWED: u64 = 5;
 /// TIMER_READ_MORE + token: a client that hit READ_ROUND is read again.
 const TIMER_READ_MORE: u64 = 1 << 32;
+
+/// A client above half of SO_MAX_BUFFERED holds the write callback back only
+/// while it reads: once it has written nothing for this long, LPC writes on at
+/// the pace of the others (docs/modes/ipc.md "Slow clients").
+pub const STALLED: Duration = Duration::from_secs(1);
+
+/// The clients of one server together queue at most this many times
+/// SO_MAX_BUFFERED; beyond it the one that has written nothing for longest goes.
+pub const TOTAL_FACTOR: usize = 16;
 
 struct Client {
     link: Link,
@@ -51,6 +64,13 @@ pub struct IpcServer {
     /// change rather than per client per message.
     max_buffered: usize,
     idle_on: bool,
+    /// SO_SEND_TIMEOUT (None: 0, no deadline).
+    send_timeout: Option<Duration>,
+    /// TIMER_SEND: while a client has output queued, armed no later than
+    /// its SO_SEND_TIMEOUT deadline.
+    send_timer: Deadline,
+    /// TIMER_OWED: when a client holding the write callback back counts as stalled.
+    owed_timer: Deadline,
     /// The socket path (unix) or "ip port" (tcp): the addr of every read.
     where_: String,
 }
@@ -70,6 +90,9 @@ impl IpcServer {
             closing: false,
             max_buffered: 4 << 20,
             idle_on: false,
+            send_timeout: Some(Duration::from_secs(60)),
+            send_timer: Deadline::default(),
+            owed_timer: Deadline::default(),
             where_: String::new(),
         }
     }
@@ -91,6 +114,7 @@ impl IpcServer {
         let o = &cx.core.options;
         self.max_buffered = o.int(opt::SO_MAX_BUFFERED, MODE_SERVER).max(0) as usize;
         self.idle_on = o.int(opt::SO_IDLE_TIMEOUT, MODE_SERVER) > 0;
+        self.send_timeout = super::send_timeout(o, MODE_SERVER);
     }
 
     fn max_clients(cx: &Cx) -> usize {
@@ -194,6 +218,7 @@ impl IpcServer {
                         break;
                     }
                 }
+                self.enforce_total(cx);
             }
             self.arm_idle(cx);
         }
@@ -253,6 +278,11 @@ impl IpcServer {
                 // as with the HTTP server: bytes going out count too.
                 if n > 0 && self.idle_on {
                     c.last_active = Instant::now();
+                }
+                // A queue that just started gets its SO_SEND_TIMEOUT deadline
+                // (an armed timer is never later than a new queue's deadline).
+                if c.link.pending() > 0 && !self.send_timer.is_armed() {
+                    self.arm_send(cx);
                 }
                 true
             }
@@ -355,23 +385,120 @@ impl IpcServer {
         }
     }
 
-    /// The write callback is owed and every client's queue is below half of
-    /// SO_MAX_BUFFERED (options.md): fire it. After socket_close, the socket
-    /// is done once every queue is empty.
+    /// The write callback is owed: fire it once every client's queue is
+    /// below half of SO_MAX_BUFFERED (options.md), leaving out clients that
+    /// have written nothing for STALLED: a stuck client must not hold the bus
+    /// (it is dropped when its queue passes SO_MAX_BUFFERED, or after
+    /// SO_SEND_TIMEOUT), while one that reads, however slowly, still holds
+    /// LPC back. After socket_close, the socket is done once every queue is
+    /// empty.
     fn check_drained(&mut self, cx: &mut Cx) {
-        let worst = self
-            .clients
-            .iter()
-            .map(|c| c.link.pending())
-            .max()
-            .unwrap_or(0);
         if self.closing {
-            if worst == 0 {
+            if self.clients.iter().all(|c| c.link.pending() == 0) {
                 cx.core.state = State::Closed;
             }
-        } else if self.write_owed && worst <= self.max_buffered / 2 {
-            self.write_owed = false;
-            cx.emit(EventKind::Write, None, None);
+            return;
+        }
+        if !self.write_owed {
+            return;
+        }
+        let half = self.max_buffered / 2;
+        let now = Instant::now();
+        // The earliest moment a client holding the callback back counts as stalled.
+        let held_until = self
+            .clients
+            .iter()
+            .filter(|c| c.link.pending() > half)
+            .filter_map(|c| c.link.waiting_since())
+            .map(|t| t + STALLED)
+            .filter(|t| *t > now)
+            .min();
+        match held_until {
+            None => {
+                self.write_owed = false;
+                cx.emit(EventKind::Write, None, None);
+            }
+            Some(due) => self.owed_timer.arm(cx, due, TIMER_OWED),
+        }
+    }
+
+    /// Arms TIMER_SEND for the earliest SO_SEND_TIMEOUT deadline of a queue.
+    fn arm_send(&mut self, cx: &mut Cx) {
+        let Some(limit) = self.send_timeout else {
+            return;
+        };
+        let oldest = self
+            .clients
+            .iter()
+            .filter_map(|c| c.link.waiting_since())
+            .min();
+        if let Some(t) = oldest {
+            self.send_timer.arm(cx, t + limit, TIMER_SEND);
+        }
+    }
+
+    /// TIMER_SEND: clients whose queued output has made no progress for
+    /// SO_SEND_TIMEOUT are dropped as too slow (after socket_close, without
+    /// a word); then the timer is armed for the next deadline.
+    fn expire_send(&mut self, cx: &mut Cx) {
+        self.send_timer.forget();
+        let Some(limit) = self.send_timeout else {
+            return;
+        };
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.clients.len() {
+            let c = &self.clients[i];
+            match c.link.waiting_since() {
+                Some(t) if now.duration_since(t) >= limit => {
+                    if self.closing {
+                        let mut c = self.clients.swap_remove(i);
+                        cx.reactor.deregister(&mut c.link.stream, c.link.token);
+                        continue;
+                    }
+                    let reason = format!(
+                        "too slow: no write progress for {} ms (SO_SEND_TIMEOUT); {} bytes waiting",
+                        limit.as_millis(),
+                        c.link.pending()
+                    );
+                    self.drop_client(cx, i, &reason, None);
+                }
+                _ => i += 1,
+            }
+        }
+        if self.closing {
+            return self.check_drained(cx);
+        }
+        self.arm_send(cx);
+    }
+
+    /// Beyond TOTAL_FACTOR × SO_MAX_BUFFERED queued across the clients, the
+    /// client that has written nothing for longest is dropped, until the
+    /// total is back under it.
+    fn enforce_total(&mut self, cx: &mut Cx) {
+        let limit = self.max_buffered.saturating_mul(TOTAL_FACTOR);
+        loop {
+            let total: usize = self.clients.iter().map(|c| c.link.pending()).sum();
+            if total <= limit {
+                return;
+            }
+            let Some((i, since)) = self
+                .clients
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.link.waiting_since().map(|t| (i, t)))
+                .min_by_key(|(_, t)| *t)
+            else {
+                return;
+            };
+            let reason = format!(
+                "too slow: the bus's clients have {total} bytes waiting, over {TOTAL_FACTOR} × \
+                 SO_MAX_BUFFERED ({limit}), and this one has written nothing for longest ({} ms; \
+                 {} bytes waiting)",
+                since.elapsed().as_millis(),
+                self.clients[i].link.pending()
+            );
+            self.drop_client(cx, i, &reason, None);
         }
     }
 
@@ -500,7 +627,16 @@ impl Endpoint for IpcServer {
         match id {
             // IPC_TIMEZONE may change on a live bus: stamp the next message anew.
             opt::IPC_TIMEZONE => self.stamp = None,
-            opt::SO_MAX_BUFFERED => self.read_limits(cx),
+            opt::SO_MAX_BUFFERED => {
+                self.read_limits(cx);
+                self.check_drained(cx);
+            }
+            opt::SO_SEND_TIMEOUT => {
+                self.read_limits(cx);
+                // A shorter deadline may be due before the armed timer.
+                self.send_timer.forget();
+                self.arm_send(cx);
+            }
             opt::SO_IDLE_TIMEOUT => {
                 self.read_limits(cx);
                 // Activity was not tracked while it was off: count from now.
@@ -542,6 +678,11 @@ impl Endpoint for IpcServer {
             }
             TIMER_IDLE => self.expire_idle(cx),
             TIMER_LINGER => self.lingering.expire(cx),
+            TIMER_SEND => self.expire_send(cx),
+            TIMER_OWED => {
+                self.owed_timer.forget();
+                self.check_drained(cx);
+            }
             k if k >= TIMER_READ_MORE => {
                 let token = Token((k - TIMER_READ_MORE) as usize);
                 if let Some(i) = self.clients.iter().position(|c| c.link.token == token) {
@@ -595,8 +736,14 @@ impl Endpoint for IpcServer {
                 }
             }
         }
+        self.enforce_total(cx);
         if self.clients.iter().any(|c| c.link.pending() > 0) {
+            // The callback may be due at once (every queue is below half, or
+            // only stalled clients are above it): it is queued now, and the
+            // driver is woken for it, rather than waiting for an event that
+            // a stalled client will never cause.
             self.write_owed = true;
+            self.check_drained(cx);
             Ok(ResultCode::EeCallback)
         } else {
             Ok(ResultCode::Ok)
@@ -636,6 +783,8 @@ impl Endpoint for IpcServer {
     fn status(&self, out: &mut Value) {
         out.insert(Value::str("clients"), Value::Int(self.clients.len() as i64));
         out.insert(Value::str("queued"), Value::Int(self.backlog.len() as i64));
+        let waiting: usize = self.clients.iter().map(|c| c.link.pending()).sum();
+        out.insert(Value::str("queued_bytes"), Value::Int(waiting as i64));
         out.insert(Value::str("bus"), Value::str(&self.where_));
     }
 

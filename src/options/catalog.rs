@@ -39,7 +39,9 @@ const SERVERS: ModeSet = ModeSet::of(&[0, 1, 3, 5, 6, 10, 12, 14, 16, 18, 25, 27
 const ALL: ModeSet = ModeSet::ALL;
 /// Stream modes whose queued output has a no-progress deadline of SO_SEND_TIMEOUT
 /// (HTTP and REST use SO_HTTP_READ_TIMEOUT for it, both directions).
-const SEND_DEADLINE: ModeSet = ModeSet::of(&[0, 1, 3, 5, 6, 16, 17, 18, 19, 20, 21, 24, 25, 26, 27, 28, 29, 30]);
+const SEND_DEADLINE: ModeSet = ModeSet::of(&[
+    0, 1, 3, 5, 6, 16, 17, 18, 19, 20, 21, 24, 25, 26, 27, 28, 29, 30,
+]);
 /// HTTP and REST, servers and clients.
 const HTTP_ALL: ModeSet = ModeSet::range(10, 15);
 /// HTTP and REST clients.
@@ -1244,7 +1246,7 @@ pub static OPTIONS: &[OptionDef] = &[
         "PEM private key matching SO_TLS_CERT.")),
     before_start(row(10, "SO_TLS_CA", S, Default::Unset, "system store", Check::Custom(pem_path),
         "a path of 1..4096 bytes to a PEM bundle of trusted roots", TLS_CLIENTS,
-        "PEM bundle of trusted roots used instead of the system store.")),
+        "PEM bundle of trusted roots used instead of the system store; a certificate in it that is exactly the server's own (self-signed, CA:TRUE or not) is accepted as pinned, its host name and validity still checked.")),
     row(11, "SO_KEEPALIVE", I, Default::Int(0), "0", Check::Bool, "an int 0/1", TCP_MODES, "TCP keep-alive."),
     row(12, "SO_NODELAY", I, Default::Int(1), "1", Check::Bool, "an int 0/1", TCP_MODES, "TCP_NODELAY."),
     row(13, "SO_RCVBUF", I, Default::Unset, "kernel", Check::IntRange(1024, 16777216),

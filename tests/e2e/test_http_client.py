@@ -5,14 +5,19 @@ same server wrapped in ssl, and bare sockets for peers that never answer.
 Every response a test checks is also checked at the server (what it received),
 so a missing feature fails here rather than passing by accident.
 """
+import array
+import fcntl
 import http.server
 import json
 import os
 import select
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 import threading
+import time
 
 import pytest
 
@@ -878,6 +883,231 @@ def test_bad_response_is_an_error(host, peers):
     expect_error(host, 1, before, "http:")
 
 
+# ---- a kept-alive connection the server has closed ---------------------------
+# The server may close a kept-alive connection at any time (after answering
+# without "Connection: close", or when its idle timer fires just as the next
+# request arrives). A request that then gets no byte of response back is sent
+# again, once, on a new connection: idempotent methods, on every redirect hop.
+
+
+def hang_up(conn, how):
+    """Closes an accepted socket: "fin" (everything read, so close sends FIN) or
+    "rst" (SO_LINGER 0: close sends RST). A RST discards what the kernel has not
+    sent yet, so it waits (bounded) until the client's kernel has acknowledged
+    every byte written."""
+    if how == "rst":
+        deadline = time.monotonic() + WAIT
+        outq = array.array("i", [1])
+        while time.monotonic() < deadline:
+            fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, outq)
+            if outq[0] == 0:
+                break
+            threading.Event().wait(0.001)  # the peer kernel's ACK, not our own sync
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+class Closer:
+    """A bare HTTP/1.1 server on 127.0.0.1 whose every move is scripted.
+    `plan(seen)` gets the request (method, path, conn: connection number from 0,
+    nth: its number on that connection from 0) and returns
+    ("answer", status, body, after) where `after` is "keep", "fin" or "rst", or
+    ("drop", how): close without answering. It never sends "Connection: close".
+    With `tls` (an SSLContext) it speaks HTTPS and closes without close_notify."""
+
+    def __init__(self, plan, tls=None):
+        self.plan = plan
+        self.tls = tls
+        self.requests = []  # (conn, nth, method, path)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, path="/", host="127.0.0.1"):
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
+
+    def _accept(self):
+        n = 0
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn, n), daemon=True).start()
+            n += 1
+
+    def _serve(self, conn, n):
+        conn.settimeout(WAIT)
+        buf = b""
+        try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            for nth in range(16):
+                while b"\r\n\r\n" not in buf:
+                    got = conn.recv(65536)
+                    if not got:
+                        return conn.close()
+                    buf += got
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                while len(buf) < length:
+                    got = conn.recv(65536)
+                    if not got:
+                        return conn.close()
+                    buf += got
+                buf = buf[length:]
+                seen = {"method": method, "path": path, "conn": n, "nth": nth}
+                self.requests.append((n, nth, method, path))
+                act = self.plan(seen)
+                if act[0] == "drop":
+                    return hang_up(conn, act[1])
+                _, status, body, after = act
+                body = body.encode()
+                extra = f"Location: {body.decode()}\r\n" if status in (301, 302, 303, 307, 308) else ""
+                if method == "HEAD":
+                    body_out = b""
+                else:
+                    body_out = body
+                conn.sendall(f"HTTP/1.1 {status} X\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
+                             .encode() + body_out)
+                if after != "keep":
+                    return hang_up(conn, after)
+        except OSError:
+            conn.close()
+
+    def stop(self):
+        self.stopped.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def closers():
+    made = []
+
+    def make(plan, tls=None):
+        c = Closer(plan, tls)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_redirect_chain_whose_server_closes_after_each_302(host, closers, how):
+    # Each hop answers 302 (no "Connection: close") and hangs up, as curl sees
+    # it go on: every hop needs a new connection.
+    def plan(seen):
+        hop = {"/a": "/b", "/b": "/c"}.get(seen["path"])
+        if hop:
+            return ("answer", 302, hop, how)
+        return ("answer", 200, f"done {seen['method']} {seen['path']}", "keep")
+
+    c = closers(plan)
+    follow_client(host)
+    connect(host, 1, c.url("/a"))
+    r = response(host)
+    assert (r["status"], r["body"], r["redirects"], r["url"]) == (200, "done GET /c", 2, c.url("/c"))
+    # The server read every hop once, each on a connection of its own.
+    assert [(n, m, p) for n, _, m, p in c.requests] == [(0, "GET", "/a"), (1, "GET", "/b"),
+                                                        (2, "GET", "/c")]
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_redirect_hop_on_a_kept_alive_connection_closed_unanswered_is_sent_again(host, closers, how):
+    # The 302 keeps the connection open; the hop sent on it is read and the
+    # connection closed without an answer (the server's idle close racing it).
+    def plan(seen):
+        if seen["path"] == "/a":
+            return ("answer", 302, "/b", "keep")
+        if seen["conn"] == 0:
+            return ("drop", how)
+        return ("answer", 200, "done " + seen["path"], "keep")
+
+    c = closers(plan)
+    follow_client(host)
+    connect(host, 1, c.url("/a"))
+    r = response(host)
+    assert (r["body"], r["redirects"]) == ("done /b", 1)
+    assert [(n, p) for n, _, _, p in c.requests] == [(0, "/a"), (0, "/b"), (1, "/b")]
+
+
+def idle_close_plan(how):
+    """Answers the first request and keeps the connection, then closes it,
+    unanswered, when a second request arrives on it; later connections answer."""
+    def plan(seen):
+        if seen["conn"] == 0 and seen["nth"] == 1:
+            return ("drop", how)
+        return ("answer", 200, f"ok {seen['method']} {seen['path']}", "keep")
+    return plan
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"])
+def test_idempotent_request_on_a_connection_closed_meanwhile_is_sent_again(host, closers, method,
+                                                                           how):
+    c = closers(idle_close_plan(how))
+    client(host)
+    connect(host, 1, c.url("/one"))
+    assert response(host)["body"] == "ok GET /one"
+    host.ok("write 1 " + json.dumps({"method": method, "path": "/two", "body": "x" * (method == "PUT")}))
+    r = response(host)
+    assert r["status"] == 200
+    assert r["body"] == ("" if method == "HEAD" else f"ok {method} /two")
+    assert [(n, m, p) for n, _, m, p in c.requests] == [(0, "GET", "/one"), (0, method, "/two"),
+                                                        (1, method, "/two")]
+    host.ok('write 1 {"path": "/three"}')  # the new connection carries on
+    assert response(host)["body"] == "ok GET /three"
+    assert c.requests[-1] == (1, 1, "GET", "/three")
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_request_is_sent_again_only_once(host, closers, how):
+    def plan(seen):
+        if seen["path"] == "/two":
+            return ("drop", how)  # on the new connection too
+        return ("answer", 200, "ok", "keep")
+
+    before = host.fds()
+    c = closers(plan)
+    client(host)
+    connect(host, 1, c.url("/one"))
+    response(host)
+    host.ok('write 1 {"path": "/two"}')
+    expect_error(host, 1, before, "http:" if how == "fin" else "")
+    assert [(n, p) for n, _, _, p in c.requests] == [(0, "/one"), (0, "/two"), (1, "/two")]
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_non_idempotent_request_on_a_connection_closed_meanwhile_is_not_sent_again(
+        host, closers, method, how):
+    # The server may have acted on it: the error is LPC's to handle.
+    before = host.fds()
+    c = closers(idle_close_plan(how))
+    client(host)
+    connect(host, 1, c.url("/one"))
+    response(host)
+    host.ok("write 1 " + json.dumps({"method": method, "path": "/two", "body": "once"}))
+    err = expect_error(host, 1, before)
+    if how == "fin":
+        assert "without a response" in err["error"], err
+    assert [(n, m, p) for n, _, m, p in c.requests] == [(0, "GET", "/one"), (0, method, "/two")]
+
+
 # ---- bad writes -------------------------------------------------------------
 
 
@@ -1040,6 +1270,50 @@ def test_https_wrong_host_name_is_refused(host, peers, pki):
     assert p.sni == ["wrong.invalid"]
 
 
+# Pinning: SO_TLS_CA holding the server's own self-signed certificate;
+# "pin_ca" is CA:TRUE (openssl req -x509's default), "self" CA:FALSE.
+@pytest.mark.parametrize("kind", ["pin_ca", "self"])
+def test_https_pinned_self_signed_certificate(host, peers, pki, kind):
+    p = peers(tls=server_ctx(pki[f"{kind}_cert"], pki[f"{kind}_key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki[f"{kind}_cert"])
+    connect(host, 1, p.url("/pinned", host="localhost"))
+    assert response(host)["body"] == "ok GET /pinned"
+    assert p.sni == ["localhost"]
+
+
+@pytest.mark.parametrize("kind", ["pin_ca", "self"])
+def test_https_pinned_certificate_still_checks_the_host_name(host, peers, pki, kind):
+    before = host.fds()
+    p = peers(tls=server_ctx(pki[f"{kind}_cert"], pki[f"{kind}_key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki[f"{kind}_cert"],
+           SO_HTTP_URL=f"https://wrong.invalid:{p.port}/")
+    connect(host, 1, f"127.0.0.1 {p.port}")
+    expect_error(host, 1, before, "certificate not valid for host wrong.invalid")
+    assert p.requests == []
+
+
+@pytest.mark.parametrize("kind", ["pin_ca", "self"])
+def test_https_certificate_sharing_the_pinned_subject_is_refused(host, peers, pki, kind):
+    before = host.fds()
+    p = peers(tls=server_ctx(pki[f"{kind}_impostor_cert"], pki[f"{kind}_impostor_key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki[f"{kind}_cert"])
+    connect(host, 1, p.url("/", host="localhost"))
+    expect_error(host, 1, before, "certificate for localhost is not the one in SO_TLS_CA",
+                 "same subject")
+    assert p.requests == []
+
+
+def test_https_pinned_certificate_reached_through_a_redirect(host, peers, pki):
+    # Every hop of a redirect chain uses the socket's SO_TLS_CA.
+    secure = peers(tls=server_ctx(pki["pin_ca_cert"], pki["pin_ca_key"]))
+    first = peers({"/go": lambda h, s: send(h, 302, "", [("Location", secure.url("/there", host="localhost"))])},
+                  tls=server_ctx(pki["pin_ca_cert"], pki["pin_ca_key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki["pin_ca_cert"], SO_HTTP_FOLLOW_REDIRECTS=1)
+    connect(host, 1, first.url("/go", host="localhost"))
+    r = response(host)
+    assert (r["body"], r["redirects"]) == ("ok GET /there", 1)
+
+
 def test_sni_hostname_option_overrides_the_url_host(host, peers, pki):
     p = peers(tls=server_ctx(pki["cert"], pki["key"]))
     # An IP-address URL sends no SNI of its own; the option names (and verifies) "localhost".
@@ -1080,6 +1354,32 @@ def test_https_tls_versions(host, peers, pki, version, name):
     assert response(host)["body"] == "ok GET /v"
     assert host.ok("status 1")["value"]["tls_version"] == name
     assert [i["version"] for i in p.tls_info] == [name.replace("_", ".")]
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_https_redirect_chain_whose_server_closes_after_each_302(host, closers, pki, how):
+    # Over TLS the end comes as "peer closed without close_notify" or a reset.
+    def plan(seen):
+        hop = {"/a": "/b", "/b": "/c"}.get(seen["path"])
+        return ("answer", 302, hop, how) if hop else ("answer", 200, "done", "keep")
+
+    c = closers(plan, tls=server_ctx(pki["cert"], pki["key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki["ca"], SO_HTTP_FOLLOW_REDIRECTS=1)
+    connect(host, 1, c.url("/a", host="localhost"))
+    r = response(host)
+    assert (r["body"], r["redirects"]) == ("done", 2)
+    assert [(n, p) for n, _, _, p in c.requests] == [(0, "/a"), (1, "/b"), (2, "/c")]
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_https_request_on_a_connection_closed_meanwhile_is_sent_again(host, closers, pki, how):
+    c = closers(idle_close_plan(how), tls=server_ctx(pki["cert"], pki["key"]))
+    client(host, mode="HTTPS_CLIENT", SO_TLS_CA=pki["ca"])
+    connect(host, 1, c.url("/one", host="localhost"))
+    assert response(host)["body"] == "ok GET /one"
+    host.ok('write 1 {"path": "/two"}')
+    assert response(host)["body"] == "ok GET /two"
+    assert [(n, p) for n, _, _, p in c.requests] == [(0, "/one"), (0, "/two"), (1, "/two")]
 
 
 def test_https_connection_close_response(host, peers, pki):

@@ -15,6 +15,7 @@ import socket
 import socketserver
 import tempfile
 import threading
+import time
 
 import msgpack
 import pytest
@@ -412,11 +413,18 @@ def test_connect_address_forms(host, sockdir, buses):
     assert r["result"] == "error", r  # already connected
 
 
-def test_max_buffered_would_block_then_the_write_callback(host, sockdir):
+def raw_listener(sockdir, backlog=1):
+    """A plain listening unix socket at <sockdir>/bus.sock: a server that reads only
+    when the test does. Returns (path, listener)."""
     path = os.path.join(sockdir, "bus.sock")
     lst = socket.socket(socket.AF_UNIX)
     lst.bind(path)
-    lst.listen(1)
+    lst.listen(backlog)
+    return path, lst
+
+
+def test_max_buffered_would_block_then_the_write_callback(host, sockdir):
+    path, lst = raw_listener(sockdir)
     client(host, "unix", path, options=["SO_MAX_BUFFERED 4096"])
     lpc(host, type_="connected")
     conn, _ = lst.accept()  # never reads until told
@@ -446,6 +454,89 @@ def test_max_buffered_would_block_then_the_write_callback(host, sockdir):
         u.feed(conn.recv(1 << 16))
         got += [m["data"]["i"] for m in u]
     assert got == list(range(sent + 1))
+    conn.close()
+    lst.close()
+
+
+def _fill(host, pad, sid=2):
+    """Writes until some output waits in unisock (EECALLBACK); the number written."""
+    for i in range(200):
+        r = host.call(f"write {sid} " + json.dumps(data({"i": i, "pad": pad})))
+        assert r["ee"] in (1, EECALLBACK), r
+        if r["ee"] == EECALLBACK:
+            return i + 1
+    raise AssertionError("the queue never filled")
+
+
+@pytest.mark.parametrize("reconnect", [1, 0])
+def test_send_timeout_drops_a_connection_whose_server_never_reads(host, sockdir, reconnect):
+    """A server that stops reading: after SO_SEND_TIMEOUT without a byte written the
+    connection is dropped as too slow, then reconnects (or closes, with the reason)."""
+    path, lst = raw_listener(sockdir, 4)
+    client(host, "unix", path, options=["SO_SEND_TIMEOUT 1000", "IPC_RECONNECT_DELAY 50",
+                                        f"IPC_AUTO_RECONNECT {reconnect}"])
+    lpc(host, type_="connected")
+    conn, _ = lst.accept()  # never reads
+    t0 = time.monotonic()
+    _fill(host, "w" * 8192)
+    if reconnect:
+        e = lpc(host, type_="disconnected", timeout=WAIT)
+        reason = e["reason"]
+    else:
+        reason = host.event("close", 2, timeout=WAIT)["data"]
+    elapsed = time.monotonic() - t0
+    assert reason.startswith("too slow: no write progress for 1000 ms (SO_SEND_TIMEOUT)"), reason
+    assert "bytes waiting" in reason, reason
+    assert elapsed >= 1.0, elapsed
+    conn.settimeout(WAIT)
+    while conn.recv(1 << 16):  # what was written, then EOF: the connection is gone
+        pass
+    if reconnect:
+        again, _ = lst.accept()
+        lpc(host, type_="connected")
+        again.close()
+    else:
+        assert host.call("status 2")["result"] == "error"  # the socket is gone
+    conn.close()
+    lst.close()
+
+
+def test_a_server_that_reads_slowly_is_not_dropped(host, sockdir):
+    """SO_SEND_TIMEOUT counts time without progress, not the time output waits: a server
+    that reads a little at a time keeps the connection, although output waits the whole
+    time, for several SO_SEND_TIMEOUTs."""
+    timeout_ms = 2000 if WRAPPED else 300
+    path, lst = raw_listener(sockdir)
+    client(host, "unix", path, options=[f"SO_SEND_TIMEOUT {timeout_ms}"])
+    lpc(host, type_="connected")
+    conn, _ = lst.accept()
+    pad = "r" * 65536
+    sent = _fill(host, pad)
+    for i in range(sent, sent + 10):  # 640 kB behind: output waits in unisock throughout
+        write(host, data({"i": i, "pad": pad}))
+    sent += 10
+    conn.settimeout(WAIT)
+    u = msgpack.Unpacker(raw=False, max_buffer_size=64 << 20)
+    got = []
+
+    def read_some():
+        d = conn.recv(65536)
+        assert d, f"EOF after {len(got)} messages"
+        u.feed(d)
+        got.extend(m["data"]["i"] for m in u)
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 4 * timeout_ms / 1000:  # one message in, one out
+        write(host, data({"i": sent, "pad": pad}))
+        sent += 1
+        read_some()
+        host.ok("run 50")  # the reader's pace: about 64 kB per 50 ms
+    while len(got) < sent:
+        read_some()
+    assert got == list(range(sent))
+    host.call("count")
+    assert not [e for e in host.events if e.get("socket") == 2 and e.get("event") in ("read", "close")
+                and (e.get("event") == "close" or e["data"].get("type") == "disconnected")], host.events
     conn.close()
     lst.close()
 

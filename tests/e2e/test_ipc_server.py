@@ -437,6 +437,160 @@ def test_unicast_to_a_client_that_cannot_keep_up_fails_and_drops_it(host, sockdi
     other.close()
 
 
+def _reader(bus, want, pause=0.0, chunk=1 << 16):
+    """Reads `bus` on a thread until `want` data messages came (or EOF / the timeout);
+    returns (thread, the list of their "i" or "s" lengths as they arrive)."""
+    got = []
+
+    def run():
+        u = msgpack.Unpacker(raw=False, max_buffer_size=64 << 20)
+        bus.s.settimeout(WAIT * 3)
+        try:
+            while len(got) < want:
+                d = bus.s.recv(chunk)
+                if not d:
+                    return
+                u.feed(d)
+                got.extend(m["data"].get("i", -1) for m in u if m["message_type"] == "data")
+                if pause:
+                    time.sleep(pause)  # the pace of a slow reader, not synchronisation
+        except OSError:
+            return
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, got
+
+
+def queued_bytes(host, sid=1):
+    """Output waiting in the server's client queues, all together (socket_status)."""
+    return host.ok(f"status {sid}")["value"].get("queued_bytes")
+
+
+def test_a_stuck_client_cannot_stall_the_bus(host, sockdir):
+    """Issue 12: one client never reads, one does; LPC broadcasts 300 messages of 60 kB the
+    documented way (after EECALLBACK it waits for the write callback). The callbacks keep
+    coming, the stuck client is dropped as too slow once its queue passes SO_MAX_BUFFERED,
+    and the reading one gets all 300 (all defaults: 4 MiB, SO_SEND_TIMEOUT 60 s)."""
+    path = server(host, sockdir)
+    stuck, good = join(host, path, 2)
+    t, got = _reader(good, 300)
+    body = json.dumps(data({"i": 7, "s": "x" * 60000}))
+    r = host.call(f"burst 1 300 {body}", timeout=WAIT * 3)
+    # The harness gives up on a write callback after 10 s (a {"wait":"timeout"} line).
+    assert r["result"] == "ok" and r["written"] == 300 and r["callbacks"] > 0, r
+    assert r["us"] < WAIT * 1e6, r
+    e = lpc(host, type_="client_disconnected")
+    assert e["client_id"] == stuck.id and e["reason"].startswith("too slow"), e
+    assert "SO_MAX_BUFFERED" in e["reason"], e
+    t.join(WAIT * 3)
+    assert len(got) == 300, len(got)
+    assert [c["client_id"] for c in host.ok("get 1 IPC_CLIENTS")["value"]] == [good.id]
+    assert queued_bytes(host) == 0
+    stuck.close()
+    good.close()
+
+
+def test_send_timeout_drops_a_stuck_client_when_lpc_stops_writing(host, sockdir):
+    """The queue of a client that never reads stays under SO_MAX_BUFFERED when LPC stops
+    writing: SO_SEND_TIMEOUT alone drops it (client_disconnected, "too slow") and frees
+    its queue, while a client with nothing queued stays however long it is quiet."""
+    path = server(host, sockdir, options=["SO_SEND_TIMEOUT 1000"])
+    stuck, good = join(host, path, 2)
+    t, got = _reader(good, 10)
+    t0 = time.monotonic()
+    results = [write(host, data({"i": i, "s": "y" * 60000}))["ee"] for i in range(10)]
+    assert EECALLBACK in results, results  # 600 kB: past what the kernel holds for a unix stream
+    t.join(WAIT)
+    assert got == list(range(10)), got
+    host.event("write", 1, timeout=WAIT)  # the write callback does not wait for the stuck one
+    waiting = queued_bytes(host)
+    e = lpc(host, type_="client_disconnected", timeout=WAIT)
+    elapsed = time.monotonic() - t0
+    assert 0 < waiting < 4 << 20, waiting
+    assert e["client_id"] == stuck.id, e
+    assert e["reason"].startswith("too slow: no write progress for 1000 ms"), e
+    assert "SO_SEND_TIMEOUT" in e["reason"] and f"{waiting} bytes waiting" in e["reason"], e
+    assert elapsed >= 1.0, elapsed
+    assert queued_bytes(host) == 0
+    assert [c["client_id"] for c in host.ok("get 1 IPC_CLIENTS")["value"]] == [good.id]
+    write(host, data({"i": "after"}))
+    assert good.recv()["data"]["i"] == "after"
+    # What was queued for the stuck client is gone: whole messages, then EOF.
+    n = 0
+    try:
+        while True:
+            assert stuck.recv()["data"]["i"] == n
+            n += 1
+    except EOFError:
+        pass
+    assert 0 < n < 10, n
+    stuck.close()
+    good.close()
+
+
+def test_send_timeout_changed_on_a_live_bus_takes_effect(host, sockdir):
+    """SO_SEND_TIMEOUT is settable any time: lowered while a client is stuck, it applies
+    to the queue already waiting (0 = no deadline until then)."""
+    path = server(host, sockdir, options=["SO_SEND_TIMEOUT 0"])
+    (stuck,) = join(host, path)
+    for i in range(10):
+        write(host, data({"i": i, "s": "z" * 60000}))
+    host.ok("run 300")  # a bounded window in which nothing may happen
+    assert not [e for e in pending_reads(host) if e["data"].get("type") == "client_disconnected"]
+    host.ok("set 1 SO_SEND_TIMEOUT 200")
+    e = lpc(host, type_="client_disconnected", timeout=WAIT)
+    assert e["client_id"] == stuck.id and "no write progress for 200 ms" in e["reason"], e
+    stuck.close()
+
+
+def test_a_slow_client_that_reads_still_holds_the_write_callback(host, sockdir):
+    """Back-pressure stays for a client that reads, however slowly: LPC's burst goes at its
+    pace and it is neither dropped nor left behind (what the stall rule must not break)."""
+    path = server(host, sockdir, options=["SO_MAX_BUFFERED 262144", "SO_SEND_TIMEOUT 5000"])
+    (slow,) = join(host, path)
+    count = 100  # 1.6 MB: six times the queue and the kernel's buffer together
+    t, got = _reader(slow, count, pause=0.005, chunk=16384)
+    body = json.dumps(data({"i": 0, "pad": "s" * 16000}))
+    r = host.call(f"burst 1 {count} {body}", timeout=WAIT * 3)
+    assert r["result"] == "ok" and r["written"] == count, r
+    t.join(WAIT * 3)
+    assert len(got) == count, len(got)
+    settle(host)
+    assert not [e for e in pending_reads(host) if e["data"].get("type") == "client_disconnected"]
+    slow.close()
+
+
+def test_clients_together_queue_at_most_16_times_max_buffered(host, sockdir):
+    """Many stuck clients, each under SO_MAX_BUFFERED, together past 16 x SO_MAX_BUFFERED:
+    the one that has written nothing for longest goes first, until the total is back
+    under; a reading client is never chosen."""
+    limit = 16 * 65536
+    path = server(host, sockdir, options=["SO_MAX_BUFFERED 65536", "IPC_MAX_CONNECTIONS 30"])
+    stuck = join(host, path, 20)
+    (good,) = join(host, path)
+    dropped = []
+    for i in range(400):  # the kernel holds ~200 kB per client before unisock queues
+        write(host, data({"i": i, "pad": "t" * 8000}))
+        assert good.recv()["data"]["i"] == i
+        assert (queued_bytes(host) or 0) <= limit
+        settle(host)
+        dropped += [e["data"] for e in pending_reads(host)
+                    if e["data"].get("type") == "client_disconnected"]
+        host.events.clear()
+        if any("16 × SO_MAX_BUFFERED" in d["reason"] for d in dropped):
+            break
+    else:
+        raise AssertionError(f"no client was dropped for the total; dropped: {dropped}")
+    assert {d["client_id"] for d in dropped} <= {c.id for c in stuck}, dropped
+    first = next(d for d in dropped if "16 × SO_MAX_BUFFERED" in d["reason"])
+    assert first["reason"].startswith("too slow"), first
+    left = [c["client_id"] for c in host.ok("get 1 IPC_CLIENTS")["value"]]
+    assert good.id in left and len(left) == 21 - len(dropped), (left, dropped)
+    for c in stuck + [good]:
+        c.close()
+
+
 def test_dropping_a_client_mid_message_never_splices_into_its_stream(host, sockdir):
     """A client behind on reading (part of a message already out, the rest queued) that
     then sends garbage is dropped; what it reads is whole messages then at most the

@@ -98,6 +98,91 @@ def test_client_refuses_wrong_host_name(host, pki):
         srv.stop()
 
 
+# Pinning: SO_TLS_CA holding the server's own self-signed certificate, as
+# `openssl s_client -CAfile` accepts it. "pin_ca" is CA:TRUE (what `openssl req
+# -x509` makes by default), "self" is CA:FALSE.
+PINNED = ["pin_ca", "self"]
+
+
+def pinning_client(host, ca_file, sid=1):
+    host.ok(f"create {sid} STREAM_TLS")
+    host.ok(f"set {sid} SO_TLS_VERIFY_PEER 1")
+    host.ok(f"set {sid} SO_TLS_CA " + json.dumps(ca_file))
+
+
+@pytest.mark.parametrize("kind", PINNED)
+def test_client_accepts_a_pinned_self_signed_certificate(host, pki, kind):
+    srv = SServer(pki[f"{kind}_cert"], pki[f"{kind}_key"])
+    try:
+        pinning_client(host, pki[f"{kind}_cert"])
+        host.ok(f"connect 1 localhost {srv.port}")
+        host.event("write", 1)  # handshake done, certificate accepted
+        host.ok('write 1 "pinned\\n"')
+        assert srv.wait_for("pinned")
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("kind", PINNED)
+def test_client_pinned_certificate_still_checks_the_host_name(host, pki, kind):
+    srv = SServer(pki[f"{kind}_cert"], pki[f"{kind}_key"])
+    try:
+        pinning_client(host, pki[f"{kind}_cert"])
+        host.ok('set 1 SO_TLS_SNI_HOSTNAME "wrong.example"')
+        host.ok(f"connect 1 127.0.0.1 {srv.port}")
+        ev = host.event("close", 1)
+        assert ev["data"] == "tls: certificate not valid for host wrong.example"
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("kind", PINNED)
+def test_client_refuses_a_certificate_that_only_shares_the_pinned_subject(host, pki, kind):
+    # Same subject, same names, same CA flag, another key: not the pinned certificate.
+    srv = SServer(pki[f"{kind}_impostor_cert"], pki[f"{kind}_impostor_key"])
+    try:
+        pinning_client(host, pki[f"{kind}_cert"])
+        host.ok(f"connect 1 localhost {srv.port}")
+        ev = host.event("close", 1)
+        assert ev["data"].startswith(
+            "tls: certificate for localhost is not the one in SO_TLS_CA: a certificate there "
+            "has the same subject"), ev
+    finally:
+        srv.stop()
+
+
+def test_client_certificate_naming_its_host_only_in_the_cn_says_so(host, pki):
+    # The bare `openssl req -x509 -subj /CN=localhost` certificate: pinned, but rustls
+    # (like browsers) reads host names from subjectAltName only.
+    srv = SServer(pki["no_san_cert"], pki["no_san_key"])
+    try:
+        pinning_client(host, pki["no_san_cert"])
+        host.ok(f"connect 1 localhost {srv.port}")
+        ev = host.event("close", 1)
+        assert ev["data"] == ('tls: certificate not valid for host localhost: it names no host in '
+                              'subjectAltName (the CN is not used; make it with -addext '
+                              '"subjectAltName=DNS:localhost")'), ev
+    finally:
+        srv.stop()
+
+
+def test_client_pinned_bundle_still_verifies_chains(host, pki):
+    # A bundle may hold pinned certificates and CAs alike: the CA's server
+    # certificate still verifies through its chain.
+    bundle = pki["ca"] + ".bundle"
+    with open(bundle, "w") as out:
+        for name in ("pin_ca_cert", "ca"):
+            with open(pki[name]) as f:
+                out.write(f.read())
+    srv = SServer(pki["cert"], pki["key"])
+    try:
+        pinning_client(host, bundle)
+        host.ok(f"connect 1 localhost {srv.port}")
+        host.event("write", 1)
+    finally:
+        srv.stop()
+
+
 def test_default_mode5_does_not_verify_like_upstream(host, pki):
     srv = SServer(pki["self_cert"], pki["self_key"])
     try:
