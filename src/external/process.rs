@@ -264,14 +264,14 @@ impl Process {
     fn signal_leftovers(&self, sig: i32) -> bool {
         let group = match &self.hold {
             Some(Hold::Pidfd(fd)) => sys::pidfd_signal_group(fd, sig).unwrap_or(true),
-            Some(Hold::Zombie) => {
+            Some(Hold::Zombie) if self.zombie_held() => {
                 let any = sys::group_has_live_member(self.pid, self.pid);
                 if any {
                     sys::kill_group(self.pid, sig);
                 }
                 any
             }
-            Some(Hold::CgroupOnly) | None => false,
+            Some(Hold::Zombie | Hold::CgroupOnly) | None => false,
         };
         let cgroup = self.limits.as_ref().is_some_and(|l| l.signal_members(sig));
         group || cgroup
@@ -287,10 +287,20 @@ impl Process {
                 !matches!(sys::pidfd_signal_group(fd, 0), Ok(false))
                     && sys::group_has_live_member(self.pid, self.pid)
             }
-            Some(Hold::Zombie) => sys::group_has_live_member(self.pid, self.pid),
-            Some(Hold::CgroupOnly) | None => false,
+            Some(Hold::Zombie) if self.zombie_held() => {
+                sys::group_has_live_member(self.pid, self.pid)
+            }
+            Some(Hold::Zombie | Hold::CgroupOnly) | None => false,
         };
         group || self.limits.as_ref().is_some_and(Limits::populated)
+    }
+
+    /// `Hold::Zombie`: whether the child is still our unreaped zombie. A
+    /// host that reaps every child itself (waitpid(-1); FluffOS's SIGCHLD
+    /// handler does not) takes it away, and with it the guarantee that the
+    /// group number is still this group's: then only the cgroup is reached.
+    fn zombie_held(&self) -> bool {
+        matches!(sys::waitid_nowait(self.pid), Ok(Some(_)))
     }
 
     /// After the exit: SIGTERM and SIGCONT to what is left; the sweep then

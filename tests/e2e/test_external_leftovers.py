@@ -26,8 +26,9 @@ from test_external_supervise import until_close
 
 GRACE = 5.0  # KILL_GRACE: SIGTERM, then SIGKILL this long after
 SLACK = 0.5  # the grace is measured from the exit event, which comes just after the SIGTERM
-# a background sleep that ignores SIGTERM (an ignored signal stays ignored across exec)
-STUBBORN = '(trap "" TERM; exec sleep 60) >/dev/null 2>&1 &'
+# a background sleep that ignores SIGTERM from its start (it is forked while the shell ignores
+# it, and an ignored signal stays ignored across exec); the shell itself takes it again after
+STUBBORN = 'trap "" TERM; sleep 60 >/dev/null 2>&1 & trap - TERM;'
 
 WATCHES = ["pidfd"] if WRAPPED else ["pidfd", "thread"]  # valgrind has no pidfd_open anyway
 
