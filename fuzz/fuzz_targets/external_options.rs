@@ -9,7 +9,8 @@
 //! must refuse, buffers), env mappings with random keys and values (with '='
 //! and NUL), stdio modes (null, pipe, merge, console, file:<fuzz dir>/x and
 //! bad ones), paths under the fuzz directory for EXTERNAL_WATCH_PATH and
-//! EXTERNAL_WORKING_DIR, boundary ints.
+//! EXTERNAL_WORKING_DIR, boundary ints, restart policies (with kill_mode
+//! "group", "process" and values that must be refused).
 //!
 //! Safety: a process is only ever started as /bin/true, /bin/echo or
 //! /bin/cat (cat with no arguments), with stdin "null", EXTERNAL_SHELL 0,
@@ -235,7 +236,7 @@ impl Pick {
                 _ => FuzzValue::Text("/bin/bash".into()),
             },
             Pick::Int(n) => FuzzValue::Int(INTS[*n as usize % INTS.len()]),
-            Pick::Restart(n) => match n % 6 {
+            Pick::Restart(n) => match n % 9 {
                 0 => FuzzValue::Text("never".into()),
                 1 => FuzzValue::Text("on-failure".into()),
                 2 => FuzzValue::Text("always".into()),
@@ -247,6 +248,24 @@ impl Pick {
                     ),
                     (FuzzValue::Text("max_restarts".into()), FuzzValue::Int(1)),
                     (FuzzValue::Text("backoff_ms".into()), FuzzValue::Int(10)),
+                ]),
+                // kill_mode: "group", "process" (keep what the child leaves), and bad ones
+                5..=7 => FuzzValue::Mapping(vec![
+                    (
+                        FuzzValue::Text("policy".into()),
+                        FuzzValue::Text(if n % 2 == 0 { "never" } else { "on-failure" }.into()),
+                    ),
+                    (FuzzValue::Text("max_restarts".into()), FuzzValue::Int(1)),
+                    (FuzzValue::Text("backoff_ms".into()), FuzzValue::Int(0)),
+                    (
+                        FuzzValue::Text("kill_mode".into()),
+                        match n % 9 {
+                            5 => FuzzValue::Text("group".into()),
+                            6 => FuzzValue::Text("process".into()),
+                            _ if n % 2 == 0 => FuzzValue::Text("none".into()),
+                            _ => FuzzValue::Int(1),
+                        },
+                    ),
                 ]),
                 _ => {
                     FuzzValue::Mapping(vec![(FuzzValue::Text("policy".into()), FuzzValue::Int(1))])

@@ -15,7 +15,8 @@
 //! // pre_exec(move || setup.apply())          // child: joins the cgroups, rlimits, nice
 //! l.started(pid);
 //! // timer: while let Some(d) = l.next_tick() { after d: l.tick() }
-//! // on reap: reason "limit" when l.limit_hit(&ended); then l.cleanup()
+//! // on exit: l.signal_members(SIGTERM) … l.populated() … l.signal_members(SIGKILL)
+//! // then: reason "limit" when l.limit_hit(&ended); l.cleanup() (or l.release())
 //! ```
 //!
 //! Decisions:
@@ -59,11 +60,17 @@
 //!   report says), else the fallback. Files: prlimit(RLIMIT_NOFILE) on each
 //!   process of the tree; priority: setpriority on each of their threads.
 //!   The values are checked first; an OS refusal names what was applied.
-//! - **Cleanup** kills whatever is left in the groups (cgroup.kill where it
+//! - **What is left after the child's exit** is the endpoint's business
+//!   (`process`: SIGTERM, a grace, SIGKILL, on the reactor's timers): it asks
+//!   `populated` and `signal_members` here, which reach every process of the
+//!   groups, also those that left the child's process group with setsid.
+//! - **Cleanup** kills whatever is still in the groups (cgroup.kill where it
 //!   exists, else SIGKILL to each pid of cgroup.procs), waits at most ~25 ms
 //!   for them to go, and removes the directories. Groups that cannot be
 //!   removed yet are kept (and, from `Drop`, queued process-wide) and retried
-//!   by later calls, so nothing stays behind for long.
+//!   by later calls, so nothing stays behind for long. `release` is the
+//!   other end (kill_mode "process"): nothing is killed, and a group that
+//!   still holds processes is removed by a later call once it is empty.
 //! - Files and priority may be given here too, so that one object reports
 //!   every limit; `ChildSetup::apply` then sets them as `sys::in_child` does
 //!   (doing both is harmless).
@@ -81,7 +88,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::sys::{self, clk_tck, proc_stat as stat, Ended};
+use super::sys::{self, clk_tck, kill, proc_stat as stat, Ended};
 use crate::value::Value;
 
 /// The environment variable that, set to "off", makes `prepare` use the
@@ -497,13 +504,16 @@ fn enable(place: &Place, dir: &Path, ctls: &[Ctl]) -> Result<(), String> {
 
 /// Groups whose removal `Drop` could not finish; retried by later calls.
 static PENDING: Mutex<Vec<Dir>> = Mutex::new(Vec::new());
+/// Groups left holding processes a mudlib keeps (`Limits::release`): removed
+/// by later calls once empty, never killed.
+static LINGER: Mutex<Vec<Dir>> = Mutex::new(Vec::new());
 /// `unisock` directories already swept of groups crashed drivers left.
 static SWEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
 fn retry_pending() {
-    let mut pending = PENDING.lock();
-    pending.retain(|d| !d.kill_and_remove());
+    PENDING.lock().retain(|d| !d.kill_and_remove());
+    LINGER.lock().retain(|d| !d.remove());
 }
 
 /// Removes the empty groups of drivers that are gone (the first time this
@@ -1414,6 +1424,63 @@ impl Limits {
         retry_pending();
         self.dirs.is_empty()
     }
+
+    /// The processes in the groups (each once; never the driver; none in an
+    /// emulated tree).
+    fn members(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for d in self.dirs.iter().filter(|d| !d.emulated) {
+            for p in d.procs() {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any process is left in the groups (after the child's exit:
+    /// its descendants, also those that left its process group with setsid).
+    pub fn populated(&self) -> bool {
+        !self.members().is_empty()
+    }
+
+    /// Sends `sig` to every process in the groups (SIGKILL through
+    /// cgroup.kill where v2 has it); whether any was there. A process that
+    /// left the child's process group (setsid, setpgid) is still in them.
+    pub fn signal_members(&self, sig: i32) -> bool {
+        let members = self.members();
+        if sig == libc::SIGKILL {
+            for d in self.dirs.iter().filter(|d| !d.emulated) {
+                d.kill_all();
+            }
+        } else {
+            for &p in &members {
+                kill(p, sig);
+            }
+        }
+        !members.is_empty()
+    }
+
+    /// After the reap, when what is left is to be kept (kill_mode "process"):
+    /// the empty groups are removed; one still holding processes stays, with
+    /// its limits, and is removed by a later call once it is empty. Nothing
+    /// is killed. Also ends the ticks.
+    pub fn release(&mut self) {
+        self.pid = 0;
+        if self.dirs.is_empty() {
+            return;
+        }
+        self.oom_seen = self.oom_killed();
+        let mut kept = Vec::new();
+        for d in std::mem::take(&mut self.dirs) {
+            if !d.remove() {
+                kept.push(d);
+            }
+        }
+        retry_pending();
+        LINGER.lock().append(&mut kept);
+    }
 }
 
 impl Drop for Limits {
@@ -1589,13 +1656,6 @@ fn boot_ms() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
         .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
         .unwrap_or(0)
-}
-
-fn kill(pid: i32, sig: i32) {
-    if pid > 0 {
-        // SAFETY: kill takes plain integers; pid > 0 addresses one process.
-        unsafe { libc::kill(pid, sig) };
-    }
 }
 
 fn prlimit(pid: i32, resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {

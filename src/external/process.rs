@@ -8,6 +8,18 @@
 //! The end is reported only after both output pipes reached EOF and the
 //! child was reaped, so no output is lost. A pipe still held open by a
 //! descendant after the child exited is given DRAIN_GRACE, then dropped.
+//!
+//! What the child leaves behind (its process group, and its cgroup when the
+//! limits made one) is ended when it exits, as systemd's default KillMode
+//! does: SIGTERM (and SIGCONT), SIGKILL KILL_GRACE after the first SIGTERM,
+//! on the reactor's timers; the close callback, or the next run of a
+//! restart policy, waits until nothing is left. The group is signalled by
+//! number only while its leader is unreaped; after the exit it is held
+//! either by the leader's pidfd (`Hold::Pidfd`, Linux 6.9's
+//! PIDFD_SIGNAL_PROCESS_GROUP) or by leaving the leader a zombie until the
+//! group is done (`Hold::Zombie`), so a reused number is never signalled.
+//! EXTERNAL_RESTART_POLICY's "kill_mode" "process" keeps the rest
+//! (KillMode=process), except before a restart.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -39,9 +51,18 @@ const TIMER_DRAIN: u64 = 4;
 const TIMER_RESTART: u64 = 5;
 const TIMER_LIMITS: u64 = 6;
 const TIMER_WATCH_MORE: u64 = 7;
+const TIMER_SWEEP: u64 = 8;
 
-/// SIGTERM first; SIGKILL this long after (timeout and socket_close).
+/// SIGTERM first; SIGKILL this long after (timeout, socket_close, and what
+/// is left of the group after the child's exit, counted from the first SIGTERM).
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
+/// After SIGKILL to what was left, how long to wait for it to vanish before
+/// the group is let go anyway (a process stuck in the kernel, state D).
+pub(crate) const KILL_WAIT: Duration = Duration::from_secs(1);
+/// The first look at what is left after SIGTERM, doubling up to SWEEP_MAX:
+/// the kernel reports no event when a process group becomes empty.
+const SWEEP_FIRST: Duration = Duration::from_millis(10);
+const SWEEP_MAX: Duration = Duration::from_millis(250);
 /// After the child is reaped, how long a pipe a descendant still holds open may delay the end.
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Bytes read from one pipe per readiness before the driver gets a turn.
@@ -91,6 +112,22 @@ struct Output {
     truncated: bool,
 }
 
+/// How a run's process group is held after its leader (the child) exited,
+/// until nothing is left in it: the group's number is free for reuse once
+/// the group is empty, so it is never signalled by number after the reap.
+enum Hold {
+    /// The leader is reaped; its pidfd pins the group, which
+    /// `sys::pidfd_signal_group` signals (Linux 6.9+).
+    Pidfd(OwnedFd),
+    /// No pidfd, or an older kernel: the leader is left a zombie (its end
+    /// read with `sys::waitid_nowait`), which keeps the number ours; reaped
+    /// when the group is let go.
+    Zombie,
+    /// The child was reaped by someone else (a host that ignores SIGCHLD):
+    /// only its cgroup, if any, can still be reached.
+    CgroupOnly,
+}
+
 struct Input {
     tx: Sender,
     token: Token,
@@ -130,6 +167,22 @@ pub struct Process {
     sandbox: Option<Sandbox>,
     /// TIMER_LIMITS is armed (the CPU limit's RLIMIT_CPU fallback).
     ticking: bool,
+    /// From the child's exit until nothing of the run is left (or, with
+    /// kill_mode "process", until the run's end lets the rest go).
+    hold: Option<Hold>,
+    /// What is left after the exit has been sent SIGTERM (and is being swept).
+    sweeping: bool,
+    /// The first SIGTERM of this run (timeout, socket_close or the exit);
+    /// SIGKILL follows KILL_GRACE after it.
+    term_at: Option<Instant>,
+    /// When SIGKILL went to what was left after the exit.
+    killed_at: Option<Instant>,
+    sweep_armed: bool,
+    sweep_step: u32,
+    /// The run is over but its group is not clean yet: close once it is.
+    die_when_clean: bool,
+    /// The restart's delay is over but the group is not clean yet: start once it is.
+    restart_when_clean: bool,
     kept: Kept,
 }
 
@@ -161,7 +214,191 @@ impl Process {
             limits: None,
             sandbox: None,
             ticking: false,
+            hold: None,
+            sweeping: false,
+            term_at: None,
+            killed_at: None,
+            sweep_armed: false,
+            sweep_step: 0,
+            die_when_clean: false,
+            restart_when_clean: false,
             kept: Kept::default(),
+        }
+    }
+
+    /// EXTERNAL_RESTART_POLICY's kill_mode is "process": only the main
+    /// process is ever signalled; what it started is kept (but for a restart).
+    fn keeps_leftovers(&self, cx: &Cx) -> bool {
+        self.mode == modes::EXTERNAL_PROCESS
+            && RestartPolicy::from(cx.core.options.raw(opt::EXTERNAL_RESTART_POLICY)).keep
+    }
+
+    /// A signal to the running (unreaped) child: its whole process group and
+    /// its cgroup, or with kill_mode "process" the child alone. A SIGTERM is
+    /// followed by SIGCONT (a stopped process gets to handle it) and starts
+    /// the grace.
+    fn signal_running(&mut self, cx: &Cx, sig: i32) {
+        if !self.running() {
+            return;
+        }
+        let keep = self.keeps_leftovers(cx);
+        let send = |s: i32| {
+            if keep {
+                sys::kill(self.pid, s);
+            } else {
+                sys::kill_group(self.pid, s);
+                if let Some(l) = &self.limits {
+                    l.signal_members(s);
+                }
+            }
+        };
+        send(sig);
+        if sig == libc::SIGTERM {
+            send(libc::SIGCONT);
+            self.term_at.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Sends `sig` to what is left of the run after its exit (the group as
+    /// held, and the cgroup); whether anything was there.
+    fn signal_leftovers(&self, sig: i32) -> bool {
+        let group = match &self.hold {
+            Some(Hold::Pidfd(fd)) => sys::pidfd_signal_group(fd, sig).unwrap_or(true),
+            Some(Hold::Zombie) if self.zombie_held() => {
+                let any = sys::group_has_live_member(self.pid, self.pid);
+                if any {
+                    sys::kill_group(self.pid, sig);
+                }
+                any
+            }
+            Some(Hold::Zombie | Hold::CgroupOnly) | None => false,
+        };
+        let cgroup = self.limits.as_ref().is_some_and(|l| l.signal_members(sig));
+        group || cgroup
+    }
+
+    /// Whether a live process is left of the run (zombies nobody reaped yet
+    /// do not count).
+    fn leftovers_alive(&self) -> bool {
+        let group = match &self.hold {
+            Some(Hold::Pidfd(fd)) => {
+                // The pidfd answers "empty" at once; zombies count as members
+                // there, so a "no" from it is checked in /proc.
+                !matches!(sys::pidfd_signal_group(fd, 0), Ok(false))
+                    && sys::group_has_live_member(self.pid, self.pid)
+            }
+            Some(Hold::Zombie) if self.zombie_held() => {
+                sys::group_has_live_member(self.pid, self.pid)
+            }
+            Some(Hold::Zombie | Hold::CgroupOnly) | None => false,
+        };
+        group || self.limits.as_ref().is_some_and(Limits::populated)
+    }
+
+    /// `Hold::Zombie`: whether the child is still our unreaped zombie. A
+    /// host that reaps every child itself (waitpid(-1); FluffOS's SIGCHLD
+    /// handler does not) takes it away, and with it the guarantee that the
+    /// group number is still this group's: then only the cgroup is reached.
+    fn zombie_held(&self) -> bool {
+        matches!(sys::waitid_nowait(self.pid), Ok(Some(_)))
+    }
+
+    /// After the exit: SIGTERM and SIGCONT to what is left; the sweep then
+    /// follows it (SIGKILL after the grace). Nothing left: let go at once.
+    fn end_leftovers(&mut self, cx: &mut Cx) {
+        if self.hold.is_none() || self.sweeping {
+            return;
+        }
+        self.sweeping = true;
+        if self.signal_leftovers(libc::SIGTERM) {
+            self.signal_leftovers(libc::SIGCONT);
+            if self.keeps_leftovers(cx) {
+                // Ended for a restart: none of the run's earlier signals reached them.
+                self.term_at = Some(Instant::now());
+            }
+            self.term_at.get_or_insert_with(Instant::now);
+            self.arm_sweep(cx);
+        } else {
+            self.let_go(true);
+            self.settled(cx);
+        }
+    }
+
+    fn arm_sweep(&mut self, cx: &mut Cx) {
+        if self.sweep_armed {
+            return;
+        }
+        let mut d = SWEEP_FIRST
+            .saturating_mul(1 << self.sweep_step.min(8))
+            .min(SWEEP_MAX);
+        if let (None, Some(t)) = (self.killed_at, self.term_at) {
+            d = d.min((t + KILL_GRACE).saturating_duration_since(Instant::now()));
+        }
+        self.sweep_step += 1;
+        self.sweep_armed = true;
+        cx.timer(d, TIMER_SWEEP);
+    }
+
+    /// TIMER_SWEEP: nothing left, let go; the grace is over, SIGKILL; the
+    /// SIGKILL is KILL_WAIT old, let go anyway; else look again later.
+    fn sweep(&mut self, cx: &mut Cx) {
+        self.sweep_armed = false;
+        if self.hold.is_none() {
+            return;
+        }
+        if self.leftovers_alive() {
+            let now = Instant::now();
+            let term_at = *self.term_at.get_or_insert(now);
+            match self.killed_at {
+                None if now >= term_at + KILL_GRACE => {
+                    self.signal_leftovers(libc::SIGKILL);
+                    self.killed_at = Some(now);
+                    self.sweep_step = 0;
+                }
+                Some(k) if now >= k + KILL_WAIT => {}
+                _ => return self.arm_sweep(cx),
+            }
+            if self.killed_at.is_some_and(|k| now < k + KILL_WAIT) {
+                return self.arm_sweep(cx);
+            }
+        }
+        self.let_go(true);
+        self.settled(cx);
+    }
+
+    /// Lets go of the run's group: the zombie leader is reaped, the pidfd
+    /// closed; the cgroup is removed (`kill`: whatever is still in it is
+    /// killed) or, when the rest is kept, left until it is empty.
+    fn let_go(&mut self, kill: bool) {
+        match self.hold.take() {
+            Some(Hold::Zombie) => {
+                // A zombie: this returns at once.
+                let _ = sys::wait4(self.pid, false);
+            }
+            Some(Hold::Pidfd(fd)) => drop(fd),
+            Some(Hold::CgroupOnly) | None => {}
+        }
+        self.sweeping = false;
+        if let Some(l) = &mut self.limits {
+            if kill {
+                l.cleanup();
+            } else {
+                l.release();
+            }
+        }
+    }
+
+    /// The run's group was let go: the close or the restart that waited for
+    /// it goes on (before the run's end is reported, nothing waits).
+    fn settled(&mut self, cx: &mut Cx) {
+        if !self.finished || self.hold.is_some() {
+            return;
+        }
+        if self.closing || self.die_when_clean {
+            cx.die(None);
+        } else if self.restart_when_clean {
+            self.restart_when_clean = false;
+            self.restart(cx);
         }
     }
 
@@ -171,7 +408,13 @@ impl Process {
 
     fn start(&mut self, cx: &mut Cx) -> Result<()> {
         // A start after a failed one (or a restart) begins from a clean
-        // slate, but for the watches and the restart bookkeeping.
+        // slate, but for the watches and the restart bookkeeping. A restart
+        // comes only once the last run's group was let go; should it not
+        // have been, it is ended now.
+        if self.hold.is_some() {
+            self.signal_leftovers(libc::SIGKILL);
+            self.let_go(true);
+        }
         let kept = std::mem::take(&mut self.kept);
         *self = Process::new(self.mode);
         self.kept = kept;
@@ -255,30 +498,51 @@ impl Process {
         Ok(())
     }
 
-    /// The pidfd is readable, or the exit-watch thread saw the exit: reap the child.
+    /// The pidfd is readable, or the exit-watch thread saw the exit: learn
+    /// how the child ended, and hold its group (see `Hold`).
     fn reap(&mut self, cx: &mut Cx) {
         if self.ended.is_some() || self.pid <= 0 {
             return;
         }
-        match sys::wait4(self.pid, false) {
-            Ok(Some(e)) => self.ended = Some(e),
+        // The leader is still unreaped here, so the pidfd can be asked whether
+        // it signals groups (the group holds at least the zombie).
+        let by_pidfd = self
+            .pidfd
+            .as_ref()
+            .is_some_and(|(fd, _)| sys::pidfd_signals_groups(fd));
+        let ended = if by_pidfd {
+            sys::wait4(self.pid, false)
+        } else {
+            sys::waitid_nowait(self.pid)
+        };
+        let (ended, hold) = match ended {
+            Ok(Some(e)) => (e, if by_pidfd { None } else { Some(Hold::Zombie) }),
             Ok(None) => return,
             // ECHILD: someone else reaped it (a host with SIGCHLD ignored); report what we know.
-            Err(_) => {
-                self.ended = Some(Ended {
+            Err(_) => (
+                Ended {
                     exit_code: -1,
                     ..Ended::default()
-                })
-            }
-        }
-        if let Some((fd, token)) = self.pidfd.take() {
+                },
+                None,
+            ),
+        };
+        self.ended = Some(ended);
+        let pidfd = self.pidfd.take().map(|(fd, token)| {
             cx.reactor.deregister(&mut SourceFd(&fd.as_raw_fd()), token);
-        }
-        // Dropping the Child does not wait; it is already reaped.
+            fd
+        });
+        self.hold = Some(match (hold, pidfd) {
+            (Some(h), _) => h,
+            (None, Some(fd)) if by_pidfd => Hold::Pidfd(fd),
+            _ => Hold::CgroupOnly,
+        });
+        // Dropping the Child does not wait (it is reaped, or held as a zombie).
         self.child = None;
-        if let Some(l) = &mut self.limits {
-            // What is left in its cgroup (descendants) is ended with it.
-            l.cleanup();
+        // What the child left is ended now, unless kill_mode "process" keeps it
+        // (then the run's end lets it go, or ends it before a restart).
+        if !self.keeps_leftovers(cx) {
+            self.end_leftovers(cx);
         }
         self.close_stdin(cx, "the process has exited");
         // Output written just before the exit is read before the end is reported.
@@ -455,6 +719,8 @@ impl Process {
 
     /// A run ended (its exit mapping is out): restart it as
     /// EXTERNAL_RESTART_POLICY says, or close.
+    /// The close callback waits until nothing of the run is left; so does
+    /// the restart, which ends what kill_mode "process" would have kept.
     fn end_run(&mut self, cx: &mut Cx, failed: bool, ran: Duration) {
         match self.restart_delay(cx, failed, ran) {
             Some(delay) => {
@@ -466,8 +732,19 @@ impl Process {
                 cx.emit(EventKind::Read, Some(ev), Some(self.command.clone()));
                 self.kept.restart_armed = true;
                 cx.timer(delay, TIMER_RESTART);
+                self.end_leftovers(cx);
             }
-            None => cx.die(None),
+            None => {
+                if self.hold.is_some() && !self.sweeping {
+                    // kill_mode "process": the rest is kept.
+                    self.let_go(false);
+                }
+                if self.hold.is_some() {
+                    self.die_when_clean = true;
+                } else {
+                    cx.die(None);
+                }
+            }
         }
     }
 
@@ -516,6 +793,11 @@ impl Process {
     /// exit (exit_code -1, with "error") and counts as a failure.
     fn restart(&mut self, cx: &mut Cx) {
         if !self.kept.restart_armed || self.closing {
+            return;
+        }
+        if self.hold.is_some() {
+            // The last run's group is not clean yet: `settled` comes back.
+            self.restart_when_clean = true;
             return;
         }
         self.kept.restart_armed = false;
@@ -892,6 +1174,8 @@ struct RestartPolicy {
     max_restarts: u64,
     backoff_ms: u64,
     window: u64,
+    /// kill_mode "process": keep what the child leaves (KillMode=process).
+    keep: bool,
 }
 
 impl From<Option<&Value>> for RestartPolicy {
@@ -915,6 +1199,7 @@ impl From<Option<&Value>> for RestartPolicy {
             max_restarts: int("max_restarts", 0).max(0) as u64,
             backoff_ms: int("backoff_ms", 1000).max(0) as u64,
             window: int("window", 0).max(0) as u64,
+            keep: v.and_then(|v| v.get("kill_mode")).and_then(Value::as_str) == Some("process"),
         }
     }
 }
@@ -993,10 +1278,11 @@ impl Endpoint for Process {
         match key {
             TIMER_TIMEOUT if self.running() => {
                 self.timed_out = true;
-                sys::kill_group(self.pid, libc::SIGTERM);
+                self.signal_running(cx, libc::SIGTERM);
                 cx.timer(KILL_GRACE, TIMER_KILL);
             }
-            TIMER_KILL if self.running() => sys::kill_group(self.pid, libc::SIGKILL),
+            TIMER_KILL if self.running() => self.signal_running(cx, libc::SIGKILL),
+            TIMER_SWEEP => self.sweep(cx),
             TIMER_READ_MORE => {
                 self.read_more_armed = false;
                 self.read_all(cx);
@@ -1107,29 +1393,34 @@ impl Endpoint for Process {
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
         self.drop_watches(cx);
-        if self.pid <= 0 || self.finished {
+        if self.pid <= 0 || (self.finished && self.hold.is_none()) {
             return true;
         }
         self.close_stdin(cx, "the socket was closed");
         if self.running() {
-            sys::kill_group(self.pid, libc::SIGTERM);
+            self.signal_running(cx, libc::SIGTERM);
             cx.timer(KILL_GRACE, TIMER_KILL);
         }
-        // Kept without an id until reaped (finish → die → the core drops it).
+        // Kept without an id until reaped and its group is clean (finish →
+        // end_run → settled → die → the core drops it).
         false
     }
 
     fn abort(&mut self, cx: &mut Cx) {
+        // Shutdown, or the core dropping the socket: everything at once.
+        let keep = self.keeps_leftovers(cx) && !self.sweeping;
         if self.running() {
-            sys::kill_group(self.pid, libc::SIGKILL);
+            self.signal_running(cx, libc::SIGKILL);
             // The child was just sent SIGKILL: this wait is short.
             let _ = sys::wait4(self.pid, true);
             self.ended = Some(Ended::default());
         }
-        self.child = None;
-        if let Some(l) = &mut self.limits {
-            l.cleanup();
+        if self.hold.is_some() && !keep {
+            self.signal_leftovers(libc::SIGKILL);
         }
+        // Also the cgroup: removed, or with the rest kept, left until empty.
+        self.let_go(!keep);
+        self.child = None;
         self.drop_watches(cx);
         if let Some((fd, token)) = self.pidfd.take() {
             cx.reactor.deregister(&mut SourceFd(&fd.as_raw_fd()), token);

@@ -1,10 +1,11 @@
 //! The few system calls the external family makes that std does not wrap:
 //! pipes we hand to the child ourselves (so stderr can share stdout's),
-//! pidfd_open, wait4 with resource usage, signals to a process group, and
-//! writes to a pipe that cannot raise SIGPIPE in the driver.
+//! pidfd_open, wait4 with resource usage (and waitid, which leaves the child
+//! a zombie), signals to a process group (by number, or pinned by a pidfd),
+//! and writes to a pipe that cannot raise SIGPIPE in the driver.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// A pipe whose two ends are close-on-exec: (read end, write end).
 /// `Command` dup2s the child's end onto 0/1/2, which clears the flag there.
@@ -88,6 +89,16 @@ pub struct Ended {
     pub max_rss_kb: i64,
 }
 
+fn usage(exit_code: i64, signal: i64, ru: &libc::rusage) -> Ended {
+    let ms = |t: libc::timeval| t.tv_sec * 1000 + t.tv_usec / 1000;
+    Ended {
+        exit_code,
+        signal,
+        cpu_ms: ms(ru.ru_utime) + ms(ru.ru_stime),
+        max_rss_kb: ru.ru_maxrss,
+    }
+}
+
 /// Reaps `pid` (our child). Without `block`, Ok(None) while it still runs.
 pub fn wait4(pid: i32, block: bool) -> io::Result<Option<Ended>> {
     let mut status = 0i32;
@@ -116,13 +127,53 @@ pub fn wait4(pid: i32, block: bool) -> io::Result<Option<Ended>> {
     } else {
         (-1, 0)
     };
-    let ms = |t: libc::timeval| t.tv_sec * 1000 + t.tv_usec / 1000;
-    Ok(Some(Ended {
-        exit_code,
-        signal,
-        cpu_ms: ms(ru.ru_utime) + ms(ru.ru_stime),
-        max_rss_kb: ru.ru_maxrss,
-    }))
+    Ok(Some(usage(exit_code, signal, &ru)))
+}
+
+/// How child `pid` ended, **without reaping it** (waitid with WNOWAIT), or
+/// Ok(None) while it runs. The usage is what wait4 would report: the kernel
+/// fills it through waitid's fifth argument, which glibc's wrapper does not
+/// pass, hence the raw system call. The child stays a zombie, and a zombie
+/// keeps its pid — so the number of the process group it leads — from being
+/// given to anyone else until `wait4` reaps it.
+pub fn waitid_nowait(pid: i32) -> io::Result<Option<Ended>> {
+    // SAFETY: siginfo_t and rusage are plain data; all-zero is valid for both.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waitid(idtype, id, siginfo_t *, options, struct rusage *):
+        // both pointers are valid for writes for the whole call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info as *mut libc::siginfo_t,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                &mut ru as *mut libc::rusage,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    // SAFETY: waitid filled `info` for a child-state change (or left it
+    // zeroed with WNOHANG: si_pid 0); these fields are then the ones set.
+    let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if who == 0 {
+        return Ok(None);
+    }
+    let (exit_code, signal) = match info.si_code {
+        libc::CLD_EXITED => (status as i64, 0),
+        libc::CLD_KILLED | libc::CLD_DUMPED => (-1, status as i64),
+        _ => (-1, 0),
+    };
+    Ok(Some(usage(exit_code, signal, &ru)))
 }
 
 /// Sends `sig` to the process group `pgid` (our child leads it; we only call
@@ -132,6 +183,72 @@ pub fn kill_group(pgid: i32, sig: i32) {
         // SAFETY: kill takes plain integers; a negative pid addresses the group.
         unsafe { libc::kill(-pgid, sig) };
     }
+}
+
+/// Sends `sig` to the one process `pid` (never a group: pid > 0 only).
+pub fn kill(pid: i32, sig: i32) {
+    if pid > 0 {
+        // SAFETY: kill takes plain integers; pid > 0 addresses one process.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Sends `sig` to the process group led by the process `pidfd` refers to:
+/// pidfd_send_signal with PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9). This works
+/// after the leader was reaped too, and can never reach another group: the
+/// pidfd pins the group's kernel pid object, not its number (which is free
+/// for reuse once the group is empty). Ok(false): nobody is left in the group
+/// (zombies count as members until their parent reaps them). EINVAL: a kernel
+/// without the flag.
+pub fn pidfd_signal_group(pidfd: &OwnedFd, sig: i32) -> io::Result<bool> {
+    // SAFETY: pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned
+    // flags) with a null info (the kernel fills one as kill does); no memory
+    // is written.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            libc::PIDFD_SIGNAL_PROCESS_GROUP,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Whether `pidfd_signal_group` works here (asked with signal 0, which sends
+/// nothing): false on kernels before 6.9 (EINVAL) and where the system call
+/// is unknown (ENOSYS).
+pub fn pidfd_signals_groups(pidfd: &OwnedFd) -> bool {
+    !matches!(pidfd_signal_group(pidfd, 0),
+              Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)))
+}
+
+/// Whether a live process (not a zombie) other than `except` is in process
+/// group `pgid`: a walk of /proc, for where the group cannot be asked through
+/// a pidfd (and to tell live members from zombies nobody reaped). When /proc
+/// cannot be read the answer is "yes": the caller then waits and escalates
+/// rather than assuming the group is empty.
+pub fn group_has_live_member(pgid: i32, except: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    dir.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            return false;
+        };
+        pid != except
+            && proc_stat(pid)
+                .is_some_and(|st| st.pgrp == pgid && !matches!(st.state, 'Z' | 'X' | 'x'))
+    })
 }
 
 /// Runs `f` (a write to a pipe) with SIGPIPE blocked on this thread, so a
@@ -261,6 +378,10 @@ pub fn euid() -> u32 {
 
 /// Fields of /proc/<pid>/stat.
 pub struct ProcStat {
+    /// state (3): R, S, D, Z (zombie), T, X (dead)...
+    pub state: char,
+    /// pgrp (5): the process group.
+    pub pgrp: i32,
     /// utime + stime (fields 14, 15), in clock ticks.
     pub cpu_ticks: u64,
     /// cutime + cstime (16, 17): its children that were reaped, in ticks.
@@ -279,6 +400,8 @@ pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| f.get(i - 3)?.parse::<i64>().ok();
     Some(ProcStat {
+        state: f.first()?.chars().next()?,
+        pgrp: num(5)? as i32,
         cpu_ticks: (num(14)? + num(15)?) as u64,
         children_ticks: (num(16)? + num(17)?) as u64,
         nice: num(19)? as i32,
@@ -312,4 +435,91 @@ pub fn proc_usage(pid: i32) -> (i64, i64, i64) {
             .unwrap_or(0)
     };
     (cpu, kb("VmRSS:"), kb("VmHWM:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// Waits (bounded) until `pidfd`'s process has exited.
+    fn exited(pidfd: &OwnedFd) {
+        let mut p = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the call.
+        assert_eq!(
+            unsafe { libc::poll(&mut p, 1, 10_000) },
+            1,
+            "the child did not exit"
+        );
+    }
+
+    fn until(what: &str, f: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    #[allow(clippy::zombie_processes)] // reaped by wait4 with its pid, as the endpoint does
+    fn a_group_is_held_after_its_leader_exits() {
+        // sh leads a group of its own, leaves a sleep in it, says its pid and exits.
+        let mut c = Command::new("/bin/sh")
+            .args(["-c", "sleep 30 >/dev/null 2>&1 & echo $!"])
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = c.id() as i32;
+        let fd = pidfd_open(pid).unwrap();
+        let mut out = String::new();
+        c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let sleeper: i32 = out.trim().parse().unwrap();
+        exited(&fd);
+        // waitid(WNOWAIT): how it ended, and it stays a zombie (its number held).
+        let e = waitid_nowait(pid).unwrap().expect("it has exited");
+        assert_eq!((e.exit_code, e.signal), (0, 0));
+        assert_eq!(proc_stat(pid).unwrap().state, 'Z');
+        assert_eq!(proc_stat(sleeper).unwrap().pgrp, pid);
+        assert!(group_has_live_member(pid, pid));
+        assert!(!group_has_live_member(pid, sleeper)); // the zombie leader is not live
+        if pidfd_signals_groups(&fd) {
+            // Linux 6.9+: reaped, the group is still reached through the pidfd.
+            assert!(wait4(pid, false).unwrap().is_some());
+            assert!(pidfd_signal_group(&fd, 0).unwrap());
+            assert!(pidfd_signal_group(&fd, libc::SIGKILL).unwrap());
+        } else {
+            kill_group(pid, libc::SIGKILL);
+            assert!(wait4(pid, false).unwrap().is_some());
+        }
+        until("the sleep outlived the SIGKILL", || {
+            proc_stat(sleeper).map_or(true, |s| s.state == 'Z')
+        });
+        assert!(!group_has_live_member(pid, pid));
+    }
+
+    #[test]
+    #[allow(clippy::zombie_processes)] // reaped by wait4 with its pid, as the endpoint does
+    fn waitid_nowait_reports_a_signal_and_none_while_running() {
+        let c = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+        let pid = c.id() as i32;
+        let fd = pidfd_open(pid).unwrap();
+        assert!(waitid_nowait(pid).unwrap().is_none());
+        kill(pid, libc::SIGTERM);
+        exited(&fd);
+        let e = waitid_nowait(pid).unwrap().unwrap();
+        assert_eq!((e.exit_code, e.signal), (-1, libc::SIGTERM as i64));
+        // Still there for wait4, with the same answer.
+        let r = wait4(pid, false).unwrap().unwrap();
+        assert_eq!((r.exit_code, r.signal), (-1, libc::SIGTERM as i64));
+        assert!(waitid_nowait(pid).is_err()); // ECHILD: reaped
+    }
 }

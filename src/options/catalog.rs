@@ -969,6 +969,10 @@ fn sandbox(v: &Value) -> Result<Value, String> {
 }
 
 const RESTART_WORDS: &[&str] = &["never", "on-failure", "always"];
+/// EXTERNAL_RESTART_POLICY's "kill_mode": what is ended when a run ends
+/// (systemd's KillMode): "group", every process left in the process group
+/// and the cgroup; "process", only the main process (the rest are kept).
+const KILL_MODES: &[&str] = &["group", "process"];
 
 fn restart_policy(v: &Value) -> Result<Value, String> {
     let word = |s: &str| {
@@ -986,18 +990,36 @@ fn restart_policy(v: &Value) -> Result<Value, String> {
             Ok(v.clone())
         }
         Value::Mapping(_) => {
-            known_keys(v, &["policy", "max_restarts", "backoff_ms", "window"])?;
+            known_keys(
+                v,
+                &[
+                    "policy",
+                    "max_restarts",
+                    "backoff_ms",
+                    "window",
+                    "kill_mode",
+                ],
+            )?;
             let policy = required_str(v, "policy")?;
             word(policy)?;
             let max = int_field(v, "max_restarts", 0, 1_000_000, " (0 = no limit)")?.unwrap_or(0);
             let backoff =
                 int_field(v, "backoff_ms", 0, 60_000, " (ms, 0 = at once)")?.unwrap_or(1000);
             let window = int_field(v, "window", 0, 86_400, " (s, 0 = forever)")?.unwrap_or(0);
+            let kill_mode = str_field(v, "kill_mode")?.unwrap_or("group");
+            if !KILL_MODES.contains(&kill_mode) {
+                return Err(format!(
+                    "\"kill_mode\" {kill_mode:?} is not \"group\" (end every process left in \
+                     the process group and cgroup when a run ends; the default) or \"process\" \
+                     (end only the main process and keep the rest)"
+                ));
+            }
             Ok(Value::mapping([
                 ("policy", Value::str(policy)),
                 ("max_restarts", Value::Int(max)),
                 ("backoff_ms", Value::Int(backoff)),
                 ("window", Value::Int(window)),
+                ("kill_mode", Value::str(kill_mode)),
             ]))
         }
         _ => Err(String::new()),
@@ -1488,8 +1510,10 @@ pub static OPTIONS: &[OptionDef] = &[
          no network; a mapping turns it on and adds read-write paths (paths), limits reads to the system directories and the paths named (read), allows the network (network 1) and caps the number of processes (processes). What was applied is reported.")),
     row(159, "EXTERNAL_RESTART_POLICY", S.or(M), Default::Str("never"), "\"never\"", Check::Custom(restart_policy),
         "\"never\", \"on-failure\", \"always\" or a mapping with policy, max_restarts (int, 0 = no limit), \
-         backoff_ms (int 0..60000, 0 = at once), window (int s)", EXTERNAL_LONG,
-        "Restart the process when it exits; backoff doubles each time, capped at 60 s; restarts are counted over window seconds (0 = forever)."),
+         backoff_ms (int 0..60000, 0 = at once), window (int s), kill_mode (\"group\" or \"process\")", EXTERNAL_LONG,
+        "Restart the process when it exits; backoff doubles each time, capped at 60 s; restarts are counted over window seconds (0 = forever). \
+         kill_mode \"group\" (default) ends every process left in the process group and cgroup when a run ends (SIGTERM, SIGKILL 5 s later); \
+         \"process\" ends only the main process and keeps the rest (a restart still starts from a clean group)."),
 
     // ----- Cache 200–209 -----
     with_aliases(
@@ -1730,6 +1754,27 @@ mod tests {
         assert!(set(158, Value::mapping([("net", Value::Int(1))])).is_err());
         let p = set(159, Value::mapping([("policy", Value::str("always"))])).unwrap();
         assert_eq!(p.get("backoff_ms"), Some(&Value::Int(1000)));
+        assert_eq!(p.get("kill_mode"), Some(&Value::str("group")));
+        let keep = Value::mapping([
+            ("policy", Value::str("never")),
+            ("kill_mode", Value::str("process")),
+        ]);
+        assert_eq!(
+            set(159, keep).unwrap().get("kill_mode"),
+            Some(&Value::str("process"))
+        );
+        let bad = Value::mapping([
+            ("policy", Value::str("never")),
+            ("kill_mode", Value::str("none")),
+        ]);
+        assert!(set(159, bad)
+            .unwrap_err()
+            .contains("\"kill_mode\" \"none\" is not \"group\""));
+        let bad = Value::mapping([
+            ("policy", Value::str("never")),
+            ("kill_mode", Value::Int(1)),
+        ]);
+        assert!(set(159, bad).unwrap_err().contains("\"kill_mode\" is"));
         assert!(set(159, Value::str("sometimes")).is_err());
         assert!(set(203, Value::str("{method} {header:X-Id}")).is_ok());
         assert!(set(203, Value::str("{nope}"))
