@@ -36,8 +36,9 @@ const TIMER_READ_MORE: u64 = 1 << 32;
 pub const STALLED: Duration = Duration::from_secs(1);
 
 /// The clients of one server together queue at most this many times
-/// SO_MAX_BUFFERED; beyond it the one that has written nothing for longest goes.
-pub const TOTAL_FACTOR: usize = 16;
+/// SO_MAX_BUFFERED (the rule every listener follows); beyond it the one that
+/// has written nothing for longest goes.
+pub use crate::transport::output::LISTENER_FACTOR as TOTAL_FACTOR;
 
 struct Client {
     link: Link,
