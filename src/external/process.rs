@@ -450,12 +450,13 @@ impl Process {
         cx.emit(EventKind::Read, Some(ev), Some(self.command.clone()));
         let failed = reason != "exited" || e.exit_code != 0;
         let ran = self.started.map_or(Duration::ZERO, |t| t.elapsed());
-        self.end_run(cx, failed, ran);
+        self.end_run(cx, failed, ran, reason);
     }
 
     /// A run ended (its exit mapping is out): restart it as
-    /// EXTERNAL_RESTART_POLICY says, or close.
-    fn end_run(&mut self, cx: &mut Cx, failed: bool, ran: Duration) {
+    /// EXTERNAL_RESTART_POLICY says, or close. `why`: the mapping's "reason"
+    /// ("exited" is a normal end of the socket, anything else an abnormal one).
+    fn end_run(&mut self, cx: &mut Cx, failed: bool, ran: Duration, why: &str) {
         match self.restart_delay(cx, failed, ran) {
             Some(delay) => {
                 let ev = Value::mapping([
@@ -467,7 +468,8 @@ impl Process {
                 self.kept.restart_armed = true;
                 cx.timer(delay, TIMER_RESTART);
             }
-            None => cx.die(None),
+            None if why == "exited" => cx.end("the process exited"),
+            None => cx.die(Some(format!("the process ended: {why}"))),
         }
     }
 
@@ -522,6 +524,7 @@ impl Process {
         self.kept.restarts += 1;
         if let Err(e) = self.start(cx) {
             self.finished = true;
+            let why = format!("restart failed: {}", e.message);
             let ev = Value::mapping([
                 ("type", Value::str("exit")),
                 ("exit_code", Value::Int(-1)),
@@ -533,7 +536,7 @@ impl Process {
                 ("error", Value::Str(e.message)),
             ]);
             cx.emit(EventKind::Read, Some(ev), Some(self.command.clone()));
-            self.end_run(cx, true, Duration::ZERO);
+            self.end_run(cx, true, Duration::ZERO, &why);
         }
     }
 

@@ -499,7 +499,7 @@ impl HttpClient {
                 return;
             }
             self.drop_connection(cx);
-            return cx.die(None);
+            return cx.end("closed after the response (Connection: close)");
         }
         self.send_next(cx);
     }

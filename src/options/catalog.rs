@@ -39,7 +39,9 @@ const SERVERS: ModeSet = ModeSet::of(&[0, 1, 3, 5, 6, 10, 12, 14, 16, 18, 25, 27
 const ALL: ModeSet = ModeSet::ALL;
 /// Stream modes whose queued output has a no-progress deadline of SO_SEND_TIMEOUT
 /// (HTTP and REST use SO_HTTP_READ_TIMEOUT for it, both directions).
-const SEND_DEADLINE: ModeSet = ModeSet::of(&[0, 1, 3, 5, 6, 16, 17, 18, 19, 20, 21, 24, 25, 26, 27, 28, 29, 30]);
+const SEND_DEADLINE: ModeSet = ModeSet::of(&[
+    0, 1, 3, 5, 6, 16, 17, 18, 19, 20, 21, 24, 25, 26, 27, 28, 29, 30,
+]);
 /// HTTP and REST, servers and clients.
 const HTTP_ALL: ModeSet = ModeSet::range(10, 15);
 /// HTTP and REST clients.
