@@ -315,11 +315,9 @@ class FluffDriver : public unisock_shim::Driver {
     int bound = f->hdr.args ? f->hdr.args->size : 0;
     int declared = -1;
     switch (f->hdr.type & FP_MASK) {
-      case FP_EFUN: {
-        int max = instrs[f->f.efun.index].max_arg;
-        declared = max == -1 ? -1 : max;
+      case FP_EFUN:
+        declared = instrs[f->f.efun.index].max_arg;  // -1: no limit
         break;
-      }
       case FP_LOCAL: {
         object_t* owner = f->hdr.owner;
         if (!owner || (owner->flags & O_DESTRUCTED)) return -1;
