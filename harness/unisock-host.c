@@ -353,6 +353,7 @@ static int drain(const char *want, int want_id) {
       printf("{\"event\":\"%s\",\"socket\":%d", name, id);
       if (data) { printf(",\"data\":"); print_value(data); }
       if (addr) { printf(",\"addr\":"); json_str(stdout, addr); }
+      if (kind == UNISOCK_EVENT_KIND_CLOSE) printf(",\"abnormal\":%d", unisock_event_abnormal(ev));
       if (timestamps) printf(",\"t_us\":%lld", taken_us);
       printf("}\n");
     }

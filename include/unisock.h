@@ -262,7 +262,8 @@ typedef enum unisock_event_kind {
    */
   UNISOCK_EVENT_KIND_WRITE = 2,
   /**
-   * close_cb(id): the peer closed or the connection failed; the socket is gone.
+   * close_cb(id, reason): the peer closed, the exchange ended or the
+   * connection failed; the socket is gone. Always carries the reason.
    */
   UNISOCK_EVENT_KIND_CLOSE = 3,
   /**
@@ -291,6 +292,12 @@ extern "C" {
  * NUL-terminated) into `*out`; PARSE if there is none.
  */
 unisock_result unisock_option_id(const char *name, int64_t *out);
+
+/**
+ * The name of mode `mode` ("STREAM", "HTTP_CLIENT", ...), NUL-terminated
+ * and static; NULL for a number that is no mode.
+ */
+const char *unisock_mode_name(int64_t mode);
 
 /**
  * The number of the mode named `name` (e.g. "STREAM", "SOCKET_STREAM",
@@ -328,10 +335,19 @@ uint32_t unisock_event_get_kind(const struct unisock_event *e);
 int32_t unisock_event_socket(const struct unisock_event *e);
 
 /**
- * The event's data (READ: the data; CLOSE: the reason as a string, if any),
+ * The event's data (READ: the data; CLOSE: the reason, a non-empty string
+ * such as "closed by the peer" or "tls: certificate not valid for host x"),
  * borrowed from the event; NULL when there is none.
  */
 const struct unisock_value *unisock_event_data(const struct unisock_event *e);
+
+/**
+ * 1 when a CLOSE event reports an abnormal end (a failed connect or TLS
+ * handshake, a timeout, a protocol or I/O error, a peer too slow to read),
+ * 0 for a normal end (the peer closed, the exchange ended, the process
+ * exited), for other kinds and for NULL. The driver logs abnormal ends.
+ */
+int32_t unisock_event_abnormal(const struct unisock_event *e);
 
 /**
  * The peer address "ip port" for datagram reads (NUL-terminated, borrowed

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -570,6 +572,7 @@ std::string Core::mode_name(int64_t mode) {
                                        "STREAM_BINARY", "DATAGRAM_BINARY", "STREAM_TLS",
                                        "STREAM_TLS_BINARY"};
   if (mode >= 0 && mode <= 6) return legacy[mode];
+  if (const char* name = unisock_mode_name(mode)) return name;
   return "MODE_" + std::to_string(mode);
 }
 
@@ -774,6 +777,7 @@ void Core::route(unisock_event* ev) {
   if (e->state == State::Closed || !e->in_unisock) return;
 
   std::vector<DValue*> args;
+  size_t required = SIZE_MAX;  // every argument is required
   CallbackRef cb = nullptr;
   ObjectRef owner = e->owner;
   switch (kind) {
@@ -804,25 +808,60 @@ void Core::route(unisock_event* ev) {
       args.push_back(d_.dv_int(id));
       cb = e->write_cb ? d_.callback_copy(e->write_cb) : nullptr;
       break;
-    case UNISOCK_EVENT_KIND_CLOSE:
+    case UNISOCK_EVENT_KIND_CLOSE: {
+      // close_cb(id, reason): the reason is an optional argument (a callback
+      // that declares one parameter is called with the id alone). An
+      // abnormal end also leaves one line in the driver's log.
+      std::string reason = str_of(unisock_event_data(ev));
+      if (reason.empty()) reason = kClosedByPeer;
+      if (unisock_event_abnormal(ev)) {
+        std::string who = d_.object_name(owner);
+        log_close("unisock: socket " + std::to_string(id) + " (" + mode_name(e->mode) +
+                  (who.empty() ? "" : ", " + who) + ") closed: " + reason);
+      }
       // unisock has forgotten the socket: free the number first (the close
       // callback may create a socket that reuses it), then call back.
       cb = e->close_cb;
       e->close_cb = nullptr;
       clear(id);
       args.push_back(d_.dv_int(id));
+      args.push_back(d_.dv_string(reason.data(), reason.size()));
+      required = 1;
       break;
+    }
     default:
       return;
   }
   changed(id);
-  invoke(cb, owner, &args);  // takes args, also when cb is null
+  invoke(cb, owner, &args, required);  // takes args, also when cb is null
   if (cb) d_.callback_free(cb);
 }
 
-void Core::invoke(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args) {
+void Core::log_close(const std::string& line) {
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+                   .count();
+  int64_t window = ms / (log_window_ms_ > 0 ? log_window_ms_ : 1);
+  if (window != log_window_) {
+    if (log_dropped_ > 0)
+      d_.log("unisock: " + std::to_string(log_dropped_) + " more abnormal closes were not logged");
+    log_window_ = window;
+    log_lines_ = 0;
+    log_dropped_ = 0;
+  }
+  if (log_lines_ < log_limit_) {
+    d_.log(line);
+    log_lines_++;
+  } else if (log_dropped_++ == 0) {
+    d_.log("unisock: more than " + std::to_string(log_limit_) + " abnormal closes in " +
+           std::to_string(log_window_ms_) + " ms: the rest are counted, not logged");
+  }
+}
+
+void Core::invoke(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args,
+                  size_t required) {
   if (cb) inflight_.push_back(cb);
-  d_.call(cb, target, args);  // must not throw
+  d_.call(cb, target, args, required);  // must not throw
   if (cb) {
     for (size_t i = inflight_.size(); i-- > 0;) {
       if (inflight_[i] == cb) {

@@ -10,8 +10,10 @@
 // - the external_* efuns of modes 22/23: the same checks, values converted
 //   both ways, unisock's EE codes, or its text for a refused argument;
 // - event routing: unisock_dispatch, then every unisock_next_event turned into
-//   read(id, data[, addr]) / write(id) / close(id) / listen(id) through
-//   Driver::call; MUD-mode text through Driver::save_text/restore_text.
+//   read(id, data[, addr]) / write(id) / close(id, reason) / listen(id) through
+//   Driver::call (the close reason is an optional argument; an abnormal close
+//   is also logged through Driver::log); MUD-mode text through
+//   Driver::save_text/restore_text.
 //
 // Every method is called on the driver thread. No method keeps an Entry
 // reference across a Driver::call (callbacks may create, close or reuse sockets).
@@ -28,6 +30,9 @@
 #include "shim_values.h"
 
 namespace unisock_shim {
+
+// The close reason when unisock gives none (it always does; a safety net).
+constexpr const char* kClosedByPeer = "closed by the peer";
 
 // Entry states: the driver's socket_state numbering (STATE_CLOSED .. STATE_DATA_XFER).
 enum class State : int { Closed = 0, Flushing, Unbound, Bound, Listen, Handshake, DataXfer };
@@ -195,8 +200,22 @@ class Core {
   }
 
   // Calls `cb` (borrowed, may be null) with args (taken) on `target`, keeping
-  // it listed as in flight meanwhile.
-  void invoke(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args);
+  // it listed as in flight meanwhile. Arguments past the first `required`
+  // are optional (Driver::call).
+  void invoke(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args,
+              size_t required = SIZE_MAX);
+
+  // The debug log gets at most `lines` close lines per window of `window_ms`
+  // (default 20 a second: a flood of failing peers cannot fill the log); past
+  // that one line says so, and the next window starts with the count of those
+  // not logged. Setting it starts a new window.
+  void set_close_log_limit(int lines, int64_t window_ms) {
+    log_limit_ = lines;
+    log_window_ms_ = window_ms;
+    log_window_ = -1;
+    log_lines_ = 0;
+    log_dropped_ = 0;
+  }
 
   // Upstream's state names ("CLOSED", "CLOSING", ...) and mode names.
   static const char* state_name(State s);
@@ -213,9 +232,16 @@ class Core {
   void changed(int id) { d_.entry_changed(id); }
   void route(unisock_event* ev);
 
+  void log_close(const std::string& line);  // Driver::log within the close-line limit
+
   Driver& d_;
   std::deque<Entry> table_;
   std::vector<CallbackRef> inflight_;
+  int log_limit_ = 20;
+  int64_t log_window_ms_ = 1000;
+  int64_t log_window_ = -1;  // the current window's number (steady clock / window_ms)
+  int log_lines_ = 0;        // lines logged in it
+  int64_t log_dropped_ = 0;  // lines not logged in it
 };
 
 }  // namespace unisock_shim

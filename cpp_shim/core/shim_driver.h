@@ -93,13 +93,23 @@ class Driver {
   virtual void callback_free(CallbackRef cb) = 0;
   // Calls cb with args (takes every one of them, also when cb is null or the call fails).
   // A callback given by name is applied to `target`. Must not throw.
-  virtual void call(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args) = 0;
+  // Arguments past the first `required` are optional (close_cb's reason):
+  // the driver drops them when the function called does not declare them,
+  // so that a callback written for fewer arguments runs exactly as before
+  // (SIZE_MAX: every argument is required).
+  virtual void call(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args,
+                    size_t required) = 0;
 
   // ---- notifications ----
   // Entry `id` changed (state, owner, flags, or it was cleared): the driver layer mirrors it.
   virtual void entry_changed(int id) { (void)id; }
   // One line for the driver's log (debug_message).
   virtual void log(const std::string& line) { (void)line; }
+  // The object's name for a log line ("/obj/foo"), "" when unknown.
+  virtual std::string object_name(ObjectRef ob) {
+    (void)ob;
+    return std::string();
+  }
 };
 
 }  // namespace unisock_shim

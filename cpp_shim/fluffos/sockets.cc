@@ -12,6 +12,7 @@
 #include "base/package_api.h"
 
 #include "packages/sockets/socket_efuns.h"
+#include "vm/internal/simul_efun.h"
 
 #include <event2/event.h>
 #include <netdb.h>
@@ -233,7 +234,19 @@ class FluffDriver : public unisock_shim::Driver {
     free_svalue(&c->sv, "unisock: callback_free");
     delete c;
   }
-  void call(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args) override {
+  void call(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args,
+            size_t required) override {
+    auto* c = static_cast<Callback*>(cb);
+    auto* ob = static_cast<object_t*>(target);
+    if (c && args->size() > required) {
+      // Optional arguments the function does not declare are not pushed: a
+      // callback written for fewer arguments runs exactly as it did.
+      int takes = params_taken(c->sv, ob);
+      while (takes >= 0 && args->size() > required && args->size() > static_cast<size_t>(takes)) {
+        free_value(args->back());
+        args->pop_back();
+      }
+    }
     int n = 0;
     for (DValue* a : *args) {
       svalue_t sv = take(a);
@@ -245,8 +258,6 @@ class FluffDriver : public unisock_shim::Driver {
       n++;
     }
     args->clear();
-    auto* c = static_cast<Callback*>(cb);
-    auto* ob = static_cast<object_t*>(target);
     if (!c || (c->sv.type == T_STRING && (!ob || (ob->flags & O_DESTRUCTED)))) {
       pop_n_elems(n);
       return;
@@ -261,6 +272,82 @@ class FluffDriver : public unisock_shim::Driver {
 
   void entry_changed(int id) override;
   void log(const std::string& line) override { debug_message("%s\n", line.c_str()); }
+  std::string object_name(ObjectRef ob) override {
+    auto* o = static_cast<object_t*>(ob);
+    return o && o->obname ? std::string("/") + o->obname : std::string();
+  }
+
+ private:
+  // How many arguments the function a callback runs declares, after the
+  // arguments a function pointer binds: -1 when it takes any number (a
+  // `...` function, an efun without a limit) or is not found (the call then
+  // does what the driver does with it). Extra arguments are not safe to
+  // push everywhere: the driver raises an error for an efun pointer given
+  // too many, for any apply when "call other type check" is on, and leaves
+  // the stack uneven for a function with default arguments (apply_low,
+  // fill_default_args).
+  static int params_taken(const svalue_t& cb, object_t* ob) {
+    if (cb.type == T_STRING) {
+      if (!ob || (ob->flags & O_DESTRUCTED)) return -1;
+      // The object apply_low runs it in: the outermost shadow, then inward.
+      object_t* o = ob;
+#ifndef NO_SHADOWS
+      while (o->shadowed && o->shadowed != current_object && !(o->shadowed->flags & O_DESTRUCTED))
+        o = o->shadowed;
+#endif
+      for (;;) {
+        auto entry = apply_cache_lookup(cb.u.string, o->prog);
+        if (entry.progp) {
+          if (o->prog->function_flags[entry.runtime_index] & FUNC_TRUE_VARARGS) return -1;
+          return entry.funp->num_arg;
+        }
+#ifndef NO_SHADOWS
+        if (o->shadowing) {
+          o = o->shadowing;
+          continue;
+        }
+#endif
+        return -1;
+      }
+    }
+    if (cb.type != T_FUNCTION || !cb.u.fp) return -1;
+    funptr_t* f = cb.u.fp;
+    int bound = f->hdr.args ? f->hdr.args->size : 0;
+    int declared = -1;
+    switch (f->hdr.type & FP_MASK) {
+      case FP_EFUN:
+        declared = instrs[f->f.efun.index].max_arg;  // -1: no limit
+        break;
+      case FP_LOCAL: {
+        object_t* owner = f->hdr.owner;
+        if (!owner || (owner->flags & O_DESTRUCTED)) return -1;
+        program_t* prog = owner->prog;
+        int idx = f->f.local.index;
+        if (prog->function_flags[idx] & FUNC_ALIAS) idx = prog->function_flags[idx] & ~FUNC_ALIAS;
+        if (prog->function_flags[idx] & (FUNC_PROTOTYPE | FUNC_UNDEFINED | FUNC_TRUE_VARARGS))
+          return -1;
+        auto where = get_function_at_index(prog, idx);
+        if (!where.first) return -1;
+        declared = where.first->function_table[where.second].num_arg;
+        break;
+      }
+      case FP_SIMUL: {
+        if (!simul_efun_ob || !simuls) return -1;
+        const function_lookup_info_t& si = simuls[f->f.simul.index];
+        if (!si.func || (simul_efun_ob->prog->function_flags[si.index] & FUNC_TRUE_VARARGS))
+          return -1;
+        declared = si.func->num_arg;
+        break;
+      }
+      case FP_FUNCTIONAL:
+        declared = f->f.functional.num_arg;  // counts the bound arguments
+        break;
+      default:
+        return -1;
+    }
+    if (declared < 0) return -1;
+    return declared > bound ? declared - bound : 0;
+  }
 };
 
 FluffDriver g_driver;
@@ -450,8 +537,9 @@ int socket_close(int fd, int flags) {
     unisock_shim::Entry* e = core().get(fd);
     if (e->close_cb) {
       CallbackRef cb = g_driver.callback_copy(e->close_cb);
-      std::vector<DValue*> args{g_driver.dv_int(fd)};
-      core().invoke(cb, e->owner, &args);
+      static const char kWhy[] = "closed by the driver";
+      std::vector<DValue*> args{g_driver.dv_int(fd), g_driver.dv_string(kWhy, sizeof kWhy - 1)};
+      core().invoke(cb, e->owner, &args, 1);
       g_driver.callback_free(cb);
     }
   }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::{event::Source, Interest, Token};
 
-use super::event::{Event, EventKind};
+use super::event::{Event, EventKind, CLOSED_BY_PEER};
 use crate::error::{Error, Result, ResultCode};
 use crate::options::store::OptionStore;
 use crate::reactor::{Completion, CompletionKind, Reactor, Readiness};
@@ -127,18 +127,45 @@ impl Cx<'_> {
                 socket: self.core.id,
                 data,
                 addr,
+                abnormal: false,
             });
         }
     }
 
-    /// The socket is finished: report close_cb (with a reason, if any) and let the core drop it.
+    /// The socket is finished and the core drops it; LPC gets close_cb with a
+    /// reason. `Some(error)`: it failed (an abnormal end, logged by the
+    /// driver); `None`: the peer closed it ("closed by the peer").
     pub fn die(&mut self, reason: Option<String>) {
+        match reason {
+            Some(error) => self.finish(error, true),
+            None => self.finish(CLOSED_BY_PEER.to_string(), false),
+        }
+    }
+
+    /// The socket is finished by a normal end other than the peer closing
+    /// (e.g. after the last reply of a "Connection: close" exchange).
+    pub fn end(&mut self, reason: &str) {
+        self.finish(reason.to_string(), false);
+    }
+
+    fn finish(&mut self, mut reason: String, abnormal: bool) {
         if self.core.dead {
             return;
         }
+        if reason.is_empty() {
+            reason = if abnormal { "error" } else { CLOSED_BY_PEER }.to_string();
+        }
         self.core.dead = true;
         self.core.state = State::Closed;
-        self.emit(EventKind::Close, reason.map(Value::Str), None);
+        if let Some(q) = self.events.as_deref_mut() {
+            q.push_back(Event {
+                kind: EventKind::Close,
+                socket: self.core.id,
+                data: Some(Value::Str(reason)),
+                addr: None,
+                abnormal,
+            });
+        }
     }
 
     pub fn register<S: Source + ?Sized>(

@@ -12,7 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub use endpoint::{Accepted, Cx, Endpoint, SocketCore, State};
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, CLOSED_BY_PEER};
 
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;

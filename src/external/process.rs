@@ -179,8 +179,9 @@ pub struct Process {
     killed_at: Option<Instant>,
     sweep_armed: bool,
     sweep_step: u32,
-    /// The run is over but its group is not clean yet: close once it is.
-    die_when_clean: bool,
+    /// The run is over but its group is not clean yet: close once it is,
+    /// with this end of the run ("exited", "timeout", ...).
+    die_when_clean: Option<String>,
     /// The restart's delay is over but the group is not clean yet: start once it is.
     restart_when_clean: bool,
     kept: Kept,
@@ -220,7 +221,7 @@ impl Process {
             killed_at: None,
             sweep_armed: false,
             sweep_step: 0,
-            die_when_clean: false,
+            die_when_clean: None,
             restart_when_clean: false,
             kept: Kept::default(),
         }
@@ -394,8 +395,10 @@ impl Process {
         if !self.finished || self.hold.is_some() {
             return;
         }
-        if self.closing || self.die_when_clean {
+        if self.closing {
             cx.die(None);
+        } else if let Some(why) = self.die_when_clean.take() {
+            close_after_run(cx, &why);
         } else if self.restart_when_clean {
             self.restart_when_clean = false;
             self.restart(cx);
@@ -714,14 +717,15 @@ impl Process {
         cx.emit(EventKind::Read, Some(ev), Some(self.command.clone()));
         let failed = reason != "exited" || e.exit_code != 0;
         let ran = self.started.map_or(Duration::ZERO, |t| t.elapsed());
-        self.end_run(cx, failed, ran);
+        self.end_run(cx, failed, ran, reason);
     }
 
     /// A run ended (its exit mapping is out): restart it as
-    /// EXTERNAL_RESTART_POLICY says, or close.
+    /// EXTERNAL_RESTART_POLICY says, or close. `why`: the mapping's "reason"
+    /// ("exited" is a normal end of the socket, anything else an abnormal one).
     /// The close callback waits until nothing of the run is left; so does
     /// the restart, which ends what kill_mode "process" would have kept.
-    fn end_run(&mut self, cx: &mut Cx, failed: bool, ran: Duration) {
+    fn end_run(&mut self, cx: &mut Cx, failed: bool, ran: Duration, why: &str) {
         match self.restart_delay(cx, failed, ran) {
             Some(delay) => {
                 let ev = Value::mapping([
@@ -740,9 +744,9 @@ impl Process {
                     self.let_go(false);
                 }
                 if self.hold.is_some() {
-                    self.die_when_clean = true;
+                    self.die_when_clean = Some(why.to_string());
                 } else {
-                    cx.die(None);
+                    close_after_run(cx, why);
                 }
             }
         }
@@ -804,6 +808,7 @@ impl Process {
         self.kept.restarts += 1;
         if let Err(e) = self.start(cx) {
             self.finished = true;
+            let why = format!("restart failed: {}", e.message);
             let ev = Value::mapping([
                 ("type", Value::str("exit")),
                 ("exit_code", Value::Int(-1)),
@@ -815,7 +820,7 @@ impl Process {
                 ("error", Value::Str(e.message)),
             ]);
             cx.emit(EventKind::Read, Some(ev), Some(self.command.clone()));
-            self.end_run(cx, true, Duration::ZERO);
+            self.end_run(cx, true, Duration::ZERO, &why);
         }
     }
 
@@ -1527,6 +1532,16 @@ impl Endpoint for Process {
 
     fn raw_fd(&self) -> i32 {
         self.out[0].as_ref().map_or(-1, |o| o.rx.as_raw_fd())
+    }
+}
+
+/// The socket closes after its last run ended `why` (the exit mapping's
+/// reason): "exited" is a normal end, anything else an abnormal one.
+fn close_after_run(cx: &mut Cx, why: &str) {
+    if why == "exited" {
+        cx.end("the process exited");
+    } else {
+        cx.die(Some(format!("the process ended: {why}")));
     }
 }
 

@@ -1,9 +1,10 @@
 //! Names and numbers of modes and options, for hosts that take them as text
 //! (the unisock-host harness, consoles, tests).
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
 
-use super::{boundary, c_str, put};
+use super::{boundary, boundary_value, c_str, put};
 use crate::error::{Error, ResultCode};
 use crate::modes;
 use crate::options::catalog;
@@ -23,6 +24,25 @@ pub extern "C" fn unisock_option_id(name: *const c_char, out: *mut i64) -> Resul
         let name = c_str(name, "name")?;
         let id = number_or(name, |n| catalog::by_name(n).map(|d| d.id as i64), "option")?;
         put(out, id, "out").map(|_| ResultCode::Ok)
+    })
+}
+
+/// The name of mode `mode` ("STREAM", "HTTP_CLIENT", ...), NUL-terminated
+/// and static; NULL for a number that is no mode.
+#[no_mangle]
+pub extern "C" fn unisock_mode_name(mode: i64) -> *const c_char {
+    static NAMES: OnceLock<Vec<(i64, CString)>> = OnceLock::new();
+    boundary_value(std::ptr::null(), || {
+        let names = NAMES.get_or_init(|| {
+            modes::MODES
+                .iter()
+                .map(|m| (m.number as i64, CString::new(m.name).unwrap_or_default()))
+                .collect()
+        });
+        names
+            .iter()
+            .find(|(n, _)| *n == mode)
+            .map_or(std::ptr::null(), |(_, name)| name.as_ptr())
     })
 }
 

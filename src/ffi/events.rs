@@ -80,7 +80,8 @@ pub extern "C" fn unisock_event_socket(e: *const UnisockEvent) -> i32 {
     boundary_value(-1, || event_ref(e).map_or(-1, |e| e.event.socket))
 }
 
-/// The event's data (READ: the data; CLOSE: the reason as a string, if any),
+/// The event's data (READ: the data; CLOSE: the reason, a non-empty string
+/// such as "closed by the peer" or "tls: certificate not valid for host x"),
 /// borrowed from the event; NULL when there is none.
 #[no_mangle]
 pub extern "C" fn unisock_event_data(e: *const UnisockEvent) -> *const UnisockValue {
@@ -88,6 +89,19 @@ pub extern "C" fn unisock_event_data(e: *const UnisockEvent) -> *const UnisockVa
         event_ref(e)
             .and_then(|e| e.event.data.as_ref())
             .map_or(std::ptr::null(), |v| v as *const _ as *const UnisockValue)
+    })
+}
+
+/// 1 when a CLOSE event reports an abnormal end (a failed connect or TLS
+/// handshake, a timeout, a protocol or I/O error, a peer too slow to read),
+/// 0 for a normal end (the peer closed, the exchange ended, the process
+/// exited), for other kinds and for NULL. The driver logs abnormal ends.
+#[no_mangle]
+pub extern "C" fn unisock_event_abnormal(e: *const UnisockEvent) -> i32 {
+    boundary_value(0, || {
+        event_ref(e).map_or(0, |e| {
+            i32::from(e.event.kind == EventKind::Close && e.event.abnormal)
+        })
     })
 }
 

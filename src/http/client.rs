@@ -567,7 +567,7 @@ impl HttpClient {
             }
             if !keep_alive {
                 self.drop_connection(cx);
-                return cx.die(None);
+                return cx.end("closed after the response (Connection: close)");
             }
             // Kept alive but gone: the read round ends it (close_cb).
         }

@@ -55,7 +55,7 @@ use super::request_parser::{Parsed, Reject, RequestParser};
 use super::response_writer::{self, Answering};
 use super::{opt, request_mapping};
 use crate::core::addr;
-use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
+use crate::core::{Accepted, Cx, Endpoint, EventKind, State, CLOSED_BY_PEER};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::Readiness;
@@ -137,6 +137,9 @@ pub struct HttpServer {
     blocked: bool,
     /// The server will close once its output is out.
     close_after: bool,
+    /// Why it will (close_cb's reason): the client closed its side, or the
+    /// server refused a request (an abnormal end); neither: "Connection: close".
+    close_why: Option<(String, bool)>,
     /// LPC closed the socket; only flushing remains.
     closing: bool,
     /// When the current request's wait started (None: not waiting for one).
@@ -179,6 +182,7 @@ impl HttpServer {
             continue_owed: false,
             blocked: false,
             close_after: false,
+            close_why: None,
             closing: false,
             request_started: None,
             request_bytes: false,
@@ -292,6 +296,8 @@ impl HttpServer {
                 }
                 // Half-closed: the owed replies and queued output still go
                 // out, then the end.
+                self.close_why
+                    .get_or_insert((CLOSED_BY_PEER.to_string(), false));
                 self.close_after_replies();
             }
             self.send_due(cx);
@@ -373,6 +379,9 @@ impl HttpServer {
     /// Answers a bad request (or a timeout) with `status` after the replies owed before it.
     fn refuse(&mut self, cx: &mut Cx, r: Reject) {
         cx.core.stats.errors += 1;
+        if !matches!(self.close_why, Some((_, true))) {
+            self.close_why = Some((format!("http: answered {}: {}", r.status, r.why), true));
+        }
         let minor = 1;
         self.slots.push_back(Slot {
             ans: Answering {
@@ -434,7 +443,11 @@ impl HttpServer {
                     conn.send_close_notify();
                     let _ = conn.flush();
                     let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-                    cx.die(None);
+                    match self.close_why.take() {
+                        Some((why, true)) => cx.die(Some(why)),
+                        Some((why, false)) => cx.end(&why),
+                        None => cx.end("closed after the reply (Connection: close)"),
+                    }
                 }
             }
             Err(e) => cx.die(Some(format!("write: {e}"))),

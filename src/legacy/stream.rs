@@ -197,7 +197,7 @@ impl Stream {
         };
         match conn.stream.take_error() {
             Ok(Some(e)) | Err(e) => {
-                let msg = format!("connect: {e}");
+                let msg = format!("connect {}: {e}", peer_text(cx));
                 return cx.die(Some(msg));
             }
             Ok(None) => {}
@@ -205,7 +205,7 @@ impl Stream {
         match conn.stream.peer_addr() {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return, // still connecting
-            Err(e) => return cx.die(Some(format!("connect: {e}"))),
+            Err(e) => return cx.die(Some(format!("connect {}: {e}", peer_text(cx)))),
         }
         cx.core.local = conn.stream.local_addr().ok();
         cx.core.mark_connected();
@@ -338,6 +338,14 @@ impl Stream {
 }
 
 /// Hands received bytes to LPC in the mode's shape.
+/// The address a connect went to, "ip port", for its error text.
+fn peer_text(cx: &Cx) -> String {
+    cx.core
+        .peer
+        .as_ref()
+        .map_or_else(|| "(no address)".to_string(), addr::format)
+}
+
 fn deliver(
     cx: &mut Cx,
     mode: u8,

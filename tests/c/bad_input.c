@@ -52,6 +52,8 @@ int main(void) {
   check(unisock_event_socket(NULL) == -1, "event socket of NULL is -1");
   check(unisock_event_data(NULL) == NULL, "event data of NULL is NULL");
   check(unisock_event_addr(NULL) == NULL, "event addr of NULL is NULL");
+  check(unisock_event_abnormal(NULL) == 0, "event abnormal of NULL is 0");
+  check(unisock_mode_name(-1) == NULL && unisock_mode_name(1000) == NULL, "no name for a number that is no mode");
   unisock_event_free(NULL);
   unisock_value_free(NULL);
   unisock_string_free(NULL);

@@ -176,7 +176,21 @@ void FakeAdapter::callback_free(CallbackRef cb) {
   callbacks_--;
 }
 
-void FakeAdapter::call(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args) {
+void FakeAdapter::call(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args,
+                       size_t required) {
+  auto* fc = static_cast<FakeCallback*>(cb);
+  int declared = -1;
+  if (fc && fc->sv.type == T_FUNCTION) {
+    declared = fc->sv.u.fp->params;
+  } else if (fc && target) {
+    auto* ob = static_cast<object_t*>(target);
+    auto it = ob->params.find(fc->sv.u.string);
+    if (it != ob->params.end()) declared = it->second;
+  }
+  while (declared >= 0 && args->size() > required && args->size() > static_cast<size_t>(declared)) {
+    free_value(args->back());
+    args->pop_back();
+  }
   int n = static_cast<int>(args->size());
   for (DValue* a : *args) push_svalue_moved(take(a));
   args->clear();

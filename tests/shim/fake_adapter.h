@@ -61,10 +61,15 @@ class FakeAdapter : public unisock_shim::Driver {
   DValue* restore_text(const std::string& text) override;
   unisock_shim::CallbackRef callback_copy(unisock_shim::CallbackRef cb) override;
   void callback_free(unisock_shim::CallbackRef cb) override;
+  // Optional arguments the callee does not declare are dropped, as the
+  // FluffOS adapter does (fake::object_t::params, fake::funptr_t::params).
   void call(unisock_shim::CallbackRef cb, unisock_shim::ObjectRef target,
-            std::vector<DValue*>* args) override;
+            std::vector<DValue*>* args, size_t required) override;
   void entry_changed(int) override { changes++; }
   void log(const std::string& line) override { logs.push_back(line); }
+  std::string object_name(unisock_shim::ObjectRef ob) override {
+    return ob ? static_cast<fake::object_t*>(ob)->name : std::string();
+  }
 
  private:
   DValue* hold(fake::svalue_t sv);

@@ -71,12 +71,15 @@ struct object_t {
   std::string name;
   // Functions callable by safe_apply: name -> body(args, n).
   std::map<std::string, std::function<void(svalue_t*, int)>> funcs;
+  // How many parameters a function declares (missing: any number, as varargs).
+  std::map<std::string, int> params;
 };
 
 struct funptr_t {
   uint32_t ref;
   object_t* owner;
   std::function<void(svalue_t*, int)> body;
+  int params = -1;  // parameters the function declares (-1: any number)
 };
 
 extern const svalue_t const0, const0u;

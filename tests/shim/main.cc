@@ -133,6 +133,8 @@ struct Obj {
       if (then) then(args, n);
     };
   }
+  // fn declares n parameters: optional arguments past n are dropped.
+  void params(const std::string& fn, int n) { ob->params[fn] = n; }
   int count(const std::string& fn) const {
     int n = 0;
     for (auto& c : calls) n += c.fn == fn;
@@ -688,6 +690,154 @@ static void test_mud_exchange() {
   free_svalue(&value);
 }
 
+// The log lines that report a closed socket.
+static std::vector<std::string> close_logs() {
+  std::vector<std::string> out;
+  for (auto& l : A->logs)
+    if (l.find(") closed: ") != std::string::npos) out.push_back(l);
+  return out;
+}
+
+// close_cb(id, reason): the reason is always there for a callback that takes
+// it, and dropped for one that declares only the id; an abnormal end (here a
+// refused connect and a failed TLS handshake) leaves one log line naming the
+// socket, its mode, its owner and the reason, a plain peer close none.
+static void test_close_reason_and_log() {
+  Obj srv("/srv"), cli("/cli");
+  std::vector<int> accepted;
+  srv.def("srv_listen", [&](svalue_t* a, int) {
+    accepted.push_back(C->accept(static_cast<int>(a[0].u.number), A->callback("conn_read"),
+                                 A->callback("conn_write"), srv.ob));
+  });
+  // The server ends a connection as soon as anything arrives (a TLS client's hello).
+  srv.def("conn_read", [&](svalue_t* a, int) { C->close(static_cast<int>(a[0].u.number), srv.ob); });
+  srv.def("conn_write");
+  srv.def("srv_close");
+  int lfd = -1;
+  int port = listen_local(srv, us::MODE_STREAM, &lfd);
+  std::string addr = "127.0.0.1 " + std::to_string(port);
+  A->logs.clear();
+
+  // A plain peer close, three callback shapes: a named one that takes the
+  // reason, a named one that declares only the id, a function pointer that
+  // declares only the id, and one that takes any number.
+  cli.def("cli_read");
+  cli.def("cli_write");
+  cli.def("on_close");
+  cli.def("on_close_1");
+  cli.params("on_close_1", 1);
+  std::vector<int> fp_args;
+  funptr_t* fp1 = make_funp(cli.ob, [&](svalue_t*, int n) { fp_args.push_back(n); });
+  fp1->params = 1;
+  funptr_t* fpn = make_funp(cli.ob, [&](svalue_t* a, int n) {
+    fp_args.push_back(n);
+    CHECK(n == 2 && a[1].type == T_STRING && std::string(a[1].u.string) == "closed by the peer");
+  });
+  us::CallbackRef shapes[] = {A->callback("on_close"), A->callback("on_close_1"), A->callback(fp1),
+                              A->callback(fpn)};
+  free_funp(fp1);
+  free_funp(fpn);
+  std::vector<int> ids;
+  for (us::CallbackRef cb : shapes) {
+    int id = C->create(us::MODE_STREAM, A->callback("cli_read"), cb, cli.ob);
+    CHECK(id >= 0);
+    CHECK_EQ(C->connect(id, addr.c_str(), A->callback("cli_read"), A->callback("cli_write"), cli.ob),
+             us::kEeSuccess);
+    ids.push_back(id);
+  }
+  CHECK(run_until([&] { return accepted.size() == 4 && cli.count("cli_write") == 4; }));
+  for (int a : accepted) CHECK_EQ(C->close(a, srv.ob), us::kEeSuccess);
+  CHECK(run_until([&] {
+    return cli.count("on_close") + cli.count("on_close_1") + static_cast<int>(fp_args.size()) == 4;
+  }));
+  const Call* c = cli.last("on_close");
+  CHECK(c && c->args.size() == 2);
+  if (c && c->args.size() == 2) {
+    CHECK_EQ(c->values[0].u.number, (int64_t)ids[0]);
+    CHECK_EQ(c->args[1], std::string("\"closed by the peer\""));
+  }
+  c = cli.last("on_close_1");
+  CHECK(c && c->args.size() == 1 && c->values[0].u.number == ids[1]);
+  CHECK(fp_args.size() == 2 && fp_args[0] + fp_args[1] == 3);  // 1 and 2 arguments
+  CHECK(close_logs().empty());  // a peer close is no news for the log
+  for (int id : ids) CHECK(!C->live(id));
+
+  // A refused connect: the reason names the address, and one log line.
+  cli.clear();
+  CHECK_EQ(C->close(lfd, srv.ob), us::kEeSuccess);
+  int rid = C->create(us::MODE_STREAM, A->callback("cli_read"), A->callback("on_close"), cli.ob);
+  CHECK_EQ(C->connect(rid, addr.c_str(), A->callback("cli_read"), A->callback("cli_write"), cli.ob),
+           us::kEeSuccess);
+  CHECK(run_until([&] { return cli.count("on_close") > 0; }));
+  c = cli.last("on_close");
+  std::string reason = c && c->args.size() == 2 && c->values[1].type == T_STRING
+                           ? std::string(c->values[1].u.string) : std::string();
+  CHECK(reason.rfind("connect " + addr + ": ", 0) == 0);
+  CHECK(reason.find("refused") != std::string::npos);
+  std::vector<std::string> logs = close_logs();
+  CHECK_EQ(logs.size(), (size_t)1);
+  if (logs.size() == 1)
+    CHECK_EQ(logs[0], "unisock: socket " + std::to_string(rid) + " (STREAM, /cli) closed: " + reason);
+
+  // The same for a new mode: the log names it (HTTP_CLIENT), the reason is the error's text.
+  A->logs.clear();
+  cli.clear();
+  int hid = C->create(UNISOCK_MODE_HTTP_CLIENT, A->callback("cli_read"), A->callback("on_close"),
+                      cli.ob);
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  CHECK_EQ(C->connect(hid, url.c_str(), A->callback("cli_read"), A->callback("cli_write"), cli.ob),
+           us::kEeSuccess);
+  CHECK(run_until([&] { return cli.count("on_close") > 0; }));
+  c = cli.last("on_close");
+  reason = c && c->args.size() == 2 && c->values[1].type == T_STRING
+               ? std::string(c->values[1].u.string) : std::string();
+  CHECK(reason.find("refused") != std::string::npos);
+  const Call* err = cli.last("cli_read");  // the error mapping said the same first
+  CHECK(err && field_text(err->values[1], "error") == "\"" + reason + "\"");
+  logs = close_logs();
+  CHECK_EQ(logs.size(), (size_t)1);
+  if (logs.size() == 1)
+    CHECK_EQ(logs[0], "unisock: socket " + std::to_string(hid) + " (HTTP_CLIENT, /cli) closed: " +
+                          reason);
+
+  // A TLS handshake the server cuts short: a "tls: " reason, one more log line.
+  accepted.clear();
+  cli.clear();
+  A->logs.clear();
+  port = listen_local(srv, us::MODE_STREAM, &lfd);
+  addr = "127.0.0.1 " + std::to_string(port);
+  int tid = C->create(us::MODE_STREAM_TLS, A->callback("cli_read"), A->callback("on_close_1"), cli.ob);
+  CHECK_EQ(C->connect(tid, addr.c_str(), A->callback("cli_read"), A->callback("cli_write"), cli.ob),
+           us::kEeSuccess);
+  CHECK(run_until([&] { return cli.count("on_close_1") > 0; }));
+  c = cli.last("on_close_1");
+  CHECK(c && c->args.size() == 1);  // declares the id only: called as before
+  logs = close_logs();
+  CHECK_EQ(logs.size(), (size_t)1);
+  std::string head = "unisock: socket " + std::to_string(tid) + " (STREAM_TLS, /cli) closed: tls: ";
+  if (logs.size() == 1) CHECK_EQ(logs[0].substr(0, head.size()), head);
+  CHECK_EQ(C->close(lfd, srv.ob), us::kEeSuccess);
+  CHECK_EQ(srv.count("srv_close"), 0);
+
+  // A flood of failing peers cannot fill the log: past the limit one line
+  // says so and the rest are counted (a window longer than the test).
+  C->set_close_log_limit(2, 600000);
+  A->logs.clear();
+  cli.clear();
+  for (int i = 0; i < 4; i++) {
+    int fid = C->create(us::MODE_STREAM, A->callback("cli_read"), A->callback("on_close_1"), cli.ob);
+    CHECK_EQ(C->connect(fid, addr.c_str(), A->callback("cli_read"), A->callback("cli_write"), cli.ob),
+             us::kEeSuccess);
+  }
+  CHECK(run_until([&] { return cli.count("on_close_1") == 4; }));
+  CHECK_EQ(close_logs().size(), (size_t)2);
+  CHECK_EQ(A->logs.size(), (size_t)3);
+  if (A->logs.size() == 3)
+    CHECK_EQ(A->logs[2], std::string("unisock: more than 2 abnormal closes in 600000 ms: the rest are "
+                                     "counted, not logged"));
+  C->set_close_log_limit(20, 1000);
+}
+
 static void test_release_acquire() {
   Obj a("/a"), b("/b"), c("/c");
   int fd = C->create(us::MODE_STREAM, A->callback("rcb"), A->callback("ccb"), a.ob);
@@ -1046,6 +1196,7 @@ int main() {
       test_http_server_and_client);
   run("IPC bus: client_connected, unicast by client id, client_id on messages", test_ipc_bus);
   run("valid_socket's host and port for a connect address or URL", test_connect_target);
+  run("close_cb(id, reason): optional reason, abnormal closes logged", test_close_reason_and_log);
   run("release and acquire", test_release_acquire);
   run("close on owner destruct", test_close_on_owner_destruct);
   run("adopted fd (external_start)", test_adopted_fd);
