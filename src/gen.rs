@@ -58,6 +58,17 @@ const SECTIONS: &[(u16, u16, &str)] = &[
     (400, 499, "IPC message bus 440–459"),
 ];
 
+/// The catalog's options by section, each with its title; empty sections are left out.
+fn sections() -> impl Iterator<Item = (&'static str, Vec<&'static OptionDef>)> {
+    SECTIONS.iter().filter_map(|(lo, hi, title)| {
+        let rows: Vec<&OptionDef> = OPTIONS
+            .iter()
+            .filter(|d| (*lo..=*hi).contains(&d.id))
+            .collect();
+        (!rows.is_empty()).then_some((*title, rows))
+    })
+}
+
 const BLESS: &str = "UNISOCK_BLESS=1 cargo test --test generated_files";
 
 fn family_name(f: Family) -> &'static str {
@@ -313,14 +324,7 @@ pub fn options_md() -> String {
          - Booleans are ints 0/1; any non-zero int is stored as 1.\n\
          - *modes* lists the socket modes that accept the option (see MODES.md); \"all\" is every mode unisock serves.\n",
     );
-    for (lo, hi, title) in SECTIONS {
-        let rows: Vec<&OptionDef> = OPTIONS
-            .iter()
-            .filter(|d| (*lo..=*hi).contains(&d.id))
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
+    for (title, rows) in sections() {
         o.push_str(&format!("\n## {title}\n\n"));
         o.push_str(
             "| id | name | aliases | type | default | allowed values | modes | access | when | meaning |\n\
@@ -826,14 +830,7 @@ fn modes_options_block() -> String {
 
 fn option_table_block() -> String {
     let mut o = String::new();
-    for (lo, hi, title) in SECTIONS {
-        let rows: Vec<&OptionDef> = OPTIONS
-            .iter()
-            .filter(|d| (*lo..=*hi).contains(&d.id))
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
+    for (title, rows) in sections() {
         if !o.is_empty() {
             o.push('\n');
         }
