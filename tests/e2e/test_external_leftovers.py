@@ -280,7 +280,9 @@ def test_a_restart_starts_from_a_clean_group(h, left, tmp_path, kill_mode, sleep
 ESCAPE = ('setsid sh -c \'trap "echo term > $0/marker; exit 0" TERM; echo $$ > $0/pid; '
           'while :; do sleep 0.05; done\' "$1" >/dev/null 2>&1 & '
           'i=0; while [ ! -s "$1/pid" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; '
-          'cat "$1/pid"')
+          'cat "$1/pid"; '
+          # the child stays until the test has seen its cgroup (the test makes $1/go)
+          'i=0; while [ ! -e "$1/go" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done')
 
 
 @pytest.mark.skipif(not cgroups_writable(), reason="no writable cgroup here: a process that "
@@ -296,6 +298,7 @@ def test_a_setsid_escapee_is_ended_through_the_cgroup(h, left, tmp_path):
     escapee = left.add(first_line(h, 1))
     with open(f"/proc/{escapee}/stat") as f:
         assert int(f.read().rsplit(")", 1)[1].split()[2]) == escapee  # leads its own group
+    (tmp_path / "go").touch()  # now the child exits
     assert until_close(h, 1, timeout=WAIT + GRACE)[-1]["type"] == "exit"
     assert ended(escapee)
     assert (tmp_path / "marker").read_text() == "term\n"
