@@ -278,7 +278,7 @@ impl Policy {
         let canon = std::fs::canonicalize(path)
             .map_err(|e| format!("EXTERNAL_COMMAND {command:?}: {e}"))?;
         if self.open
-            || self.commands.iter().any(|c| *c == canon)
+            || self.commands.contains(&canon)
             || self.command_dirs.iter().any(|d| canon.starts_with(d))
         {
             return Ok(canon);
