@@ -17,12 +17,14 @@
 //! | `watch_dirs` | directories whose contents may be watched |
 //! | `socket_dirs` | directories that may hold IPC (and FastCGI) socket files |
 //! | `tls_dirs` | directories that may hold SO_TLS_CERT / SO_TLS_KEY / SO_TLS_CA files |
+//! | `file_dirs` | directories that may hold the `file:` targets of EXTERNAL_STDIN/STDOUT/STDERR_MODE |
 //! | `open` | 1: everything (tests and benchmarks) |
 //!
 //! A key left out allows nothing of its kind. Paths are compared as the
 //! kernel sees them: canonical (symlinks and `..` resolved) on both sides.
-//! This module decides; the families call it where they use the power
-//! (and, where an option names the path or command, when it is set).
+//! This module decides (`Policy::check_*`); `gate` applies it when an option
+//! is set and when the power is used, and `fs` opens what was checked so
+//! that the kernel uses what was checked (no symlink swapped in meanwhile).
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +33,9 @@ use parking_lot::RwLock;
 use serde_json::Value as Json;
 
 use crate::modes;
+
+pub mod fs;
+pub mod gate;
 
 /// The keys of a policy, in the order the docs list them.
 pub const KEYS: &[&str] = &[
@@ -42,6 +47,7 @@ pub const KEYS: &[&str] = &[
     "watch_dirs",
     "socket_dirs",
     "tls_dirs",
+    "file_dirs",
     "open",
 ];
 
@@ -63,6 +69,7 @@ pub enum Dirs {
     Watch,
     Socket,
     Tls,
+    File,
 }
 
 impl Dirs {
@@ -71,6 +78,7 @@ impl Dirs {
             Dirs::Watch => "watch_dirs",
             Dirs::Socket => "socket_dirs",
             Dirs::Tls => "tls_dirs",
+            Dirs::File => "file_dirs",
         }
     }
 }
@@ -98,6 +106,34 @@ pub struct Policy {
     watch_dirs: Vec<PathBuf>,
     socket_dirs: Vec<PathBuf>,
     tls_dirs: Vec<PathBuf>,
+    file_dirs: Vec<PathBuf>,
+}
+
+/// Why a check said no: the policy (LPC hears EESECURITY and which key to
+/// change), or the path could not be resolved inside an allowed directory
+/// (an I/O error the family reports as it always did).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denied {
+    Policy(String),
+    Io(String),
+}
+
+impl Denied {
+    pub fn message(&self) -> &str {
+        match self {
+            Denied::Policy(m) | Denied::Io(m) => m,
+        }
+    }
+
+    pub fn is_policy(&self) -> bool {
+        matches!(self, Denied::Policy(_))
+    }
+}
+
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
 }
 
 impl Default for Policy {
@@ -124,6 +160,7 @@ impl Policy {
             watch_dirs: Vec::new(),
             socket_dirs: Vec::new(),
             tls_dirs: Vec::new(),
+            file_dirs: Vec::new(),
         }
     }
 }
@@ -201,7 +238,7 @@ impl Policy {
                         p.groups.push(principal(key, g, true)?);
                     }
                 }
-                "watch_dirs" | "socket_dirs" | "tls_dirs" => {
+                "watch_dirs" | "socket_dirs" | "tls_dirs" | "file_dirs" => {
                     let mut dirs = Vec::new();
                     for d in list(key, v)? {
                         dirs.push(policy_path(key, text_of(key, d)?)?);
@@ -209,7 +246,8 @@ impl Policy {
                     match key.as_str() {
                         "watch_dirs" => p.watch_dirs = dirs,
                         "socket_dirs" => p.socket_dirs = dirs,
-                        _ => p.tls_dirs = dirs,
+                        "tls_dirs" => p.tls_dirs = dirs,
+                        _ => p.file_dirs = dirs,
                     }
                 }
                 other => {
@@ -255,6 +293,7 @@ impl Policy {
         m.insert("watch_dirs".into(), paths(&self.watch_dirs));
         m.insert("socket_dirs".into(), paths(&self.socket_dirs));
         m.insert("tls_dirs".into(), paths(&self.tls_dirs));
+        m.insert("file_dirs".into(), paths(&self.file_dirs));
         m.insert("open".into(), Json::from(self.open as u8));
         Json::Object(m)
     }
@@ -272,15 +311,33 @@ impl Policy {
 
     /// May `command` (as EXTERNAL_COMMAND names it) be started? Ok(the
     /// canonical executable) when it is one the policy names, or lies in a
-    /// directory it names.
-    pub fn check_command(&self, command: &str) -> Result<PathBuf, String> {
+    /// directory it names; with `open`, Ok(the command as given).
+    pub fn check_command(&self, command: &str) -> Result<PathBuf, Denied> {
+        if self.open {
+            return Ok(PathBuf::from(command));
+        }
         let path = Path::new(command);
-        let canon = std::fs::canonicalize(path)
-            .map_err(|e| format!("EXTERNAL_COMMAND {command:?}: {e}"))?;
-        if self.open
-            || self.commands.contains(&canon)
-            || self.command_dirs.iter().any(|d| canon.starts_with(d))
-        {
+        let allowed = |p: &Path| {
+            self.commands.iter().any(|c| c == p) || self.command_dirs.iter().any(|d| p.starts_with(d))
+        };
+        let refused = |seen: String| {
+            Denied::Policy(format!(
+                "EXTERNAL_COMMAND {command}{seen} is not allowed by the unisock policy: add it, \
+                 or its directory ending in /, to the policy's \"commands\" key"
+            ))
+        };
+        if !path.is_absolute() {
+            return Err(refused(" (a relative path)".to_string()));
+        }
+        let canon = match std::fs::canonicalize(path) {
+            Ok(c) => c,
+            // Only where it would be allowed does LPC learn that it is missing.
+            Err(e) if allowed(&lexical(path)) => {
+                return Err(Denied::Io(format!("EXTERNAL_COMMAND {command}: {e}")))
+            }
+            Err(_) => return Err(refused(String::new())),
+        };
+        if allowed(&canon) {
             return Ok(canon);
         }
         let seen = if canon.as_path() != path {
@@ -288,10 +345,12 @@ impl Policy {
         } else {
             String::new()
         };
-        Err(format!(
-            "EXTERNAL_COMMAND {command}{seen} is not allowed by the unisock policy: add it, \
-             or its directory ending in /, to the policy's \"commands\" key"
-        ))
+        Err(refused(seen))
+    }
+
+    /// Whether EXTERNAL_SHELL may be used (so any command line may run).
+    pub fn allows_shell(&self) -> bool {
+        self.open || self.shell
     }
 
     /// May EXTERNAL_SHELL be used?
@@ -306,9 +365,11 @@ impl Policy {
         )
     }
 
-    /// May a child run as uid `uid` (EXTERNAL_USER `asked`)?
+    /// May a child run as uid `uid` (EXTERNAL_USER `asked`)? The driver's
+    /// own user is always allowed: running as it grants nothing.
     pub fn check_user(&self, uid: u32, asked: &str) -> Result<(), String> {
-        if self.open || self.users.iter().any(|p| p.id == uid) {
+        let own = nix::unistd::geteuid().as_raw();
+        if self.open || uid == own || self.users.iter().any(|p| p.id == uid) {
             return Ok(());
         }
         Err(format!(
@@ -317,9 +378,11 @@ impl Policy {
         ))
     }
 
-    /// May a child run as gid `gid` (EXTERNAL_GROUP `asked`)?
+    /// May a child run as gid `gid` (EXTERNAL_GROUP `asked`)? The driver's
+    /// own group is always allowed.
     pub fn check_group(&self, gid: u32, asked: &str) -> Result<(), String> {
-        if self.open || self.groups.iter().any(|p| p.id == gid) {
+        let own = nix::unistd::getegid().as_raw();
+        if self.open || gid == own || self.groups.iter().any(|p| p.id == gid) {
             return Ok(());
         }
         Err(format!(
@@ -328,38 +391,161 @@ impl Policy {
         ))
     }
 
+    /// May the variable `name` = `value` be in a child's environment
+    /// (EXTERNAL_ENV)? Variables that make a program load other code (the
+    /// dynamic loader's, the C library's, interpreters' and shells') need
+    /// the `shell` key, since with them an allowed program runs any other;
+    /// PATH may name only directories of the `commands` key.
+    pub fn check_env(&self, name: &str, value: &str) -> Result<(), String> {
+        if self.allows_shell() {
+            return Ok(());
+        }
+        if name == "PATH" {
+            let outside = value.split(':').find(|d| {
+                let d = Path::new(d);
+                !d.is_absolute() || {
+                    let canon = std::fs::canonicalize(d).unwrap_or_else(|_| lexical(d));
+                    !self.command_dirs.iter().any(|c| canon.starts_with(c))
+                }
+            });
+            return match outside {
+                None => Ok(()),
+                Some(d) => Err(format!(
+                    "EXTERNAL_ENV PATH names {d:?}, which is not a directory of the unisock \
+                     policy's \"commands\" key: a program found through PATH must be an \
+                     allowed one (leave PATH out, add the directory ending in / to \"commands\", \
+                     or set the policy's \"shell\" key to 1)"
+                )),
+            };
+        }
+        if !loads_code(name) {
+            return Ok(());
+        }
+        Err(format!(
+            "EXTERNAL_ENV {name} makes a program load other code and is not allowed by the \
+             unisock policy: set its \"shell\" key to 1 (this allows every program)"
+        ))
+    }
+
     /// May `path` (named by `what`, e.g. "SO_TLS_CERT") be used, as a file or
     /// directory of the `dirs` kind? Ok(the canonical path) when it lies in a
     /// directory of that list. The path must exist, except that its last
-    /// component may be missing when `may_be_new` (a socket file to make):
-    /// then its parent is resolved and the name appended.
+    /// component may be missing when `may_be_new` (a file to make): then
+    /// its parent is resolved and the name appended. A path that cannot be
+    /// resolved is an I/O error only where it would be allowed (so LPC does
+    /// not learn what exists elsewhere), else a refusal. With `open`, every
+    /// path that resolves.
     pub fn check_path(
         &self,
         dirs: Dirs,
         what: &str,
         path: &str,
         may_be_new: bool,
-    ) -> Result<PathBuf, String> {
-        let canon = canonical(path, may_be_new).map_err(|e| format!("{what} {path:?}: {e}"))?;
-        let list = match dirs {
+    ) -> Result<PathBuf, Denied> {
+        let list = self.dirs(dirs);
+        let inside = |p: &Path| list.iter().any(|d| p.starts_with(d));
+        let canon = match canonical(path, may_be_new) {
+            Ok(c) => c,
+            Err(e) if self.open || inside(&lexical(Path::new(path))) => {
+                return Err(Denied::Io(format!("{what} {path}: {e}")))
+            }
+            Err(_) => return Err(self.outside(dirs, what, path, None)),
+        };
+        if self.open || inside(&canon) {
+            return Ok(canon);
+        }
+        Err(self.outside(dirs, what, path, Some(&canon)))
+    }
+
+    fn dirs(&self, dirs: Dirs) -> &[PathBuf] {
+        match dirs {
             Dirs::Watch => &self.watch_dirs,
             Dirs::Socket => &self.socket_dirs,
             Dirs::Tls => &self.tls_dirs,
-        };
-        if self.open || list.iter().any(|d| canon.starts_with(d)) {
-            return Ok(canon);
+            Dirs::File => &self.file_dirs,
         }
-        let seen = if canon.as_path() != Path::new(path) {
-            format!(" (it is {})", canon.display())
-        } else {
-            String::new()
+    }
+
+    fn outside(&self, dirs: Dirs, what: &str, path: &str, canon: Option<&Path>) -> Denied {
+        let seen = match canon {
+            Some(c) if c != Path::new(path) => format!(" (it is {})", c.display()),
+            _ => String::new(),
         };
-        Err(format!(
+        Denied::Policy(format!(
             "{what} {path}{seen} is not in a directory the unisock policy allows: add its \
              directory to the policy's \"{}\" key",
             dirs.key()
         ))
     }
+}
+
+/// Environment variables that make a program load code other than its own:
+/// the dynamic loader's (LD_*), the C library's (GCONV_PATH, ...), shells'
+/// start-up files and exported functions, interpreters' module paths and
+/// options. Not complete, and cannot be: an allowed program may read any
+/// variable; the docs say so (docs/SECURITY.md).
+fn loads_code(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "GCONV_PATH",
+        "GETCONF_DIR",
+        "LOCPATH",
+        "NLSPATH",
+        "HOSTALIASES",
+        "RESOLV_HOST_CONF",
+        "GLIBC_TUNABLES",
+        "MALLOC_CONF",
+        "BASH_ENV",
+        "ENV",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "IFS",
+        "PERLLIB",
+        "PERL5LIB",
+        "PERL5OPT",
+        "PERL5DB",
+        "RUBYLIB",
+        "RUBYOPT",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "CLASSPATH",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "TCLLIBPATH",
+        "PHPRC",
+        "PHP_INI_SCAN_DIR",
+        "EDITOR",
+        "VISUAL",
+        "PAGER",
+    ];
+    const PREFIX: &[&str] = &["LD_", "PYTHON", "LUA_", "BASH_FUNC_", "GIT_", "DYLD_"];
+    EXACT.contains(&name) || PREFIX.iter().any(|p| name.starts_with(p))
+}
+
+/// `path` made absolute (from the working directory) with `.` and `..`
+/// taken lexically: where it would be, for choosing which error to give
+/// when it cannot be resolved.
+fn lexical(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(path)
+    };
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `path` as the kernel resolves it: absolute (relative paths are taken from
@@ -505,3 +691,11 @@ fn principal(key: &str, v: &Json, group: bool) -> Result<Principal, String> {
 
 #[cfg(test)]
 mod tests;
+
+/// Unit tests of the families use the host powers: they run under an open
+/// policy (no unit test puts a narrower one in force; the policy's own
+/// tests check `Policy` values, not the global one).
+#[cfg(test)]
+pub fn open_for_tests() {
+    set(Policy::open());
+}

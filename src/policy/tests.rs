@@ -21,12 +21,20 @@ fn the_default_enables_http_and_nothing_that_reaches_the_host() {
     assert!(p
         .check_command("/bin/true")
         .unwrap_err()
+        .to_string()
         .contains("\"commands\""));
     assert!(p.check_shell().unwrap_err().contains("\"shell\""));
-    assert!(p.check_user(0, "root").unwrap_err().contains("\"users\""));
+    let other = if nix::unistd::geteuid().is_root() { 65534 } else { 0 };
+    let e = p.check_user(other, "someone").unwrap_err();
+    assert!(e.contains("\"users\""), "{e}");
+    assert!(p.check_group(other, "some group").is_err());
+    // running as the driver's own user or group grants nothing
+    assert!(p.check_user(nix::unistd::geteuid().as_raw(), "me").is_ok());
+    assert!(p.check_group(nix::unistd::getegid().as_raw(), "mine").is_ok());
     let e = p
         .check_path(Dirs::Tls, "SO_TLS_CA", "/etc/hostname", false)
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("\"tls_dirs\"") && e.contains("SO_TLS_CA"), "{e}");
 }
 
@@ -68,13 +76,16 @@ fn commands_by_file_or_by_directory_compared_canonically() {
     assert_eq!(p.check_command(&dotted).unwrap(), tool);
     let e = p
         .check_command(bin.join("escape").to_str().unwrap())
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(&format!("(it is {})", other.display())), "{e}");
     assert!(p.check_command(other.to_str().unwrap()).is_err());
-    assert!(p
-        .check_command(d.join("missing").to_str().unwrap())
-        .unwrap_err()
-        .contains("No such file"));
+    // missing: "no such file" only where it would be allowed
+    let e = p.check_command(bin.join("missing").to_str().unwrap()).unwrap_err();
+    assert!(!e.is_policy() && e.to_string().contains("No such file"), "{e}");
+    let e = p.check_command(d.join("missing").to_str().unwrap()).unwrap_err();
+    assert!(e.is_policy() && e.to_string().contains("\"commands\""), "{e}");
+    assert!(p.check_command("bin/tool").unwrap_err().is_policy());
     let _ = std::fs::remove_dir_all(d);
 }
 
@@ -104,7 +115,8 @@ fn paths_inside_allowed_directories_only() {
             ok.join("out/hostname").to_str().unwrap(),
             false,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("(it is /etc/hostname)") && e.contains("\"tls_dirs\""),
         "{e}"
