@@ -897,10 +897,7 @@ impl Process {
                         let _ = w.w.remove(a);
                     }
                     return Err(if policy {
-                        Error::new(
-                            ResultCode::EeSecurity,
-                            format!("socket_set_option: {why}"),
-                        )
+                        Error::new(ResultCode::EeSecurity, format!("socket_set_option: {why}"))
                     } else {
                         refused(why)
                     });
@@ -1150,10 +1147,17 @@ impl Process {
 /// Watches `key` (a canonical watch path) if the policy's `watch_dirs`
 /// allow it, from the canonical path it allowed. Err((true, why)): the
 /// policy refused; Err((false, why)): it cannot be watched.
-fn add_watch(w: &mut Watches, key: &str, bits: u32, what: &str) -> std::result::Result<i64, (bool, String)> {
+fn add_watch(
+    w: &mut Watches,
+    key: &str,
+    bits: u32,
+    what: &str,
+) -> std::result::Result<i64, (bool, String)> {
     use crate::policy::{gate, Denied};
     match gate::watch(what, gate::watch_base(key)) {
-        Ok((real, confine)) => w.add_checked(key, bits, real, confine).map_err(|e| (false, e)),
+        Ok((real, confine)) => w
+            .add_checked(key, bits, real, confine)
+            .map_err(|e| (false, e)),
         Err(Denied::Policy(m)) => Err((true, m)),
         Err(Denied::Io(_)) => Err((false, Watches::unresolved(key))),
     }

@@ -19,8 +19,8 @@ use super::sandbox::Sandbox;
 use super::{opt, sys};
 use crate::error::{Error, Result, ResultCode};
 use crate::options::catalog;
-use crate::policy::gate;
 use crate::options::store::OptionStore;
+use crate::policy::gate;
 use crate::value::Value;
 
 /// What the options ask for.

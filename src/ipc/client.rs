@@ -162,10 +162,9 @@ impl IpcClient {
         use crate::policy::Denied;
         match crate::policy::gate::socket_file("the IPC socket", path) {
             Ok(f) => UnixStream::connect(crate::policy::fs::fd_path(&f)),
-            Err(Denied::Policy(m)) => Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                m,
-            )),
+            Err(Denied::Policy(m)) => {
+                Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, m))
+            }
             // Missing (no server yet) or unreadable: connect says which.
             Err(Denied::Io(_)) if crate::policy::current().is_open() => UnixStream::connect(path),
             Err(Denied::Io(_)) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),

@@ -594,8 +594,11 @@ impl Endpoint for IpcServer {
             // The directory as the policy allows it, opened once: the socket
             // file is made, linked and later removed relative to it.
             let dir = path.parent().unwrap_or(std::path::Path::new("/"));
-            let dir = crate::policy::gate::dir(crate::policy::Dirs::Socket, super::dir_option(o), dir)
-                .map_err(|d| crate::policy::gate::error(d, "socket_bind", ResultCode::EeBind))?;
+            let dir =
+                crate::policy::gate::dir(crate::policy::Dirs::Socket, super::dir_option(o), dir)
+                    .map_err(|d| {
+                        crate::policy::gate::error(d, "socket_bind", ResultCode::EeBind)
+                    })?;
             let l = transport::bind_unix(&path, dir, perm, remove)?;
             self.where_ = path.display().to_string();
             self.listener = Some((l, None));

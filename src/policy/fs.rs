@@ -107,9 +107,7 @@ pub fn open(path: &Path, how: Last) -> io::Result<File> {
         Last::Dir => o
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW),
-        Last::Path => o
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW),
+        Last::Path => o.read(true).custom_flags(libc::O_PATH | libc::O_NOFOLLOW),
     };
     open_nofollow(path, &o)
 }

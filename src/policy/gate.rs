@@ -78,9 +78,7 @@ pub fn option(id: u16, name: &str, value: &Value) -> Result<()> {
             Err(Denied::Policy(m)) => Err(security(verb, &m)),
             _ => Ok(()),
         },
-        (153, v) if !matches!(v, Value::Int(0)) => {
-            p.check_shell().map_err(|m| security(verb, &m))
-        }
+        (153, v) if !matches!(v, Value::Int(0)) => p.check_shell().map_err(|m| security(verb, &m)),
         (145 | 146, v) => {
             let group = id == 146;
             let Ok(n) = crate::options::catalog::run_as(v, group) else {
@@ -97,12 +95,13 @@ pub fn option(id: u16, name: &str, value: &Value) -> Result<()> {
             };
             r.map_err(|m| security(verb, &m))
         }
-        (142, Value::Mapping(m)) => m.iter().try_for_each(|(k, v)| {
-            match (k.as_str(), v.as_str()) {
-                (Some(k), Some(v)) => p.check_env(k, v).map_err(|m| security(verb, &m)),
-                _ => Ok(()),
-            }
-        }),
+        (142, Value::Mapping(m)) => {
+            m.iter()
+                .try_for_each(|(k, v)| match (k.as_str(), v.as_str()) {
+                    (Some(k), Some(v)) => p.check_env(k, v).map_err(|m| security(verb, &m)),
+                    _ => Ok(()),
+                })
+        }
         _ => Ok(()),
     }
 }
@@ -125,13 +124,20 @@ pub fn command(command: &str, shell: bool) -> Result<PathBuf> {
     }
     p.check_command(command).map_err(|d| match d {
         Denied::Policy(m) => security("socket_bind", &m),
-        Denied::Io(m) => Error::new(ResultCode::EeBind, format!("socket_bind: cannot start: {m}")),
+        Denied::Io(m) => Error::new(
+            ResultCode::EeBind,
+            format!("socket_bind: cannot start: {m}"),
+        ),
     })
 }
 
 /// The start of a child: the user and group it runs as, and its
 /// environment, checked again against the policy in force.
-pub fn child(uid: Option<(u32, String)>, gid: Option<(u32, String)>, env: &[(String, String)]) -> Result<()> {
+pub fn child(
+    uid: Option<(u32, String)>,
+    gid: Option<(u32, String)>,
+    env: &[(String, String)],
+) -> Result<()> {
     let p = current();
     let refuse = |m: String| security("socket_bind", &m);
     if let Some((u, asked)) = uid {

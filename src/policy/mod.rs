@@ -87,8 +87,9 @@ impl Dirs {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Principal {
     id: u32,
-    /// As the admin wrote it (for messages and read-back).
-    text: String,
+    /// The name the admin wrote, or None for a numeric id (read back as
+    /// written, so that the read-back parses again to the same policy).
+    name: Option<String>,
 }
 
 /// The policy in force.
@@ -279,7 +280,14 @@ impl Policy {
             .collect();
         commands.extend(self.command_dirs.iter().map(|p| Json::String(dir_text(p))));
         let names = |v: &[Principal]| -> Json {
-            Json::Array(v.iter().map(|p| Json::String(p.text.clone())).collect())
+            Json::Array(
+                v.iter()
+                    .map(|p| match &p.name {
+                        Some(n) => Json::String(n.clone()),
+                        None => Json::from(p.id),
+                    })
+                    .collect(),
+            )
         };
         let mut m = serde_json::Map::new();
         m.insert(
@@ -318,7 +326,8 @@ impl Policy {
         }
         let path = Path::new(command);
         let allowed = |p: &Path| {
-            self.commands.iter().any(|c| c == p) || self.command_dirs.iter().any(|d| p.starts_with(d))
+            self.commands.iter().any(|c| c == p)
+                || self.command_dirs.iter().any(|d| p.starts_with(d))
         };
         let refused = |seen: String| {
             Denied::Policy(format!(
@@ -395,7 +404,8 @@ impl Policy {
     /// (EXTERNAL_ENV)? Variables that make a program load other code (the
     /// dynamic loader's, the C library's, interpreters' and shells') need
     /// the `shell` key, since with them an allowed program runs any other;
-    /// PATH may name only directories of the `commands` key.
+    /// PATH may name only the directories of the default PATH
+    /// ([`SYSTEM_PATH`]) and those of the `commands` key.
     pub fn check_env(&self, name: &str, value: &str) -> Result<(), String> {
         if self.allows_shell() {
             return Ok(());
@@ -405,16 +415,19 @@ impl Policy {
                 let d = Path::new(d);
                 !d.is_absolute() || {
                     let canon = std::fs::canonicalize(d).unwrap_or_else(|_| lexical(d));
-                    !self.command_dirs.iter().any(|c| canon.starts_with(c))
+                    let system = SYSTEM_PATH
+                        .split(':')
+                        .any(|s| std::fs::canonicalize(s).is_ok_and(|s| s == canon));
+                    !system && !self.command_dirs.iter().any(|c| canon.starts_with(c))
                 }
             });
             return match outside {
                 None => Ok(()),
                 Some(d) => Err(format!(
-                    "EXTERNAL_ENV PATH names {d:?}, which is not a directory of the unisock \
-                     policy's \"commands\" key: a program found through PATH must be an \
-                     allowed one (leave PATH out, add the directory ending in / to \"commands\", \
-                     or set the policy's \"shell\" key to 1)"
+                    "EXTERNAL_ENV PATH names {d:?}, which is neither a directory of the default \
+                     PATH ({SYSTEM_PATH}) nor one of the unisock policy's \"commands\" key: \
+                     add the directory ending in / to \"commands\", or set the policy's \
+                     \"shell\" key to 1"
                 )),
             };
         }
@@ -478,6 +491,10 @@ impl Policy {
         ))
     }
 }
+
+/// The PATH a child gets by default (EXTERNAL_ENV's default); LPC's PATH
+/// may name these directories and the policy's command directories.
+pub const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Environment variables that make a program load code other than its own:
 /// the dynamic loader's (LD_*), the C library's (GCONV_PATH, ...), shells'
@@ -678,9 +695,9 @@ fn principal(key: &str, v: &Json, group: bool) -> Result<Principal, String> {
     match id {
         Some(id) => Ok(Principal {
             id,
-            text: match v {
-                Json::String(s) => s.clone(),
-                _ => id.to_string(),
+            name: match v {
+                Json::String(s) => Some(s.clone()),
+                _ => None,
             },
         }),
         None => Err(format!(

@@ -24,13 +24,19 @@ fn the_default_enables_http_and_nothing_that_reaches_the_host() {
         .to_string()
         .contains("\"commands\""));
     assert!(p.check_shell().unwrap_err().contains("\"shell\""));
-    let other = if nix::unistd::geteuid().is_root() { 65534 } else { 0 };
+    let other = if nix::unistd::geteuid().is_root() {
+        65534
+    } else {
+        0
+    };
     let e = p.check_user(other, "someone").unwrap_err();
     assert!(e.contains("\"users\""), "{e}");
     assert!(p.check_group(other, "some group").is_err());
     // running as the driver's own user or group grants nothing
     assert!(p.check_user(nix::unistd::geteuid().as_raw(), "me").is_ok());
-    assert!(p.check_group(nix::unistd::getegid().as_raw(), "mine").is_ok());
+    assert!(p
+        .check_group(nix::unistd::getegid().as_raw(), "mine")
+        .is_ok());
     let e = p
         .check_path(Dirs::Tls, "SO_TLS_CA", "/etc/hostname", false)
         .unwrap_err()
@@ -81,10 +87,20 @@ fn commands_by_file_or_by_directory_compared_canonically() {
     assert!(e.contains(&format!("(it is {})", other.display())), "{e}");
     assert!(p.check_command(other.to_str().unwrap()).is_err());
     // missing: "no such file" only where it would be allowed
-    let e = p.check_command(bin.join("missing").to_str().unwrap()).unwrap_err();
-    assert!(!e.is_policy() && e.to_string().contains("No such file"), "{e}");
-    let e = p.check_command(d.join("missing").to_str().unwrap()).unwrap_err();
-    assert!(e.is_policy() && e.to_string().contains("\"commands\""), "{e}");
+    let e = p
+        .check_command(bin.join("missing").to_str().unwrap())
+        .unwrap_err();
+    assert!(
+        !e.is_policy() && e.to_string().contains("No such file"),
+        "{e}"
+    );
+    let e = p
+        .check_command(d.join("missing").to_str().unwrap())
+        .unwrap_err();
+    assert!(
+        e.is_policy() && e.to_string().contains("\"commands\""),
+        "{e}"
+    );
     assert!(p.check_command("bin/tool").unwrap_err().is_policy());
     let _ = std::fs::remove_dir_all(d);
 }
@@ -193,5 +209,10 @@ fn json_round_trip() {
     let p = Policy::from_json(r#"{"modes":[30,22,22],"commands":["/bin/true","/usr/bin/"],"shell":true,"users":["root"],"watch_dirs":["/tmp"]}"#).unwrap();
     let q = Policy::from_json(&p.to_json().to_string()).unwrap();
     assert_eq!(p, q);
+    // numeric ids read back as numbers (found by the policy fuzz target: "65534"
+    // read back as a string named no user, and the read-back was refused)
+    let n = Policy::from_json(r#"{"users":[65534,"root"],"groups":[0]}"#).unwrap();
+    assert_eq!(n.to_json()["users"], serde_json::json!([65534, "root"]));
+    assert_eq!(Policy::from_json(&n.to_json().to_string()).unwrap(), n);
     assert_eq!(p.to_json()["modes"], serde_json::json!([22, 30]));
 }

@@ -38,9 +38,7 @@ fn tls_err(msg: String) -> Error {
 /// `tls_dirs` hold it (read through one descriptor, no link followed).
 fn read(what: &str, path: &str) -> Result<Vec<u8>> {
     crate::policy::gate::read_tls(what, path).map_err(|d| match d {
-        crate::policy::Denied::Policy(m) => {
-            Error::new(ResultCode::EeSecurity, format!("tls: {m}"))
-        }
+        crate::policy::Denied::Policy(m) => Error::new(ResultCode::EeSecurity, format!("tls: {m}")),
         crate::policy::Denied::Io(m) => tls_err(format!("tls: cannot read {m}")),
     })
 }
@@ -511,7 +509,9 @@ mod tests {
         assert!(out.status.success(), "{out:?}");
         let path = dir.join("c.pem");
         crate::policy::open_for_tests();
-        let der = load_certs("SO_TLS_CA", path.to_str().unwrap()).unwrap().remove(0);
+        let der = load_certs("SO_TLS_CA", path.to_str().unwrap())
+            .unwrap()
+            .remove(0);
         (dir, der)
     }
 
