@@ -518,7 +518,8 @@ unisock_result unisock_ipc_encode(const char *event_name,
 /**
  * Puts the policy in the `len` bytes at `json` (UTF-8 JSON) in force: an
  * object with the keys `modes`, `commands`, `shell`, `users`, `groups`,
- * `watch_dirs`, `socket_dirs`, `tls_dirs` and `open` (docs/SECURITY.md); a
+ * `watch_dirs`, `socket_dirs`, `tls_dirs`, `file_dirs` and `open`
+ * (docs/SECURITY.md); a
  * key left out allows nothing of its kind, `{"open": 1}` allows everything.
  * Until a host calls this, the default policy holds: modes 0–6 and 10–13,
  * nothing that reaches the host. Checks made from now on use it; sockets
