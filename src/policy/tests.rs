@@ -216,3 +216,147 @@ fn json_round_trip() {
     assert_eq!(Policy::from_json(&n.to_json().to_string()).unwrap(), n);
     assert_eq!(p.to_json()["modes"], serde_json::json!([22, 30]));
 }
+
+#[test]
+fn file_dirs_is_a_key_and_missing_paths_answer_by_where_they_would_be() {
+    let d = tmp("files");
+    let ok = d.join("ok");
+    std::fs::create_dir(&ok).unwrap();
+    let p = Policy::from_json(&format!(r#"{{"file_dirs":["{}"]}}"#, ok.display())).unwrap();
+    assert_eq!(
+        p.to_json()["file_dirs"],
+        serde_json::json!([ok.to_str().unwrap()])
+    );
+    // a new file in an allowed directory is allowed (its parent resolved)
+    let out = ok.join("out.log");
+    assert_eq!(
+        p.check_path(
+            Dirs::File,
+            "EXTERNAL_STDOUT_MODE",
+            out.to_str().unwrap(),
+            true
+        )
+        .unwrap(),
+        out
+    );
+    // missing inside: an I/O answer; missing outside: the refusal (nothing learnt)
+    let e = p
+        .check_path(
+            Dirs::File,
+            "EXTERNAL_STDIN_MODE",
+            out.to_str().unwrap(),
+            false,
+        )
+        .unwrap_err();
+    assert!(
+        !e.is_policy() && e.to_string().contains("No such file"),
+        "{e}"
+    );
+    let e = p
+        .check_path(Dirs::File, "EXTERNAL_STDIN_MODE", "/nonexistent/x", false)
+        .unwrap_err();
+    assert!(
+        e.is_policy() && e.to_string().contains("\"file_dirs\""),
+        "{e}"
+    );
+    let e = p
+        .check_path(Dirs::Tls, "SO_TLS_CA", out.to_str().unwrap(), true)
+        .unwrap_err();
+    assert!(
+        e.is_policy() && e.to_string().contains("\"tls_dirs\""),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn loader_variables_need_the_shell_key_and_path_the_command_dirs() {
+    let d = tmp("env");
+    let bin = d.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let p = Policy::from_json(&format!(r#"{{"commands":["{}/"]}}"#, bin.display())).unwrap();
+    for name in [
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "GCONV_PATH",
+        "BASH_ENV",
+        "BASH_FUNC_ls%%",
+        "PYTHONPATH",
+        "PERL5OPT",
+        "NODE_OPTIONS",
+        "GIT_SSH_COMMAND",
+    ] {
+        let e = p.check_env(name, "/tmp/x").unwrap_err();
+        assert!(e.contains(name) && e.contains("\"shell\""), "{e}");
+    }
+    for name in ["LANG", "HOME", "TZ", "MUD_PORT"] {
+        assert!(p.check_env(name, "/tmp").is_ok(), "{name}");
+    }
+    assert!(p.check_env("PATH", SYSTEM_PATH).is_ok());
+    assert!(p
+        .check_env("PATH", &format!("{}:/usr/bin", bin.display()))
+        .is_ok());
+    let e = p.check_env("PATH", "/usr/bin:/tmp").unwrap_err();
+    assert!(e.contains("\"/tmp\"") && e.contains("\"commands\""), "{e}");
+    assert!(p.check_env("PATH", "bin").is_err(), "a relative PATH entry");
+    let shell = Policy::from_json(r#"{"shell":1}"#).unwrap();
+    assert!(shell.check_env("LD_PRELOAD", "/tmp/x.so").is_ok());
+    assert!(shell.check_env("PATH", "/tmp").is_ok());
+    assert!(Policy::open().check_env("LD_PRELOAD", "x").is_ok());
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn what_was_checked_opens_without_following_links() {
+    use super::fs::{open, Last};
+    use std::io::Read;
+    let d = tmp("fs");
+    let a = d.join("a");
+    std::fs::create_dir(&a).unwrap();
+    std::fs::write(a.join("f"), "inside").unwrap();
+    std::fs::write(d.join("secret"), "outside").unwrap();
+    let mut s = String::new();
+    open(&a.join("f"), Last::Read)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "inside");
+    // the directory swapped for a link after the check: refused, not followed
+    std::fs::rename(&a, d.join("a.old")).unwrap();
+    std::os::unix::fs::symlink(&d, &a).unwrap();
+    std::fs::write(d.join("f"), "outside").unwrap();
+    let e = open(&a.join("f"), Last::Read).unwrap_err();
+    assert!(
+        matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)),
+        "{e}"
+    );
+    assert!(super::fs::explain(&e).contains("changed after it was checked"));
+    assert!(open(&a, Last::Dir).is_err());
+    // the file itself a link: refused for reading, appending and as a path
+    std::fs::remove_file(&a).unwrap();
+    std::fs::rename(d.join("a.old"), &a).unwrap();
+    std::fs::remove_file(a.join("f")).unwrap();
+    std::os::unix::fs::symlink(d.join("secret"), a.join("f")).unwrap();
+    for how in [Last::Read, Last::Append, Last::Path] {
+        let e = open(&a.join("f"), how).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.join("secret")).unwrap(),
+        "outside"
+    );
+    // a new file is made 0644 in the directory opened
+    use std::os::unix::fs::PermissionsExt;
+    open(&a.join("new"), Last::Append).unwrap();
+    let mode = std::fs::metadata(a.join("new"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o022, 0, "{mode:o}");
+    // only canonical absolute paths
+    assert!(open(Path::new("a/f"), Last::Read).is_err());
+    assert!(open(&a.join("../a/f"), Last::Read).is_err());
+    assert!(open(Path::new("/"), Last::Dir).is_ok());
+    let _ = std::fs::remove_dir_all(d);
+}
