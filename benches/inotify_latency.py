@@ -7,6 +7,7 @@ Runs WATCHER_COMMAND with its stdin and stdout on pipes and makes it watch
 DIR: for `unisock` the command is the harness (scripts/unisock-host), sent
 
     timestamps on
+    policy {"modes": [22], "watch_dirs": ["DIR"]}
     create 1 EXTERNAL_PROCESS
     set 1 EXTERNAL_WATCH_PATH "DIR"
 
@@ -83,7 +84,9 @@ def main():
     out = Lines(proc.stdout.fileno())
     try:
         if kind == "unisock":
-            setup = ["timestamps on", "create 1 EXTERNAL_PROCESS",
+            # The admin's policy (docs/SECURITY.md): mode 22 and this directory only.
+            policy = json.dumps({"modes": [22], "watch_dirs": [d]})
+            setup = ["timestamps on", "policy " + policy, "create 1 EXTERNAL_PROCESS",
                      "set 1 EXTERNAL_WATCH_PATH " + json.dumps(d), "echo ready"]
             proc.stdin.write(("\n".join(setup) + "\n").encode())
             proc.stdin.flush()

@@ -79,7 +79,15 @@ bench_build() {
 
 # Starts the release harness reading commands from a FIFO held open on fd 3.
 # Sets $harness_pid and $harness_out. Send commands with: echo ... >&3
+# The admin's policy the harness runs with (docs/SECURITY.md), which every bench
+# script sets: "default" (the library's: upstream's modes and HTTP, no host power),
+# "open", or a JSON object.
+harness_policy=${harness_policy:-}
 harness_start() {
+  if [ -z "$harness_policy" ]; then
+    echo "bench: set harness_policy (default, open or JSON) before harness_start" >&2
+    return 1
+  fi
   mkfifo "$work/harness.in"
   harness_out="$work/harness.out"
   UNISOCK_HOST_NO_BUILD=1 UNISOCK_PROFILE=release \
@@ -87,6 +95,9 @@ harness_start() {
   harness_pid=$!   # scripts/unisock-host execs the harness: same PID
   bench_pids+=("$harness_pid")
   exec 3>"$work/harness.in"
+  if [ "$harness_policy" != default ]; then
+    echo "policy $harness_policy" >&3
+  fi
 }
 
 # Waits (up to $2 s, default 10) until the harness output has a line matching $1.

@@ -23,8 +23,11 @@ def show(obj):
 
 
 def main():
-    pki = tls_material.make(tempfile.mkdtemp(prefix="unisock-demo-"))
-    h = Host()
+    pki_dir = tempfile.mkdtemp(prefix="unisock-demo-")
+    pki = tls_material.make(pki_dir)
+    # The admin's policy (docs/SECURITY.md): upstream's modes, HTTP, and TLS files from the
+    # demo's own directory; nothing else that reaches the host.
+    h = Host(policy={"modes": [10, 11, 12, 13], "tls_dirs": [pki_dir]})
     try:
         say("1. A STREAM echo server, as a mudlib would create it: socket_create(STREAM), bind, listen")
         port = h.listen_port(1, "STREAM")
@@ -88,9 +91,13 @@ def main():
             r = h.call(line)
             print(f"    {line:32} -> {r.get('error') or r.get('value')}")
         print("    create 7 REST_SERVER             -> " + h.call("create 7 REST_SERVER")["error"])
+        print("    create 8 EXTERNAL_PROCESS        -> " + h.call("create 8 EXTERNAL_PROCESS")["error"])
+        h.ok("create 9 STREAM_TLS")
+        r = h.call("set 9 SO_TLS_CA \"/etc/hostname\"")
+        print("    set 9 SO_TLS_CA \"/etc/hostname\"  -> " + r.get("error", "accepted?!"))
 
         say("6. Everything closed, nothing left open")
-        for i in [1, 2, 3, 5, 6]:
+        for i in [1, 2, 3, 5, 6, 9]:
             h.call(f"close {i}")
         print("    ", h.call("count"))
     finally:

@@ -17,6 +17,9 @@
  *   burst ID N JSON [TARGET]  fds
  *   spawnloop N COMMAND [pipes|null]                     timestamps on|off
  *   count                     echo TEXT
+ *   policy [JSON|open]        the admin's policy (docs/SECURITY.md): JSON puts it
+ *                             in force, `open` allows everything ({"open":1}),
+ *                             no argument prints the one in force
  *   ext ID OP [ARGS]          the external_* efuns (OP: write JSON, read [MAX],
  *                             monitor PATH_JSON [BITS], unmonitor PATH_JSON,
  *                             events, limits JSON, stats, spawn)
@@ -666,6 +669,20 @@ static void command(char *line) {
     else if (atoi(w) >= 0 && atoi(w) < MAX_AUTO) reply_on[atoi(w)] = 1;
     if (q && !strcmp(q, "quiet")) quiet_reply = 1;
     printf("{\"cmd\":\"autoreply\",\"result\":\"ok\"}\n");
+  } else if (!strcmp(verb, "policy")) {
+    while (*p == ' ') p++;
+    if (!*p) {
+      unisock_value *v = NULL;
+      r = unisock_get_policy(&v);
+      if (r != UNISOCK_RESULT_OK) { print_result("policy", -1, r); return; }
+      printf("{\"cmd\":\"policy\",\"value\":");
+      print_value(v);
+      printf("}\n");
+      unisock_value_free(v);
+    } else {
+      const char *json = strcmp(p, "open") ? p : "{\"open\":1}";
+      print_result("policy", -1, unisock_set_policy(json, strlen(json)));
+    }
   } else if (!strcmp(verb, "fds")) {
     printf("{\"cmd\":\"fds\",\"value\":%d}\n", count_fds());
   } else if (!strcmp(verb, "count")) {

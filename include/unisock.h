@@ -516,6 +516,31 @@ unisock_result unisock_ipc_encode(const char *event_name,
                                   struct unisock_value **out);
 
 /**
+ * Puts the policy in the `len` bytes at `json` (UTF-8 JSON) in force: an
+ * object with the keys `modes`, `commands`, `shell`, `users`, `groups`,
+ * `watch_dirs`, `socket_dirs`, `tls_dirs`, `file_dirs` and `open`
+ * (docs/SECURITY.md); a
+ * key left out allows nothing of its kind, `{"open": 1}` allows everything.
+ * Until a host calls this, the default policy holds: modes 0–6 and 10–13,
+ * nothing that reaches the host. Checks made from now on use it; sockets
+ * already running keep what they were allowed.
+ * - OK: in force;
+ * - PARSE: not JSON, not an object, an unknown key, a value of the wrong
+ *   kind, a relative path, a user or group the host does not know; the
+ *   message (unisock_last_error) names the key and starts with `policy: `;
+ *   the policy in force is unchanged.
+ *
+ * `json` is borrowed for the call.
+ */
+unisock_result unisock_set_policy(const char *json, size_t len);
+
+/**
+ * The policy in force as a mapping (`*out`, the caller's to free with
+ * unisock_value_free): every key, paths canonical, `open` 0 or 1.
+ */
+unisock_result unisock_get_policy(struct unisock_value **out);
+
+/**
  * Copies the fixed description of `code` into `buf` (NUL-terminated,
  * truncated to `len - 1` bytes). `*out_n` (if not NULL) receives the full
  * length. Returns BUFFER_TOO_SMALL when truncated. `buf` is caller-owned.

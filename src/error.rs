@@ -191,6 +191,16 @@ const TEXTS: &[(ResultCode, &str)] = &[
 ];
 
 impl ResultCode {
+    /// `code`, unless this is EESECURITY: a refusal by the policy keeps its
+    /// code when a family reports it under its own.
+    pub fn or_security(self, code: ResultCode) -> ResultCode {
+        if self == ResultCode::EeSecurity {
+            self
+        } else {
+            code
+        }
+    }
+
     /// All codes, for tests and docs.
     pub fn all() -> impl Iterator<Item = ResultCode> {
         TEXTS.iter().map(|(c, _)| *c)

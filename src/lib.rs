@@ -10,6 +10,7 @@ pub mod gen;
 pub mod http_util;
 pub mod modes;
 pub mod options;
+pub mod policy;
 pub mod value;
 
 pub use error::{Error, Result, ResultCode};

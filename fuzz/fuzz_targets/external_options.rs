@@ -655,6 +655,8 @@ fn stats(started: bool) {
 }
 
 fuzz_target!(|input: Input| {
+    // Modes 22/23, commands, watches and files are the admin's to allow: allowed here.
+    open_policy();
     ignore_sigpipe();
     let d = fuzz_dir();
     let _ = std::fs::remove_file(format!("{d}/x"));

@@ -85,6 +85,18 @@ pub fn check_result(rc: ResultCode, what: &str) -> String {
     msg
 }
 
+/// Puts the open policy in force (`{"open":1}` through unisock_set_policy),
+/// once per process: for targets that create modes 22/23/29/30 or use TLS
+/// files, which the library's default policy refuses (docs/SECURITY.md).
+pub fn open_policy() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let j = br#"{"open":1}"#;
+        let rc = unisock::ffi::policy::unisock_set_policy(j.as_ptr() as *const c_char, j.len());
+        assert_eq!(rc, ResultCode::Ok, "open policy: {}", last_error());
+    });
+}
+
 /// Runs a closure after clearing the last-error slot, so that a stale message
 /// from an earlier call cannot satisfy the "failure has a message" check.
 /// (There is no C call to clear it: a successful call that never fails does

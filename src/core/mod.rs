@@ -183,6 +183,7 @@ impl Unisock {
             crate::reactor::log::warn(&msg);
             return Err(Error::new(ResultCode::EeModenotsupp, msg));
         }
+        crate::policy::gate::mode(info.number)?;
         let ep = match info.family {
             modes::Family::Http => crate::http::new_endpoint(info.number)?,
             modes::Family::Ipc => crate::ipc::new_endpoint(info.number)?,

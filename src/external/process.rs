@@ -890,13 +890,17 @@ impl Process {
             if watched.contains(key) {
                 continue;
             }
-            match w.w.add(key, 0) {
+            match add_watch(&mut w.w, key, 0, "EXTERNAL_WATCH_PATH") {
                 Ok(_) => added.push(key.clone()),
-                Err(why) => {
+                Err((policy, why)) => {
                     for a in &added {
                         let _ = w.w.remove(a);
                     }
-                    return Err(refused(why));
+                    return Err(if policy {
+                        Error::new(ResultCode::EeSecurity, format!("socket_set_option: {why}"))
+                    } else {
+                        refused(why)
+                    });
                 }
             }
         }
@@ -1140,6 +1144,25 @@ impl Process {
 }
 
 /// An option's refusal, as external_set_resource_limits's error (EEBADDATA).
+/// Watches `key` (a canonical watch path) if the policy's `watch_dirs`
+/// allow it, from the canonical path it allowed. Err((true, why)): the
+/// policy refused; Err((false, why)): it cannot be watched.
+fn add_watch(
+    w: &mut Watches,
+    key: &str,
+    bits: u32,
+    what: &str,
+) -> std::result::Result<i64, (bool, String)> {
+    use crate::policy::{gate, Denied};
+    match gate::watch(what, gate::watch_base(key)) {
+        Ok((real, confine)) => w
+            .add_checked(key, bits, real, confine)
+            .map_err(|e| (false, e)),
+        Err(Denied::Policy(m)) => Err((true, m)),
+        Err(Denied::Io(_)) => Err((false, Watches::unresolved(key))),
+    }
+}
+
 fn as_limits_error(e: Error) -> Error {
     Error::new(
         ResultCode::EeBaddata,
@@ -1475,18 +1498,22 @@ impl Endpoint for Process {
                         )
                     })?;
                 let w = self.watch(cx)?;
-                let added = Watches::key(path).and_then(|key| {
-                    let id = w.w.add(&key, bits)?;
-                    if !w.from_efun.contains(&key) {
-                        w.from_efun.push(key);
-                    }
-                    Ok(id)
-                });
-                added.map(Value::Int).map_err(|why| {
-                    Error::new(
-                        ResultCode::EeBaddata,
-                        format!("external_monitor_path: {why}"),
-                    )
+                let added = Watches::key(path)
+                    .map_err(|why| (false, why))
+                    .and_then(|key| {
+                        let id = add_watch(&mut w.w, &key, bits, "external_monitor_path")?;
+                        if !w.from_efun.contains(&key) {
+                            w.from_efun.push(key);
+                        }
+                        Ok(id)
+                    });
+                added.map(Value::Int).map_err(|(policy, why)| {
+                    let code = if policy {
+                        ResultCode::EeSecurity
+                    } else {
+                        ResultCode::EeBaddata
+                    };
+                    Error::new(code, format!("external_monitor_path: {why}"))
                 })
             }
             Call::StopMonitoring(path) => {

@@ -7,10 +7,10 @@
 //! process and reports an exec failure (no such file, not executable)
 //! synchronously, which becomes socket_bind's error.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
@@ -20,12 +20,17 @@ use super::{opt, sys};
 use crate::error::{Error, Result, ResultCode};
 use crate::options::catalog;
 use crate::options::store::OptionStore;
+use crate::policy::gate;
 use crate::value::Value;
 
 /// What the options ask for.
 pub struct Spec {
     pub command: String,
+    /// What is executed: the canonical executable the policy allowed (the
+    /// command as given under an open policy), or the shell.
     program: String,
+    /// argv[0]: the command as LPC named it, or the shell.
+    arg0: String,
     argv: Vec<String>,
     env: Vec<(String, String)>,
     cwd: Option<String>,
@@ -98,7 +103,7 @@ impl Spec {
             Value::Str(s) => Some(s),
             _ => None,
         };
-        let (program, argv) = match shell {
+        let (program, arg0, argv) = match shell {
             None => {
                 if !command.starts_with('/') {
                     return Err(Error::new(
@@ -109,13 +114,17 @@ impl Spec {
                         ),
                     ));
                 }
-                (command.clone(), args)
+                // Checked now against the policy in force, and executed
+                // as resolved then (docs/SECURITY.md says what window is left).
+                let exe = crate::policy::gate::command(&command, false)?;
+                (exe.to_string_lossy().into_owned(), command.clone(), args)
             }
             // sh -c COMMAND sh ARGS...: the args become $1, $2, ...
             Some(sh) => {
+                crate::policy::gate::command(&command, true)?;
                 let mut argv = vec!["-c".to_string(), command.clone(), sh.clone()];
                 argv.extend(args);
-                (sh, argv)
+                (sh.clone(), sh, argv)
             }
         };
         let id_of = |id: u16, group: bool| -> Result<Option<u32>> {
@@ -132,7 +141,16 @@ impl Spec {
             }
         };
         let uid = id_of(opt::EXTERNAL_USER, false)?;
-        let gid = match (id_of(opt::EXTERNAL_GROUP, true)?, uid) {
+        let asked = |id: u16, n: u32| match o.raw(id) {
+            Some(Value::Str(s)) => (n, s.clone()),
+            _ => (n, n.to_string()),
+        };
+        let explicit_gid = id_of(opt::EXTERNAL_GROUP, true)?;
+        let (uid_asked, gid_asked) = (
+            uid.map(|u| asked(opt::EXTERNAL_USER, u)),
+            explicit_gid.map(|g| asked(opt::EXTERNAL_GROUP, g)),
+        );
+        let gid = match (explicit_gid, uid) {
             (Some(g), _) => Some(g),
             (None, Some(u)) => Some(sys::primary_gid(u).ok_or_else(|| {
                 fail(format!(
@@ -166,9 +184,13 @@ impl Spec {
                 .collect(),
             _ => Vec::new(),
         };
+        // The user, the group named (a user's own primary group comes with
+        // the user) and the environment, against the policy in force.
+        crate::policy::gate::child(uid_asked, gid_asked, &env)?;
         Ok(Spec {
             command,
             program,
+            arg0,
             argv,
             env,
             cwd: o.string(opt::EXTERNAL_WORKING_DIR).map(str::to_string),
@@ -205,7 +227,8 @@ impl Spec {
             )));
         }
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.argv)
+        cmd.arg0(&self.arg0)
+            .args(&self.argv)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .process_group(0);
@@ -269,8 +292,8 @@ impl Spec {
             "null" => (Stdio::null(), None),
             m => {
                 let path = m.strip_prefix("file:").unwrap_or(m);
-                let f = File::open(path)
-                    .map_err(|e| fail(format!("EXTERNAL_STDIN_MODE: cannot open {path}: {e}")))?;
+                let f = gate::stdio("EXTERNAL_STDIN_MODE", path, false)
+                    .map_err(|d| gate::error(d, "socket_bind", ResultCode::EeBind))?;
                 (Stdio::from(f), None)
             }
         };
@@ -376,13 +399,11 @@ fn open_null() -> Result<OwnedFd> {
         .map_err(|e| fail(format!("/dev/null: {e}")))
 }
 
-/// A "file:<path>" output: appended to, created (0644) when missing.
+/// A "file:<path>" output: appended to, created (0644) when missing, if
+/// the policy's `file_dirs` hold it (opened without following links).
 fn append(mode: &str, option: &str) -> Result<OwnedFd> {
     let path = mode.strip_prefix("file:").unwrap_or(mode);
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(Path::new(path))
+    gate::stdio(option, path, true)
         .map(OwnedFd::from)
-        .map_err(|e| fail(format!("{option}: cannot open {path}: {e}")))
+        .map_err(|d| gate::error(d, "socket_bind", ResultCode::EeBind))
 }

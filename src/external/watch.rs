@@ -165,6 +165,13 @@ struct Root {
     /// Canonical spelling: base, or base + "/**".
     key: String,
     base: PathBuf,
+    /// `base` as the kernel resolved it when the root was added (canonical);
+    /// every directory of the root is opened from it without following
+    /// links, and watched and read through that descriptor.
+    real: PathBuf,
+    /// The file system a confined root stays on (the policy restricts
+    /// watches: a recursive walk does not cross into another mount).
+    dev: Option<u64>,
     recursive: bool,
     mask: u32,
     is_dir: bool,
@@ -243,8 +250,24 @@ impl Watches {
 
     /// Watches `path` (absolute; "/**" at the end: recursive) for the spec
     /// bits in `mask` (0: all but OPENED). Returns the watch id; adding a
-    /// watched path again updates its mask and keeps its id.
+    /// watched path again updates its mask and keeps its id. The root
+    /// follows symbolic links (as resolved now); nothing under it does.
     pub fn add(&mut self, path: &str, mask: u32) -> Result<i64, String> {
+        let (base, _, key) = parse_path(path)?;
+        let real = std::fs::canonicalize(&base).map_err(|e| os_error(&key, &e, false))?;
+        self.add_checked(path, mask, real, false)
+    }
+
+    /// `add` for a root whose base the policy checked: `real` is the
+    /// canonical path it allowed; with `confine`, a recursive root stays
+    /// on `real`'s file system.
+    pub fn add_checked(
+        &mut self,
+        path: &str,
+        mask: u32,
+        real: PathBuf,
+        confine: bool,
+    ) -> Result<i64, String> {
         let (base, recursive, key) = parse_path(path)?;
         if mask & !0xFF != 0 {
             return Err(format!(
@@ -269,14 +292,15 @@ impl Watches {
                 "cannot watch {path:?}: this socket already watches {MAX_ROOTS} paths"
             ));
         }
-        let is_dir = std::fs::metadata(&base)
-            .map_err(|e| os_error(&key, &e, recursive))?
-            .is_dir();
+        let meta = std::fs::metadata(&real).map_err(|e| os_error(&key, &e, recursive))?;
+        let is_dir = meta.is_dir();
         let id = self.next_id;
         self.roots.push(Root {
             id,
             key,
             base,
+            real,
+            dev: confine.then(|| std::os::unix::fs::MetadataExt::dev(&meta)),
             recursive,
             mask,
             is_dir,
@@ -306,6 +330,18 @@ impl Watches {
                 Ok(())
             }
             None => Err(format!("{path:?} is not watched")),
+        }
+    }
+
+    /// Why `path` cannot be watched, as `add` would say it, when it does
+    /// not resolve (a path the policy allows but that is missing).
+    pub fn unresolved(path: &str) -> String {
+        match parse_path(path) {
+            Err(e) => e,
+            Ok((base, recursive, key)) => match std::fs::canonicalize(&base) {
+                Err(e) => os_error(&key, &e, recursive),
+                Ok(_) => format!("cannot watch {key:?}: it changed while it was checked"),
+            },
         }
     }
 
@@ -546,12 +582,14 @@ impl Watches {
                 root.key, self.max_dirs
             ));
         }
-        match self.attach(idx, dir, WatchMask::ONLYDIR | WatchMask::DONT_FOLLOW) {
+        match self.attach(idx, dir, WatchMask::ONLYDIR) {
             Ok(_) => Ok(true),
+            // Gone, not a directory (a symbolic link: never followed),
+            // unreadable, or another file system under a confined root.
             Err(e)
                 if matches!(
                     e.raw_os_error(),
-                    Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES)
+                    Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP | libc::EXDEV)
                 ) =>
             {
                 Ok(false)
@@ -573,7 +611,10 @@ impl Watches {
     ) -> Result<(), String> {
         let mut queue = VecDeque::from([start]);
         while let Some(dir) = queue.pop_front() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+            let Ok(entries) = self
+                .open_in_root(idx, &dir)
+                .and_then(|f| std::fs::read_dir(crate::policy::fs::fd_path(&f)))
+            else {
                 continue; // vanished meanwhile, or unreadable
             };
             for entry in entries.flatten() {
@@ -627,11 +668,42 @@ impl Watches {
         Ok(())
     }
 
-    /// inotify_add_watch (IN_MASK_ADD) for root `idx` on `path`.
+    /// `dir` (the root's base or a directory under it, as reported) opened
+    /// from the root's real path one component at a time without following
+    /// links, so what is watched and read is what lies under the root now
+    /// (ELOOP or ENOTDIR where a link was swapped in); under a confined
+    /// root, EXDEV for another file system.
+    fn open_in_root(&self, idx: usize, dir: &Path) -> io::Result<std::fs::File> {
+        use crate::policy::fs::{open, Last};
+        let root = &self.roots[idx];
+        let rel = dir
+            .strip_prefix(&root.base)
+            .map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
+        let how = if root.is_dir || !rel.as_os_str().is_empty() {
+            Last::Dir
+        } else {
+            Last::Path
+        };
+        let f = open(&root.real.join(rel), how)?;
+        if let Some(dev) = root.dev {
+            if std::os::unix::fs::MetadataExt::dev(&f.metadata()?) != dev {
+                return Err(io::Error::from_raw_os_error(libc::EXDEV));
+            }
+        }
+        Ok(f)
+    }
+
+    /// inotify_add_watch (IN_MASK_ADD) for root `idx` on `path`, through a
+    /// descriptor from `open_in_root` (the kernel follows /proc/self/fd/N to
+    /// the inode opened, so no IN_DONT_FOLLOW: that would watch the fd link).
     fn attach(&mut self, idx: usize, path: &Path, flags: WatchMask) -> io::Result<i32> {
+        let fd = self.open_in_root(idx, path)?;
         let root = &self.roots[idx];
         let mask = kernel_mask(root.mask, root.recursive) | flags | WatchMask::MASK_ADD;
-        let handle = self.inotify.watches().add(path, mask)?;
+        let handle = self
+            .inotify
+            .watches()
+            .add(crate::policy::fs::fd_path(&fd), mask)?;
         let wd = handle.get_watch_descriptor_id();
         let rid = root.id;
         if let Some(old) = self.roots[idx].dirs.insert(path.to_path_buf(), wd) {

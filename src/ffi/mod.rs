@@ -22,6 +22,7 @@ pub mod events;
 pub mod external;
 pub mod http_util;
 pub mod ipc;
+pub mod policy;
 pub mod results;
 pub mod sockets;
 pub mod values;

@@ -873,7 +873,7 @@ impl Endpoint for HttpClient {
             }
             crate::tls::client_config(&cx.core.options, self.mode, &[]).map_err(|e| {
                 Error::new(
-                    ResultCode::TlsConfig,
+                    e.code.or_security(ResultCode::TlsConfig),
                     format!("socket_connect: {}", e.message),
                 )
             })?;

@@ -73,15 +73,16 @@ pub fn refuse_unbuilt(id: u16) -> Result<()> {
 pub fn check_tls_files(cx: &Cx, id: u16) -> Result<()> {
     use crate::tls::{SO_TLS_CA, SO_TLS_CERT, SO_TLS_KEY};
     let opts = &cx.core.options;
+    // The code is kept: EESECURITY for a file outside the policy's tls_dirs.
     let with_name = |e: Error, name: &str| {
         Error::new(
-            ResultCode::TlsConfig,
+            e.code,
             format!("socket_set_option: {name} ({id}): {}", e.message),
         )
     };
     match id {
         SO_TLS_CERT => {
-            crate::tls::check_cert_file(opts.string(SO_TLS_CERT).unwrap_or(""))
+            crate::tls::check_cert_file("SO_TLS_CERT", opts.string(SO_TLS_CERT).unwrap_or(""))
                 .map_err(|e| with_name(e, "SO_TLS_CERT"))?;
         }
         SO_TLS_KEY => {
@@ -89,7 +90,7 @@ pub fn check_tls_files(cx: &Cx, id: u16) -> Result<()> {
                 .map_err(|e| with_name(e, "SO_TLS_KEY"))?;
         }
         SO_TLS_CA => {
-            crate::tls::check_cert_file(opts.string(SO_TLS_CA).unwrap_or(""))
+            crate::tls::check_cert_file("SO_TLS_CA", opts.string(SO_TLS_CA).unwrap_or(""))
                 .map_err(|e| with_name(e, "SO_TLS_CA"))?;
             return Ok(());
         }

@@ -597,7 +597,7 @@ impl Endpoint for HttpServer {
         let tls = if self.tls() {
             Some(
                 crate::tls::server_config(&cx.core.options, &[b"http/1.1"])
-                    .map_err(|e| Error::new(ResultCode::EeListen, e.message))?,
+                    .map_err(|e| Error::new(e.code.or_security(ResultCode::EeListen), e.message))?,
             )
         } else {
             None

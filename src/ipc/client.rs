@@ -106,7 +106,9 @@ impl IpcClient {
                     ports: super::port_range(o, MODE_CLIENT),
                 }
             } else {
-                Target::Unix(super::unix_path(o, name)?)
+                let path = super::unix_path(o, name)?;
+                Self::allowed(super::dir_option(o), &path)?;
+                Target::Unix(path)
             });
         }
         if address.starts_with('/') {
@@ -116,7 +118,9 @@ impl IpcClient {
                     format!("socket_connect: {address} is longer than a Unix socket path can be (107 bytes)"),
                 ));
             }
-            return Ok(Target::Unix(PathBuf::from(address)));
+            let path = PathBuf::from(address);
+            Self::allowed("socket_connect's address", &path)?;
+            return Ok(Target::Unix(path));
         }
         let bad = || {
             Error::new(
@@ -138,11 +142,40 @@ impl IpcClient {
         })
     }
 
+    /// Refuses (EESECURITY) a socket file outside the policy's socket_dirs;
+    /// one that does not exist (yet) is left to the connect.
+    fn allowed(what: &str, path: &std::path::Path) -> Result<()> {
+        match crate::policy::gate::socket_file(what, path) {
+            Err(d @ crate::policy::Denied::Policy(_)) => Err(crate::policy::gate::error(
+                d,
+                "socket_connect",
+                ResultCode::EeSecurity,
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Connects to the socket file at `path` through a descriptor of it
+    /// opened without following links, if the policy allows it (checked
+    /// again at every attempt).
+    fn connect_unix(path: &std::path::Path) -> std::io::Result<UnixStream> {
+        use crate::policy::Denied;
+        match crate::policy::gate::socket_file("the IPC socket", path) {
+            Ok(f) => UnixStream::connect(crate::policy::fs::fd_path(&f)),
+            Err(Denied::Policy(m)) => {
+                Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, m))
+            }
+            // Missing (no server yet) or unreadable: connect says which.
+            Err(Denied::Io(_)) if crate::policy::current().is_open() => UnixStream::connect(path),
+            Err(Denied::Io(_)) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        }
+    }
+
     /// Starts one connection attempt (after socket_connect or a backoff).
     fn attempt(&mut self, cx: &mut Cx) {
         cx.core.state = State::Connecting;
         match self.target.clone() {
-            Some(Target::Unix(path)) => match UnixStream::connect(&path) {
+            Some(Target::Unix(path)) => match Self::connect_unix(&path) {
                 Ok(s) => self.start(cx, Stream::Unix(s)),
                 Err(e) => {
                     let why = if e.kind() == std::io::ErrorKind::NotFound {

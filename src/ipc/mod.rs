@@ -107,6 +107,16 @@ fn unix_path(opts: &OptionStore, name: &str) -> Result<std::path::PathBuf> {
     transport::socket_path(&dir, name)
 }
 
+/// How the policy's messages name the socket directory: IPC_SOCKET_DIR, or
+/// the default used when it is unset (the policy checks that one too).
+fn dir_option(opts: &OptionStore) -> &'static str {
+    if opts.string(opt::IPC_SOCKET_DIR).is_some() {
+        "IPC_SOCKET_DIR"
+    } else {
+        "IPC_SOCKET_DIR (unset, so the default)"
+    }
+}
+
 /// SO_SEND_TIMEOUT: how long queued output may make no progress before the
 /// connection is dropped as too slow (None: 0, no deadline).
 fn send_timeout(opts: &OptionStore, mode: u8) -> Option<std::time::Duration> {

@@ -591,7 +591,15 @@ impl Endpoint for IpcServer {
             let path = super::unix_path(o, &name)?;
             let perm = o.int(opt::IPC_PERMISSIONS, MODE_SERVER) as u32;
             let remove = o.int(opt::IPC_AUTO_REMOVE, MODE_SERVER) != 0;
-            let l = transport::bind_unix(&path, perm, remove)?;
+            // The directory as the policy allows it, opened once: the socket
+            // file is made, linked and later removed relative to it.
+            let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+            let dir =
+                crate::policy::gate::dir(crate::policy::Dirs::Socket, super::dir_option(o), dir)
+                    .map_err(|d| {
+                        crate::policy::gate::error(d, "socket_bind", ResultCode::EeBind)
+                    })?;
+            let l = transport::bind_unix(&path, dir, perm, remove)?;
             self.where_ = path.display().to_string();
             self.listener = Some((l, None));
         }

@@ -156,7 +156,12 @@ impl Source for Listener {
 /// The socket file a Unix listener created; removed on drop when
 /// IPC_AUTO_REMOVE is 1, and only while it is still the same file.
 pub struct SocketFile {
+    /// As LPC's options spell it (reported).
     pub path: PathBuf,
+    /// The directory it was made in (the policy's check), and the path of
+    /// the file relative to that descriptor, used for every file operation.
+    _dir: std::fs::File,
+    local: PathBuf,
     dev_ino: (u64, u64),
     remove: bool,
 }
@@ -178,9 +183,9 @@ impl Drop for SocketFile {
         if !self.remove {
             return;
         }
-        if let Ok(m) = std::fs::symlink_metadata(&self.path) {
+        if let Ok(m) = std::fs::symlink_metadata(&self.local) {
             if m.file_type().is_socket() && (m.dev(), m.ino()) == self.dev_ino {
-                let _ = std::fs::remove_file(&self.path);
+                let _ = std::fs::remove_file(&self.local);
             }
         }
     }
@@ -214,55 +219,51 @@ pub fn socket_path(dir: &Path, event_name: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Binds the Unix listener at `path` with file mode `perm`.
+/// Binds the Unix listener at `path` with file mode `perm`, in `dir`, the
+/// descriptor of `path`'s directory that the policy's check opened: every
+/// file operation goes through it (`/proc/self/fd/N/name`), so the
+/// directory cannot be swapped after the check.
 ///
 /// An existing file: a socket nobody listens on is stale and removed when
 /// `auto_remove`; a live one is EEADDRINUSE; anything that is not a socket
 /// is never touched. The socket is bound under a temporary name, given its
 /// mode, then linked into place, so it is never reachable with a wider mode.
-pub fn bind_unix(path: &Path, perm: u32, auto_remove: bool) -> Result<Listener> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::new(
-                ResultCode::EeBind,
-                format!("IPC_SOCKET_DIR {} is not a directory", dir.display()),
-            ))
-        }
-        Err(e) => {
-            return Err(Error::new(
-                ResultCode::EeBind,
-                format!("IPC_SOCKET_DIR {}: {e}", dir.display()),
-            ))
-        }
-    }
+pub fn bind_unix(
+    shown: &Path,
+    dir: std::fs::File,
+    perm: u32,
+    auto_remove: bool,
+) -> Result<Listener> {
+    let via = crate::policy::fs::fd_path(&dir);
+    let file_name = shown.file_name().unwrap_or_default();
+    let local = via.join(file_name);
+    let path = local.as_path();
     if let Ok(m) = std::fs::symlink_metadata(path) {
         if !m.file_type().is_socket() {
             return Err(Error::new(
                 ResultCode::EeAddrinuse,
                 format!(
                     "{} exists and is not a socket; unisock never removes it: choose another IPC_EVENT_NAME or IPC_SOCKET_DIR",
-                    path.display()
+                    shown.display()
                 ),
             ));
         }
         if held().contains(&(m.dev(), m.ino())) {
-            return Err(in_use(path));
+            return Err(in_use(shown));
         }
         // A non-blocking probe: a blocking connect to a server whose backlog
         // is full would hang the driver. Only "refused" proves the file stale;
         // any other failure (EACCES: someone else's socket) leaves it alone.
         match UnixStream::connect(path) {
-            Ok(_) => return Err(in_use(path)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(in_use(path)),
+            Ok(_) => return Err(in_use(shown)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(in_use(shown)),
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
             Err(e) => {
                 return Err(Error::new(
                     ResultCode::EeAddrinuse,
                     format!(
                         "cannot tell whether the socket {} is still in use ({e}); unisock leaves it alone",
-                        path.display()
+                        shown.display()
                     ),
                 ))
             }
@@ -272,28 +273,28 @@ pub fn bind_unix(path: &Path, perm: u32, auto_remove: bool) -> Result<Listener> 
                 ResultCode::EeAddrinuse,
                 format!(
                     "{} is a stale socket file and IPC_AUTO_REMOVE is 0: remove it or set IPC_AUTO_REMOVE to 1",
-                    path.display()
+                    shown.display()
                 ),
             ));
         }
         std::fs::remove_file(path).map_err(|e| {
             Error::new(
                 ResultCode::EeBind,
-                format!("cannot remove the stale socket {}: {e}", path.display()),
+                format!("cannot remove the stale socket {}: {e}", shown.display()),
             )
         })?;
     }
     let bind_err = |what: &str, e: io::Error| {
         Error::new(
             ResultCode::EeBind,
-            format!("socket_bind: {what} {}: {e}", path.display()),
+            format!("socket_bind: {what} {}: {e}", shown.display()),
         )
     };
     // Bound under a temporary name, given its mode, and only then listening
     // and linked into place: no connection is ever taken through a file
     // with a wider mode, and a file that appeared at `path` meanwhile is
     // never replaced (link fails where rename would overwrite it).
-    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), temp_counter()));
+    let tmp = via.join(format!(".{}.{}.tmp", std::process::id(), temp_counter()));
     let tmp = if tmp.as_os_str().len() <= SUN_PATH_MAX {
         tmp
     } else {
@@ -333,7 +334,9 @@ pub fn bind_unix(path: &Path, perm: u32, auto_remove: bool) -> Result<Listener> 
                     std::os::fd::OwnedFd::from(sock),
                 )),
                 SocketFile {
-                    path: path.to_path_buf(),
+                    path: shown.to_path_buf(),
+                    _dir: dir,
+                    local: local.clone(),
                     dev_ino,
                     remove: auto_remove,
                 },
@@ -346,7 +349,7 @@ pub fn bind_unix(path: &Path, perm: u32, auto_remove: bool) -> Result<Listener> 
                     ResultCode::EeAddrinuse,
                     format!(
                         "{} appeared while binding (another IPC server starting?); it was left alone",
-                        path.display()
+                        shown.display()
                     ),
                 ));
             }

@@ -389,7 +389,7 @@ impl Endpoint for Stream {
         let tls = if self.tls() {
             Some(
                 crate::tls::server_config(&cx.core.options, &[])
-                    .map_err(|e| Error::new(ResultCode::EeListen, e.message))?,
+                    .map_err(|e| Error::new(e.code.or_security(ResultCode::EeListen), e.message))?,
             )
         } else {
             None

@@ -130,7 +130,7 @@ const ROUTER_MAX_BODY: i64 = 8 * 1024 * 1024;
 /// The child's environment when EXTERNAL_ENV is unset.
 fn external_env_default(_: u8) -> Value {
     Value::mapping([
-        ("PATH", Value::str("/usr/local/bin:/usr/bin:/bin")),
+        ("PATH", Value::str(crate::policy::SYSTEM_PATH)),
         ("LANG", Value::str("C.UTF-8")),
     ])
 }

@@ -45,6 +45,7 @@ impl OptionStore {
         }
         validate::check_mode(def, mode, verb)?;
         let stored = validate::validate(def, value)?;
+        crate::policy::gate::option(def.id, def.name, &stored)?;
         if started && def.when == When::BeforeStart {
             return Err(Error::new(
                 ResultCode::OptionTooLate,
@@ -91,6 +92,7 @@ impl OptionStore {
         let fast = super::catalog::find(id).and_then(|def| {
             let plain = def.access == Access::ReadWrite
                 && !def.append
+                && !crate::policy::gate::gates(def.id)
                 && def.modes.contains(mode)
                 && !(started && def.when == When::BeforeStart);
             let stored = match def.check {

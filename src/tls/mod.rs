@@ -34,11 +34,39 @@ fn tls_err(msg: String) -> Error {
     Error::new(ResultCode::TlsConfig, msg)
 }
 
-fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let certs: std::result::Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| tls_err(format!("tls: cannot read certificate file {path}: {e}")))?
-        .collect();
-    let certs = certs.map_err(|e| tls_err(format!("tls: bad certificate in {path}: {e}")))?;
+/// The bytes of the TLS file `path` (option `what`), if the policy's
+/// `tls_dirs` hold it (read through one descriptor, no link followed).
+fn read(what: &str, path: &str) -> Result<Vec<u8>> {
+    crate::policy::gate::read_tls(what, path).map_err(|d| match d {
+        crate::policy::Denied::Policy(m) => Error::new(ResultCode::EeSecurity, format!("tls: {m}")),
+        crate::policy::Denied::Io(m) => tls_err(format!("tls: cannot read {m}")),
+    })
+}
+
+/// What is wrong with a PEM file, without quoting it: rustls's own text
+/// for a malformed section start or end repeats the line it found, which
+/// may be a line of a file that is no PEM at all (a secret).
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> &'static str {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { .. } => "a PEM section has no END line",
+        E::IllegalSectionStart { .. } => "a line starting a PEM section is malformed",
+        E::Base64Decode(_) => "a PEM section is not valid base64",
+        E::NoItemsFound => "no PEM item of the wanted kind was found",
+        E::SectionTooLarge => "a PEM section is too large",
+        _ => "it cannot be read as PEM",
+    }
+}
+
+fn load_certs(what: &str, path: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let bytes = read(what, path)?;
+    let certs: std::result::Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
+    let certs = certs.map_err(|e| {
+        tls_err(format!(
+            "tls: bad certificate in {path}: {}",
+            pem_problem(&e)
+        ))
+    })?;
     if certs.is_empty() {
         return Err(tls_err(format!("tls: no PEM certificate found in {path}")));
     }
@@ -46,9 +74,11 @@ fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 fn load_key(path: &str) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+    let bytes = read("SO_TLS_KEY", path)?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
         tls_err(format!(
-            "tls: cannot read a PEM private key from {path}: {e}"
+            "tls: cannot read a PEM private key from {path}: {}",
+            pem_problem(&e)
         ))
     })
 }
@@ -79,7 +109,7 @@ pub fn server_config(opts: &OptionStore, alpn: &[&[u8]]) -> Result<Arc<ServerCon
                 "socket_listen: a TLS listener needs SO_TLS_CERT and SO_TLS_KEY (PEM file paths)",
             )),
         };
-    let certs = load_certs(cert)?;
+    let certs = load_certs("SO_TLS_CERT", cert)?;
     let key = load_key(key)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -96,8 +126,8 @@ pub fn server_config(opts: &OptionStore, alpn: &[&[u8]]) -> Result<Arc<ServerCon
 }
 
 /// Checks that `path` holds at least one PEM certificate.
-pub fn check_cert_file(path: &str) -> Result<()> {
-    load_certs(path).map(|_| ())
+pub fn check_cert_file(what: &str, path: &str) -> Result<()> {
+    load_certs(what, path).map(|_| ())
 }
 
 /// Checks that `path` holds a PEM private key.
@@ -306,7 +336,7 @@ impl ServerCertVerifier for PinningVerifier {
 /// The verifier for an SO_TLS_CA bundle: its certificates are trusted roots and
 /// pinned server certificates at once.
 fn pinning_verifier(path: &str) -> Result<Arc<PinningVerifier>> {
-    let pinned = load_certs(path)?;
+    let pinned = load_certs("SO_TLS_CA", path)?;
     let mut store = RootCertStore::empty();
     for c in &pinned {
         store
@@ -340,7 +370,7 @@ pub fn client_config(opts: &OptionStore, mode: u8, alpn: &[&[u8]]) -> Result<Arc
     };
     let mut config = match (opts.string(SO_TLS_CERT), opts.string(SO_TLS_KEY)) {
         (Some(c), Some(k)) => builder
-            .with_client_auth_cert(load_certs(c)?, load_key(k)?)
+            .with_client_auth_cert(load_certs("SO_TLS_CERT", c)?, load_key(k)?)
             .map_err(|e| tls_err(format!("tls: client certificate unusable: {e}")))?,
         _ => builder.with_no_client_auth(),
     };
@@ -478,7 +508,10 @@ mod tests {
             .expect("the openssl CLI");
         assert!(out.status.success(), "{out:?}");
         let path = dir.join("c.pem");
-        let der = load_certs(path.to_str().unwrap()).unwrap().remove(0);
+        crate::policy::open_for_tests();
+        let der = load_certs("SO_TLS_CA", path.to_str().unwrap())
+            .unwrap()
+            .remove(0);
         (dir, der)
     }
 

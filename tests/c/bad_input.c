@@ -231,6 +231,22 @@ int main(void) {
     unisock_value_free(enc);
   }
 
+  /* The admin's policy: NULLs, bad UTF-8, bad JSON; the default refuses mode 22. */
+  {
+    unisock_value *pol = NULL;
+    EXPECT(unisock_set_policy(NULL, 3), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_set_policy(bad, 3), UNISOCK_RESULT_INVALID_UTF8);
+    EXPECT(unisock_set_policy("{", 1), UNISOCK_RESULT_PARSE);
+    EXPECT(unisock_set_policy("{\"nope\":1}", 10), UNISOCK_RESULT_PARSE);
+    EXPECT(unisock_set_policy("{\"commands\":[\"rel\"]}", 21), UNISOCK_RESULT_PARSE);
+    EXPECT(unisock_get_policy(NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_create(41, 22), UNISOCK_RESULT_EE_SECURITY);
+    EXPECT(unisock_set_policy("{\"open\":1}", 10), UNISOCK_RESULT_OK);
+    EXPECT(unisock_get_policy(&pol), UNISOCK_RESULT_OK);
+    check(pol && unisock_value_get_kind(pol) == UNISOCK_VALUE_KIND_MAPPING, "get_policy: a mapping");
+    unisock_value_free(pol);
+  }
+
   /* The external_* efuns: NULLs, bad UTF-8, unknown ids, the wrong mode, bad bits. */
   {
     int64_t n = -1;

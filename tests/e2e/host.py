@@ -22,7 +22,12 @@ class HostError(AssertionError):
 
 
 class Host:
-    def __init__(self, wrap=None):
+    """One harness process. `policy` is the admin's policy it runs with (docs/SECURITY.md):
+    None leaves the library's default (upstream's modes and HTTP, nothing that reaches the
+    host), "open" allows everything, a dict or a JSON string is put in force as given. A
+    test that needs a host power says so; one that forgets fails with EESECURITY."""
+
+    def __init__(self, wrap=None, policy=None):
         env = dict(os.environ)
         env.setdefault("UNISOCK_HOST_NO_BUILD", "1")  # built once beforehand
         if wrap:
@@ -36,6 +41,13 @@ class Host:
         self.stderr = []
         threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines), daemon=True).start()
         threading.Thread(target=self._pump_err, daemon=True).start()
+        if policy is not None:
+            self.set_policy(policy)
+
+    def set_policy(self, policy):
+        """Puts `policy` in force ("open", a dict or a JSON string); returns the reply."""
+        text = policy if isinstance(policy, str) else json.dumps(policy)
+        return self.ok(f"policy {text}")
 
     @staticmethod
     def _pump(stream, q):

@@ -13,6 +13,10 @@ import pytest
 
 import tls_material
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):

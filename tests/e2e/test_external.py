@@ -18,6 +18,10 @@ import pytest
 
 from host import Host
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind everything is slower
 # valgrind 3.19 lacks pidfd_open: the fallback (a thread in waitid) runs there, as it does when asked
 EXIT_WATCH = ("thread" if WRAPPED or os.environ.get("UNISOCK_EXTERNAL_EXIT_WATCH") == "thread"
@@ -111,7 +115,7 @@ def test_exit_watch_thread_reports_through_the_reactor(monkeypatch):
     a thread per child blocks in waitid and posts the exit through the reactor's eventfd waker:
     no pipe or other fd per child, and the thread is gone once the child is reaped."""
     monkeypatch.setenv("UNISOCK_EXTERNAL_EXIT_WATCH", "thread")
-    h = Host(wrap=os.environ.get("UNISOCK_E2E_WRAP"))
+    h = Host(policy="open", wrap=os.environ.get("UNISOCK_E2E_WRAP"))
     try:
         fds = lambda: len(os.listdir(f"/proc/{h.proc.pid}/fd"))
         h.ok("create 2 EXTERNAL_PROCESS")  # the reactor's own fds exist from here
@@ -494,7 +498,7 @@ def test_priority_is_the_childs_nice_value(host, prio):
 
 def test_negative_priority_refused_at_set_time_without_cap_sys_nice():
     # root, but CAP_SYS_NICE dropped from the bounding set: the driver may not lower a nice value
-    h = Host(wrap=("setpriv --bounding-set=-sys_nice " + os.environ.get("UNISOCK_E2E_WRAP", "")).strip())
+    h = Host(policy="open", wrap=("setpriv --bounding-set=-sys_nice " + os.environ.get("UNISOCK_E2E_WRAP", "")).strip())
     try:
         h.ok("create 1 EXTERNAL_PROCESS")
         r = h.call("set 1 EXTERNAL_PRIORITY -5")
@@ -569,7 +573,7 @@ def test_file_limit_above_the_hard_limit_needs_cap_sys_resource():
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard >= 1 << 20:
         pytest.skip("the hard limit is already the maximum")
-    h = Host(wrap=("setpriv --bounding-set=-sys_resource " + os.environ.get("UNISOCK_E2E_WRAP", "")).strip())
+    h = Host(policy="open", wrap=("setpriv --bounding-set=-sys_resource " + os.environ.get("UNISOCK_E2E_WRAP", "")).strip())
     try:
         h.ok("create 1 EXTERNAL_PROCESS")
         r = h.call(f"set 1 EXTERNAL_FILE_LIMIT {hard + 1}")

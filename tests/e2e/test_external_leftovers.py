@@ -24,6 +24,10 @@ from test_external import WAIT, WRAPPED, children, gone, q, start, until_end, wa
 from test_external_limits import cgroups_writable
 from test_external_supervise import until_close
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 GRACE = 5.0  # KILL_GRACE: SIGTERM, then SIGKILL this long after
 SLACK = 0.5  # the grace is measured from the exit event, which comes just after the SIGTERM
 # a background sleep that ignores SIGTERM from its start (it is forked while the shell ignores
@@ -37,7 +41,7 @@ WATCHES = ["pidfd"] if WRAPPED else ["pidfd", "thread"]  # valgrind has no pidfd
 def h(request, monkeypatch):
     if request.param == "thread":
         monkeypatch.setenv("UNISOCK_EXTERNAL_EXIT_WATCH", "thread")
-    host = Host(wrap=os.environ.get("UNISOCK_E2E_WRAP"))
+    host = Host(policy="open", wrap=os.environ.get("UNISOCK_E2E_WRAP"))
     host.ok("create 99 EXTERNAL_PROCESS")  # the reactor's own fds are open from here on
     host.base_fds = host.fds()
     yield host

@@ -14,6 +14,10 @@ import pytest
 from host import Host
 from test_external import WAIT, WRAPPED, q, start, until_end
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 EEBADDATA = -32
 BUSY = ["-c", "while :; do :; done"]
 # waits for a line on stdin (so the test reads the stats first), then allocates 200 MB
@@ -125,7 +129,7 @@ def test_normal_exits_are_not_limits(host):
 def fallback_host():
     os.environ["UNISOCK_EXTERNAL_CGROUPS"] = "off"
     try:
-        h = Host(wrap=os.environ.get("UNISOCK_E2E_WRAP"))
+        h = Host(policy="open", wrap=os.environ.get("UNISOCK_E2E_WRAP"))
     finally:
         del os.environ["UNISOCK_EXTERNAL_CGROUPS"]
     yield h

@@ -11,6 +11,8 @@ import pytest
 from test_external import WAIT, q, until_end
 
 pytestmark = [
+    # Runs children: the admin's policy must allow it (docs/SECURITY.md).
+    pytest.mark.policy("open"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests run as root here"),
     # valgrind knows neither landlock's nor seccomp's filter calls: under it the report says
     # "unavailable" and nothing is confined, so these tests have nothing to check there

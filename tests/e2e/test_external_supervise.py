@@ -12,6 +12,10 @@ import pytest
 
 from test_external import WAIT, WRAPPED, children, gone, q, start, until_end, wait_gone
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 EEISBOUND, EEMODENOTSUPP, EEBADF, EEBADDATA = -8, -12, -6, -32
 
 
@@ -201,7 +205,7 @@ def test_user_switch_needs_privilege_when_not_root():
     if os.geteuid() != 0:
         pytest.skip("needs root to start the harness as another user")
     from host import Host
-    h = Host(wrap=("setpriv --reuid=65534 --regid=65534 --clear-groups "
+    h = Host(policy="open", wrap=("setpriv --reuid=65534 --regid=65534 --clear-groups "
                    + os.environ.get("UNISOCK_E2E_WRAP", "")).strip())
     try:
         h.ok("create 1 EXTERNAL_PROCESS")

@@ -11,6 +11,10 @@ import pytest
 
 from test_external import WAIT, q
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 EEBADDATA = -32
 
 

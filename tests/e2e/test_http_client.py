@@ -23,6 +23,10 @@ import pytest
 
 import tls_material
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))
 # Generous bounds (valgrind runs the harness ~20x slower); never a sleep.
 WAIT = 60 if WRAPPED else 15

@@ -20,6 +20,10 @@ import pytest
 import tls_material
 from host import oldest_stalled_were_closed, wait_count
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind: slow, skip the load tests
 EEWOULDBLOCK, EECALLBACK, EEBADDATA = -17, -29, -32
 REQUEST_KEYS = {"method", "uri", "path", "query", "query_params", "version", "headers", "body",

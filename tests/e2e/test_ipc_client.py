@@ -22,6 +22,10 @@ import pytest
 
 from host import free_port, port_block
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind everything is slower
 WAIT = 60.0 if WRAPPED else 10.0
 EECALLBACK, EECONNREFUSED, EENOTCONN, EEWOULDBLOCK = -29, -23, -25, -17

@@ -20,6 +20,10 @@ import pytest
 
 from host import port_block, wait_count
 
+# Runs children, watches host paths, makes socket files or reads TLS files: the
+# admin's policy must allow it (docs/SECURITY.md).
+pytestmark = pytest.mark.policy("open")
+
 WRAPPED = bool(os.environ.get("UNISOCK_E2E_WRAP"))  # under valgrind everything is slower
 WAIT = 60.0 if WRAPPED else 10.0
 EEADDRINUSE, EEBADADDR, EESEND, EECALLBACK = -9, -21, -28, -29

@@ -1,0 +1,241 @@
+//! The policy applied. [`option`] runs when an option that names a command,
+//! a user or a host path is set (`OptionStore::set`, before the value is
+//! stored, so a refused value leaves the old one); the other functions run
+//! where the power is used (socket_create, the start of a child, a watch,
+//! a socket file's bind or connect, the read of a TLS file), against the
+//! policy in force then. A refusal is EESECURITY with the policy's message,
+//! which names the key to change.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::fs::{self, Last};
+use super::{current, Denied, Dirs};
+use crate::error::{Error, Result, ResultCode};
+use crate::value::Value;
+
+/// Most bytes read from a TLS file (a CA bundle of the whole web is ~250 KiB).
+pub const MAX_TLS_FILE: u64 = 16 << 20;
+
+fn security(verb: &str, msg: &str) -> Error {
+    Error::new(ResultCode::EeSecurity, format!("{verb}: {msg}"))
+}
+
+/// The option ids whose values [`option`] checks.
+pub fn gates(id: u16) -> bool {
+    matches!(
+        id,
+        3 | 4 | 10 | 140 | 142 | 143 | 145 | 146 | 150 | 151 | 152 | 153 | 442
+    )
+}
+
+/// The path of a `file:` stdio mode, if `v` is one.
+pub fn stdio_file(v: &str) -> Option<&str> {
+    v.strip_prefix("file:")
+}
+
+/// The directory a watch path names ("/a/**" watches /a).
+pub fn watch_base(path: &str) -> &str {
+    match path.strip_suffix("/**") {
+        Some("") => "/",
+        Some(base) => base,
+        None => path,
+    }
+}
+
+/// socket_set_option: refuses (EESECURITY) a value that names what the
+/// policy does not allow. A path that does not resolve yet is left to the
+/// use, which reports it as before (and checks again).
+pub fn option(id: u16, name: &str, value: &Value) -> Result<()> {
+    if !gates(id) {
+        return Ok(());
+    }
+    let p = current();
+    if p.is_open() {
+        return Ok(());
+    }
+    let verb = "socket_set_option";
+    let path = |dirs: Dirs, path: &str, new: bool| match p.check_path(dirs, name, path, new) {
+        Err(Denied::Policy(m)) => Err(security(verb, &m)),
+        _ => Ok(()),
+    };
+    match (id, value) {
+        (3 | 4 | 10, Value::Str(s)) => path(Dirs::Tls, s, false),
+        (442, Value::Str(s)) => path(Dirs::Socket, s, false),
+        (143, Value::Str(s)) => path(Dirs::Watch, watch_base(s), false),
+        (143, Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .try_for_each(|s| path(Dirs::Watch, watch_base(s), false)),
+        (150..=152, Value::Str(s)) => match stdio_file(s) {
+            Some(f) => path(Dirs::File, f, id != 150),
+            None => Ok(()),
+        },
+        // With a shell allowed any command line may run; else it must be
+        // an allowed executable (the start checks again, with the shell).
+        (140, Value::Str(s)) if !p.allows_shell() => match p.check_command(s) {
+            Err(Denied::Policy(m)) => Err(security(verb, &m)),
+            _ => Ok(()),
+        },
+        (153, v) if !matches!(v, Value::Int(0)) => p.check_shell().map_err(|m| security(verb, &m)),
+        (145 | 146, v) => {
+            let group = id == 146;
+            let Ok(n) = crate::options::catalog::run_as(v, group) else {
+                return Ok(()); // validation said why already
+            };
+            let asked = match v {
+                Value::Str(s) => s.clone(),
+                _ => n.to_string(),
+            };
+            let r = if group {
+                p.check_group(n, &asked)
+            } else {
+                p.check_user(n, &asked)
+            };
+            r.map_err(|m| security(verb, &m))
+        }
+        (142, Value::Mapping(m)) => {
+            m.iter()
+                .try_for_each(|(k, v)| match (k.as_str(), v.as_str()) {
+                    (Some(k), Some(v)) => p.check_env(k, v).map_err(|m| security(verb, &m)),
+                    _ => Ok(()),
+                })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// socket_create: may a socket of `mode` be made?
+pub fn mode(mode: u8) -> Result<()> {
+    current()
+        .check_mode(mode)
+        .map_err(|m| security("socket_create", &m))
+}
+
+/// The start of a child: what it will run (the canonical executable, or
+/// the command as given under `open`), checked again now. `shell` is
+/// whether EXTERNAL_SHELL is on; then the shell is what needs allowing.
+pub fn command(command: &str, shell: bool) -> Result<PathBuf> {
+    let p = current();
+    if shell {
+        p.check_shell().map_err(|m| security("socket_bind", &m))?;
+        return Ok(PathBuf::from(command));
+    }
+    p.check_command(command).map_err(|d| match d {
+        Denied::Policy(m) => security("socket_bind", &m),
+        Denied::Io(m) => Error::new(
+            ResultCode::EeBind,
+            format!("socket_bind: cannot start: {m}"),
+        ),
+    })
+}
+
+/// The start of a child: the user and group it runs as, and its
+/// environment, checked again against the policy in force.
+pub fn child(
+    uid: Option<(u32, String)>,
+    gid: Option<(u32, String)>,
+    env: &[(String, String)],
+) -> Result<()> {
+    let p = current();
+    let refuse = |m: String| security("socket_bind", &m);
+    if let Some((u, asked)) = uid {
+        p.check_user(u, &asked).map_err(refuse)?;
+    }
+    if let Some((g, asked)) = gid {
+        p.check_group(g, &asked).map_err(refuse)?;
+    }
+    for (k, v) in env {
+        p.check_env(k, v).map_err(refuse)?;
+    }
+    Ok(())
+}
+
+/// Maps a refusal to EESECURITY and an I/O failure to `io_code`, both
+/// prefixed with `verb`.
+pub fn error(d: Denied, verb: &str, io_code: ResultCode) -> Error {
+    match d {
+        Denied::Policy(m) => security(verb, &m),
+        Denied::Io(m) => Error::new(io_code, format!("{verb}: {m}")),
+    }
+}
+
+fn io(what: &str, path: &str, e: std::io::Error) -> Denied {
+    Denied::Io(format!("{what} {path}: {}", fs::explain(&e)))
+}
+
+/// Reads the TLS file `path` (SO_TLS_CERT, SO_TLS_KEY or SO_TLS_CA, named
+/// by `what`; relative to the working directory) if it lies in `tls_dirs`,
+/// through one descriptor opened without following links. At most
+/// [`MAX_TLS_FILE`] bytes. Under an open policy the path is opened as
+/// given, as before.
+pub fn read_tls(what: &str, path: &str) -> std::result::Result<Vec<u8>, Denied> {
+    let p = current();
+    let f = if p.is_open() {
+        File::open(path)
+    } else {
+        let canon = p.check_path(Dirs::Tls, what, path, false)?;
+        fs::open(&canon, Last::Read)
+    }
+    .map_err(|e| io(what, path, e))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_TLS_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(what, path, e))?;
+    if bytes.len() as u64 > MAX_TLS_FILE {
+        return Err(Denied::Io(format!(
+            "{what} {path}: larger than {} MiB, not a PEM file",
+            MAX_TLS_FILE >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Opens a child's `file:` stdin (`append` false, read) or output
+/// (`append` true, created 0644 when missing) if it lies in `file_dirs`.
+/// Under an open policy the path is opened as given, as before.
+pub fn stdio(what: &str, path: &str, append: bool) -> std::result::Result<File, Denied> {
+    let p = current();
+    if p.is_open() {
+        let mut o = std::fs::OpenOptions::new();
+        if append {
+            o.append(true).create(true);
+        } else {
+            o.read(true);
+        }
+        return o.open(path).map_err(|e| io(what, path, e));
+    }
+    let canon = p.check_path(Dirs::File, what, path, append)?;
+    let how = if append { Last::Append } else { Last::Read };
+    fs::open(&canon, how).map_err(|e| io(what, path, e))
+}
+
+/// A directory of `dirs` (IPC_SOCKET_DIR), opened without following
+/// links: use it through `fs::fd_path`.
+pub fn dir(dirs: Dirs, what: &str, path: &Path) -> std::result::Result<File, Denied> {
+    let text = path.to_string_lossy();
+    let canon = current().check_path(dirs, what, &text, false)?;
+    fs::open(&canon, Last::Dir).map_err(|e| io(what, &text, e))
+}
+
+/// What a watch of `base` (a directory or a file) will watch: its
+/// canonical path, if it lies in `watch_dirs` (the watch opens it and what
+/// lies under it from there without following links), and whether the
+/// policy confines watches (a recursive walk then stays on the root's file
+/// system).
+pub fn watch(what: &str, base: &str) -> std::result::Result<(PathBuf, bool), Denied> {
+    let p = current();
+    let canon = p.check_path(Dirs::Watch, what, base, false)?;
+    Ok((canon, !p.is_open()))
+}
+
+/// An IPC socket file to connect to (`what` names where its path came
+/// from), if it lies in `socket_dirs`: an O_PATH descriptor of the socket
+/// itself, opened without following links, to connect through
+/// `fs::fd_path` (so a link swapped in after the check is not followed).
+pub fn socket_file(what: &str, path: &Path) -> std::result::Result<File, Denied> {
+    let text = path.to_string_lossy();
+    let canon = current().check_path(Dirs::Socket, what, &text, false)?;
+    fs::open(&canon, Last::Path).map_err(|e| io(what, &text, e))
+}
