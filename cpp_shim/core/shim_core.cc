@@ -806,8 +806,13 @@ DValue* Core::asked_option(int64_t option, const DValue* value) {
       if (text(value, &t)) paths.push_back(host_path(t));
       break;
     case UNISOCK_OPT_EXTERNAL_COMMAND:
-      // A relative command is a shell's command line (or refused): as given.
-      if (text(value, &t)) paths.push_back(!t.empty() && t[0] == '/' ? host_path(t) : t);
+      // A command, judged as the one a start runs ("command", not "paths");
+      // a relative one is a shell's command line (or refused): as given.
+      names_paths = false;
+      if (text(value, &t)) {
+        if (!t.empty() && t[0] == '/') t = host_path(t);
+        put(d_, asked.get(), "command", d_.dv_string(t.data(), t.size()));
+      }
       break;
     case UNISOCK_OPT_EXTERNAL_WATCH_PATH:
       if (text(value, &t)) {

@@ -192,9 +192,9 @@ class Core {
   // socket_set_option: ([ "option": option ]), plus "paths": the host paths
   // (host_path) the value names, for an option that names any: SO_TLS_CERT,
   // SO_TLS_KEY, SO_TLS_CA, IPC_SOCKET_DIR, SO_APACHE_FASTCGI_SOCKET,
-  // EXTERNAL_COMMAND (resolved when absolute), EXTERNAL_WORKING_DIR,
-  // EXTERNAL_WATCH_PATH (a string or each string of an array) and
-  // EXTERNAL_STD*_MODE "file:<path>".
+  // EXTERNAL_WORKING_DIR, EXTERNAL_WATCH_PATH (a string or each string of an
+  // array) and EXTERNAL_STD*_MODE "file:<path>"; for EXTERNAL_COMMAND
+  // "command": the command (its host path when absolute), as a start shows it.
   DValue* asked_option(int64_t option, const DValue* value);
   // A process start (socket_bind or external_spawn_process of a mode 22/23
   // socket): ([ "command": EXTERNAL_COMMAND (its host path when it is an

@@ -1455,9 +1455,10 @@ static void test_valid_socket_info() {
   CHECK_EQ(asked(UNISOCK_OPT_SO_TLS_CERT, make_str(dir + "/d/../d/link")),
            "([\"option\":3,\"paths\":({\"" + sh + "\",}),])");
   CHECK_EQ(asked(UNISOCK_OPT_EXTERNAL_COMMAND, make_str(dir + "/d/link")),
-           "([\"option\":140,\"paths\":({\"" + sh + "\",}),])");
+           "([\"option\":140,\"command\":\"" + sh + "\",])");
   CHECK_EQ(asked(UNISOCK_OPT_EXTERNAL_COMMAND, make_str("echo $1")),
-           std::string("([\"option\":140,\"paths\":({\"echo $1\",}),])"));  // a shell's line
+           std::string("([\"option\":140,\"command\":\"echo $1\",])"));  // a shell's line
+  CHECK_EQ(asked(UNISOCK_OPT_EXTERNAL_COMMAND, make_int(1)), std::string("([\"option\":140,])"));
   CHECK_EQ(asked(UNISOCK_OPT_EXTERNAL_WATCH_PATH,
                  make_arr({make_str(dir + "/d"), make_int(5), make_str(dir + "/./d/link")})),
            "([\"option\":143,\"paths\":({\"" + dir + "/d\",\"" + sh + "\",}),])");
