@@ -421,6 +421,7 @@ void on_reactor(evutil_socket_t, short, void*) {
 
 // unisock's reactor fd, added once to the driver's event base.
 void ensure_reactor() {
+  core();  // the policy first (ensure_policy), before anything of unisock runs
   if (g_reactor_event || !g_event_base) return;
   int32_t fd = -1;
   if (unisock_reactor_fd(&fd) != UNISOCK_RESULT_OK || fd < 0) return;
