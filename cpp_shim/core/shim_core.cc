@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "shim_policy.h"
+
 namespace unisock_shim {
 
 namespace {
@@ -280,6 +282,7 @@ int Core::create(int64_t mode, CallbackRef read_cb, CallbackRef close_cb, Object
   bool appended = id == size() - 1 && table_[id].state == State::Closed;
   unisock_result r = unisock_create(id, mode);
   if (r != UNISOCK_RESULT_OK) {
+    note_refusal(r, caller);
     if (read_cb) d_.callback_free(read_cb);
     if (close_cb) d_.callback_free(close_cb);
     if (appended && id == size() - 1) table_.pop_back();
@@ -312,7 +315,10 @@ int Core::bind(int id, int64_t port, const char* addr, ObjectRef caller) {
   if (rc != kEeSuccess) return rc;
   if (table_[id].owner != caller) return kEeSecurity;
   unisock_result r = unisock_bind(id, port, addr);
-  if (r != UNISOCK_RESULT_OK) return ee_of(r);
+  if (r != UNISOCK_RESULT_OK) {
+    note_refusal(r, caller);
+    return ee_of(r);
+  }
   table_[id].state = State::Bound;
   changed(id);
   return kEeSuccess;
@@ -324,7 +330,10 @@ int Core::listen(int id, CallbackRef listen_cb, ObjectRef caller) {
   if (rc == kEeSuccess && table_[id].owner != caller) rc = kEeSecurity;
   if (rc == kEeSuccess) {
     unisock_result r = unisock_listen(id);
-    if (r != UNISOCK_RESULT_OK) rc = ee_of(r);
+    if (r != UNISOCK_RESULT_OK) {
+      note_refusal(r, caller);
+      rc = ee_of(r);
+    }
   }
   if (rc != kEeSuccess) {
     if (listen_cb) d_.callback_free(listen_cb);
@@ -392,7 +401,10 @@ int Core::connect(int id, const char* addr, CallbackRef read_cb, CallbackRef wri
   if (rc == kEeSuccess && table_[id].owner != caller) rc = kEeSecurity;
   if (rc == kEeSuccess) {
     unisock_result r = unisock_connect(id, addr ? addr : "");
-    if (r != UNISOCK_RESULT_OK) rc = ee_of(r);
+    if (r != UNISOCK_RESULT_OK) {
+      note_refusal(r, caller);
+      rc = ee_of(r);
+    }
   }
   if (rc != kEeSuccess) {
     if (read_cb) d_.callback_free(read_cb);
@@ -524,6 +536,7 @@ bool Core::set_option(int id, int64_t option, const DValue* value, ObjectRef cal
   }
   unisock_result r = socket_set_option(id, option, v.get());
   if (r != UNISOCK_RESULT_OK) {
+    note_refusal(r, caller);
     *err = last_error_text();
     if (err->empty()) *err = "socket_set_option: " + result_text(r);
     return false;
@@ -667,7 +680,10 @@ int64_t Core::external_monitor_path(int id, const std::string& path, int64_t eve
   }
   int64_t watch = 0;
   unisock_result r = unisock_external_monitor_path(id, path.c_str(), events, &watch);
-  if (r != UNISOCK_RESULT_OK) return refused(r, "external_monitor_path", err);
+  if (r != UNISOCK_RESULT_OK) {
+    note_refusal(r, caller);
+    return refused(r, "external_monitor_path", err);
+  }
   return watch;
 }
 
@@ -726,10 +742,178 @@ int Core::external_spawn(int id, ObjectRef caller) {
   int rc = check_external(id, caller, true);
   if (rc != kEeSuccess) return rc;
   unisock_result r = unisock_external_spawn_process(id);
-  if (r != UNISOCK_RESULT_OK) return ee_of(r);
+  if (r != UNISOCK_RESULT_OK) {
+    note_refusal(r, caller);
+    return ee_of(r);
+  }
   table_[id].state = State::Bound;  // as socket_bind leaves it
   changed(id);
   return kEeSuccess;
+}
+
+// ---- what valid_socket is told ------------------------------------------------------------------
+
+namespace {
+
+// key -> value (taken) into a driver mapping.
+void put(Driver& d, DValue* map, const char* key, DValue* val) {
+  d.mapping_put(map, d.dv_string(key, strlen(key)), val);
+}
+
+DValue* string_array(Driver& d, const std::vector<std::string>& items) {
+  DValue* arr = d.dv_array(items.size());
+  for (size_t i = 0; i < items.size(); i++)
+    d.array_put(arr, i, d.dv_string(items[i].data(), items[i].size()));
+  return arr;
+}
+
+}  // namespace
+
+DValue* Core::socket_info(int id, ObjectRef owner, const std::string& addr, int64_t port,
+                          int64_t mode, DValue* asked) {
+  DHold hold(d_, asked ? asked : d_.dv_mapping(0));
+  DHold info(d_, d_.dv_array(6));
+  d_.array_put(info.get(), 0, d_.dv_int(id));
+  d_.array_put(info.get(), 1, d_.dv_object(owner));
+  d_.array_put(info.get(), 2, d_.dv_string(addr.data(), addr.size()));
+  d_.array_put(info.get(), 3, d_.dv_int(port));
+  d_.array_put(info.get(), 4, d_.dv_int(mode));
+  d_.array_put(info.get(), 5, hold.release());
+  return info.release();
+}
+
+int64_t Core::mode_of(int id) const { return live(id) ? table_[id].mode : -1; }
+
+DValue* Core::asked_option(int64_t option, const DValue* value) {
+  DHold asked(d_, d_.dv_mapping(2));
+  put(d_, asked.get(), "option", d_.dv_int(option));
+  std::vector<std::string> paths;
+  bool names_paths = true;
+  auto text = [&](const DValue* v, std::string* out) {
+    if (d_.kind(v) != Kind::String) return false;
+    std::string_view b = d_.bytes_of(v);
+    *out = std::string(b.data(), b.size());
+    return true;
+  };
+  std::string t;
+  switch (option) {
+    case UNISOCK_OPT_SO_TLS_CERT:
+    case UNISOCK_OPT_SO_TLS_KEY:
+    case UNISOCK_OPT_SO_TLS_CA:
+    case UNISOCK_OPT_IPC_SOCKET_DIR:
+    case UNISOCK_OPT_SO_APACHE_FASTCGI_SOCKET:
+    case UNISOCK_OPT_EXTERNAL_WORKING_DIR:
+      if (text(value, &t)) paths.push_back(host_path(t));
+      break;
+    case UNISOCK_OPT_EXTERNAL_COMMAND:
+      // A command, judged as the one a start runs ("command", not "paths");
+      // a relative one is a shell's command line (or refused): as given.
+      names_paths = false;
+      if (text(value, &t)) {
+        if (!t.empty() && t[0] == '/') t = host_path(t);
+        put(d_, asked.get(), "command", d_.dv_string(t.data(), t.size()));
+      }
+      break;
+    case UNISOCK_OPT_EXTERNAL_WATCH_PATH:
+      if (text(value, &t)) {
+        paths.push_back(host_path(t));
+      } else if (d_.kind(value) == Kind::Array) {
+        size_t n = d_.array_size(value);
+        for (size_t i = 0; i < n && i < 1024; i++) {
+          if (text(d_.array_item(value, i), &t)) paths.push_back(host_path(t));
+        }
+      }
+      break;
+    case UNISOCK_OPT_EXTERNAL_STDIN_MODE:
+    case UNISOCK_OPT_EXTERNAL_STDOUT_MODE:
+    case UNISOCK_OPT_EXTERNAL_STDERR_MODE:
+      if (text(value, &t) && t.compare(0, 5, "file:") == 0) paths.push_back(host_path(t.substr(5)));
+      break;
+    default:
+      names_paths = false;
+  }
+  if (names_paths) put(d_, asked.get(), "paths", string_array(d_, paths));
+  return asked.release();
+}
+
+DValue* Core::asked_start(int id, const char* efun) {
+  DHold asked(d_, d_.dv_mapping(4));
+  if (efun) put(d_, asked.get(), "efun", d_.dv_string(efun, strlen(efun)));
+  int64_t mode = mode_of(id);
+  if ((mode != UNISOCK_MODE_EXTERNAL_PROCESS && mode != UNISOCK_MODE_EXTERNAL_COMMAND_MODE) ||
+      !table_[id].in_unisock)
+    return asked.release();
+  auto get = [&](int64_t option) {
+    unisock_value* v = nullptr;
+    if (socket_get_option(id, option, &v) != UNISOCK_RESULT_OK) v = nullptr;
+    return UValue(v);
+  };
+  UValue command = get(UNISOCK_OPT_EXTERNAL_COMMAND);
+  UValue args = get(UNISOCK_OPT_EXTERNAL_ARGS);
+  UValue shell = get(UNISOCK_OPT_EXTERNAL_SHELL);
+  int64_t shell_on = 0;
+  if (unisock_value_get_kind(shell.get()) == UNISOCK_VALUE_KIND_INT) {
+    unisock_value_int(shell.get(), &shell_on);
+  } else if (unisock_value_get_kind(shell.get()) == UNISOCK_VALUE_KIND_STRING) {
+    shell_on = 1;
+  }
+  std::string cmd = str_of(command.get());
+  if (unisock_value_get_kind(command.get()) == UNISOCK_VALUE_KIND_STRING && !shell_on &&
+      !cmd.empty() && cmd[0] == '/') {
+    cmd = host_path(cmd);
+    put(d_, asked.get(), "command", d_.dv_string(cmd.data(), cmd.size()));
+  } else {
+    put(d_, asked.get(), "command", from_unisock(d_, command.get()));
+  }
+  put(d_, asked.get(), "args", from_unisock(d_, args.get()));
+  put(d_, asked.get(), "shell", from_unisock(d_, shell.get()));
+  return asked.release();
+}
+
+DValue* Core::asked_external(const char* efun, const std::string* path) {
+  DHold asked(d_, d_.dv_mapping(2));
+  put(d_, asked.get(), "efun", d_.dv_string(efun, strlen(efun)));
+  if (path) put(d_, asked.get(), "paths", string_array(d_, {host_path(*path)}));
+  return asked.release();
+}
+
+DValue* Core::asked_connect(int id, const std::string& address) {
+  DHold asked(d_, d_.dv_mapping(1));
+  if (mode_of(id) == UNISOCK_MODE_IPC_CLIENT && !address.empty() && address[0] == '/')
+    put(d_, asked.get(), "paths", string_array(d_, {host_path(address)}));
+  return asked.release();
+}
+
+DValue* Core::asked_external_start(const std::string& command, const DValue* args) {
+  DHold asked(d_, d_.dv_mapping(3));
+  static const char kEfun[] = "external_start";
+  put(d_, asked.get(), "efun", d_.dv_string(kEfun, sizeof kEfun - 1));
+  std::string cmd = host_path(command);  // a relative one from the mudlib, as the driver starts it
+  put(d_, asked.get(), "command", d_.dv_string(cmd.data(), cmd.size()));
+  std::vector<std::string> list;
+  if (d_.kind(args) == Kind::String) {
+    // As the driver splits it: at every blank, an empty word between two
+    // blanks kept, none after a last one.
+    std::string_view b = d_.bytes_of(args);
+    std::string s(b.data(), b.size());
+    size_t i = 0;
+    while (i < s.size()) {
+      size_t j = s.find(' ', i);
+      if (j == std::string::npos) j = s.size();
+      list.push_back(s.substr(i, j - i));
+      i = j + 1;
+    }
+  } else if (d_.kind(args) == Kind::Array) {
+    size_t n = d_.array_size(args);
+    for (size_t i = 0; i < n; i++) {
+      const DValue* item = d_.array_item(args, i);
+      if (d_.kind(item) != Kind::String) continue;
+      std::string_view b = d_.bytes_of(item);
+      list.emplace_back(b.data(), b.size());
+    }
+  }
+  put(d_, asked.get(), "args", string_array(d_, list));
+  return asked.release();
 }
 
 // ---- lifecycle -----------------------------------------------------------------------------------
@@ -837,25 +1021,34 @@ void Core::route(unisock_event* ev) {
   if (cb) d_.callback_free(cb);
 }
 
-void Core::log_close(const std::string& line) {
+void Core::log_limited(LogWindow& w, const std::string& line) {
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now().time_since_epoch())
                    .count();
   int64_t window = ms / (log_window_ms_ > 0 ? log_window_ms_ : 1);
-  if (window != log_window_) {
-    if (log_dropped_ > 0)
-      d_.log("unisock: " + std::to_string(log_dropped_) + " more abnormal closes were not logged");
-    log_window_ = window;
-    log_lines_ = 0;
-    log_dropped_ = 0;
+  if (window != w.window) {
+    if (w.dropped > 0)
+      d_.log("unisock: " + std::to_string(w.dropped) + " more " + w.what + " were not logged");
+    w.window = window;
+    w.lines = 0;
+    w.dropped = 0;
   }
-  if (log_lines_ < log_limit_) {
+  if (w.lines < log_limit_) {
     d_.log(line);
-    log_lines_++;
-  } else if (log_dropped_++ == 0) {
-    d_.log("unisock: more than " + std::to_string(log_limit_) + " abnormal closes in " +
+    w.lines++;
+  } else if (w.dropped++ == 0) {
+    d_.log("unisock: more than " + std::to_string(log_limit_) + " " + w.what + " in " +
            std::to_string(log_window_ms_) + " ms: the rest are counted, not logged");
   }
+}
+
+void Core::note_refusal(unisock_result r, ObjectRef who) {
+  if (r != UNISOCK_RESULT_EE_SECURITY) return;
+  std::string why = last_error_text();
+  if (why.empty()) why = result_text(r);
+  std::string name = d_.object_name(who);
+  log_limited(refusal_log_, "unisock: refused" + (name.empty() ? std::string() : " for " + name) +
+                                ": " + why);
 }
 
 void Core::invoke(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args,

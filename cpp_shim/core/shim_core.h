@@ -13,7 +13,10 @@
 //   read(id, data[, addr]) / write(id) / close(id, reason) / listen(id) through
 //   Driver::call (the close reason is an optional argument; an abnormal close
 //   is also logged through Driver::log); MUD-mode text through
-//   Driver::save_text/restore_text.
+//   Driver::save_text/restore_text;
+// - what the master's valid_socket is told (socket_info: upstream's info plus
+//   the mode and what is asked), and one log line for each operation the
+//   unisock policy refuses (shim_policy.h has the policy itself).
 //
 // Every method is called on the driver thread. No method keeps an Entry
 // reference across a Driver::call (callbacks may create, close or reuse sockets).
@@ -177,6 +180,40 @@ class Core {
   // Starts the configured process: socket_bind(id, 0).
   int external_spawn(int id, ObjectRef caller);
 
+  // ---- what the master's valid_socket is told ----
+  // info = ({ fd, owner, addr, port, mode, asked }): upstream's four
+  // elements, then the socket's mode (the mode asked for on "create"; -1 for a
+  // number that is no socket) and a mapping of what the operation asks
+  // (`asked`, taken; null: an empty mapping). docs/INTEGRATION.md lists the shapes.
+  DValue* socket_info(int id, ObjectRef owner, const std::string& addr, int64_t port,
+                      int64_t mode, DValue* asked);
+  // The mode of a live socket, -1 otherwise.
+  int64_t mode_of(int id) const;
+  // socket_set_option: ([ "option": option ]), plus "paths": the host paths
+  // (host_path) the value names, for an option that names any: SO_TLS_CERT,
+  // SO_TLS_KEY, SO_TLS_CA, IPC_SOCKET_DIR, SO_APACHE_FASTCGI_SOCKET,
+  // EXTERNAL_WORKING_DIR, EXTERNAL_WATCH_PATH (a string or each string of an
+  // array) and EXTERNAL_STD*_MODE "file:<path>"; for EXTERNAL_COMMAND
+  // "command": the command (its host path when absolute), as a start shows it.
+  DValue* asked_option(int64_t option, const DValue* value);
+  // A process start (socket_bind or external_spawn_process of a mode 22/23
+  // socket): ([ "command": EXTERNAL_COMMAND (its host path when it is an
+  // absolute path run without a shell), "args": EXTERNAL_ARGS, "shell":
+  // EXTERNAL_SHELL ]); an empty mapping for a socket of another mode. With
+  // `efun`, also "efun": efun.
+  DValue* asked_start(int id, const char* efun);
+  // An external_* efun: ([ "efun": efun ]), plus "paths": ({ host path of
+  // *path }) when it names one (external_monitor_path, external_stop_monitoring).
+  DValue* asked_external(const char* efun, const std::string* path);
+  // socket_connect: "paths": ({ host path }) for an IPC_CLIENT's Unix
+  // socket path (an address starting with "/"), else an empty mapping.
+  DValue* asked_connect(int id, const std::string& address);
+  // external_start (the driver's packages/external): ([ "efun":
+  // "external_start", "command": the host path of the external_cmd_N it
+  // runs, "args": its arguments as it passes them (a string is split at
+  // each blank, as the driver splits it) ]).
+  DValue* asked_external_start(const std::string& command, const DValue* args);
+
   // ---- lifecycle ----
   void close_owned_by(ObjectRef ob);  // force-closes every live socket owned by ob
   void close_all();                   // shutdown: everything, no callbacks, no flushing
@@ -208,13 +245,13 @@ class Core {
   // The debug log gets at most `lines` close lines per window of `window_ms`
   // (default 20 a second: a flood of failing peers cannot fill the log); past
   // that one line says so, and the next window starts with the count of those
-  // not logged. Setting it starts a new window.
+  // not logged. Lines about what the unisock policy refused are limited the
+  // same way, counted apart. Setting it starts a new window.
   void set_close_log_limit(int lines, int64_t window_ms) {
     log_limit_ = lines;
     log_window_ms_ = window_ms;
-    log_window_ = -1;
-    log_lines_ = 0;
-    log_dropped_ = 0;
+    close_log_ = LogWindow{"abnormal closes"};
+    refusal_log_ = LogWindow{"policy refusals"};
   }
 
   // Upstream's state names ("CLOSED", "CLOSING", ...) and mode names.
@@ -232,16 +269,27 @@ class Core {
   void changed(int id) { d_.entry_changed(id); }
   void route(unisock_event* ev);
 
-  void log_close(const std::string& line);  // Driver::log within the close-line limit
+  // Lines of one kind within the limit of set_close_log_limit.
+  struct LogWindow {
+    const char* what;        // "abnormal closes"
+    int64_t window = -1;     // the current window's number (steady clock / window_ms)
+    int lines = 0;           // lines logged in it
+    int64_t dropped = 0;     // lines not logged in it
+  };
+  void log_limited(LogWindow& w, const std::string& line);  // Driver::log within the limit
+  void log_close(const std::string& line) { log_limited(close_log_, line); }
+  // After a unisock call failed with r: when the policy refused it
+  // (EE_SECURITY), one line with unisock's message, which names the key to
+  // change, and the object that asked.
+  void note_refusal(unisock_result r, ObjectRef who);
 
   Driver& d_;
   std::deque<Entry> table_;
   std::vector<CallbackRef> inflight_;
   int log_limit_ = 20;
   int64_t log_window_ms_ = 1000;
-  int64_t log_window_ = -1;  // the current window's number (steady clock / window_ms)
-  int log_lines_ = 0;        // lines logged in it
-  int64_t log_dropped_ = 0;  // lines not logged in it
+  LogWindow close_log_{"abnormal closes"};
+  LogWindow refusal_log_{"policy refusals"};
 };
 
 }  // namespace unisock_shim

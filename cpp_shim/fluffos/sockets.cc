@@ -5,8 +5,10 @@
  * It implements the shim core's Driver interface over svalue_t and the
  * driver's allocators, save_svalue/restore_svalue and safe calls; keeps the
  * lpc_socket_t mirror other driver code uses; registers unisock's reactor fd
- * once in g_event_base; and defines the efuns of sockets.spec. Everything
- * about sockets themselves (I/O, TLS, framing, options) is in unisock.
+ * once in g_event_base; puts the admin's policy from the driver's config file
+ * in force before the first socket (shim_policy.h); and defines the efuns of
+ * sockets.spec. Everything about sockets themselves (I/O, TLS, framing,
+ * options) is in unisock.
  */
 
 #include "base/package_api.h"
@@ -16,13 +18,16 @@
 
 #include <event2/event.h>
 #include <netdb.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <string>
 #include <vector>
 
 #include "shim_core.h"
+#include "shim_policy.h"
 #include "shim_values.h"
 #include "unisock.h"
 
@@ -355,8 +360,44 @@ unisock_shim::Core* g_core = nullptr;
 std::deque<lpc_socket_t> g_mirror;
 struct event* g_reactor_event = nullptr;
 
+// The driver's config file, read when the process starts: the driver keeps
+// its lines to itself and has changed into the mudlib directory by the time
+// the package is first used, so its path (relative to the directory the
+// driver was started in) would be lost by then.
+unisock_shim::DriverConfig& start_config() {
+  static unisock_shim::DriverConfig c;
+  return c;
+}
+__attribute__((constructor)) void capture_start_config() {
+  start_config() = unisock_shim::capture_driver_config();
+}
+
+// The admin's policy into unisock, once, before the first socket: the config
+// file's unisock lines, external_cmd_N and the mudlib directory as the driver
+// holds them. Every line (problems, then the policy in force) goes to the
+// debug log.
+void ensure_policy() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  unisock_shim::DriverConfig cfg = start_config();
+  const char* mudlib = CONFIG_STR(__MUD_LIB_DIR__);
+  cfg.mudlib_dir = mudlib ? mudlib : "";
+  if (char* wd = getcwd(nullptr, 0)) {  // the driver runs in the mudlib directory
+    cfg.mudlib_host = wd;
+    free(wd);
+  }
+  for (int i = 0; i < g_num_external_cmds; i++)
+    cfg.external_cmds.push_back(external_cmd[i] ? external_cmd[i] : "");
+  for (const std::string& line : unisock_shim::apply_config_policy(cfg))
+    debug_message("%s\n", line.c_str());
+}
+
 unisock_shim::Core& core() {
-  if (!g_core) g_core = new unisock_shim::Core(g_driver);
+  if (!g_core) {
+    ensure_policy();
+    g_core = new unisock_shim::Core(g_driver);
+  }
   return *g_core;
 }
 
@@ -380,6 +421,7 @@ void on_reactor(evutil_socket_t, short, void*) {
 
 // unisock's reactor fd, added once to the driver's event base.
 void ensure_reactor() {
+  core();  // the policy first (ensure_policy), before anything of unisock runs
   if (g_reactor_event || !g_event_base) return;
   int32_t fd = -1;
   if (unisock_reactor_fd(&fd) != UNISOCK_RESULT_OK || fd < 0) return;
@@ -465,11 +507,36 @@ void split_addr(const std::string& a, char* addr, int* port) {
   *port = sp == std::string::npos ? 0 : atoi(a.c_str() + sp + 1);
 }
 
-bool valid(const char* what, int fd) {
+// The master's valid_socket(caller, what, info), info = ({ fd, owner, addr,
+// port, mode, asked }) (asked taken; null: an empty mapping).
+bool ask_master(const char* what, int fd, object_t* owner, const char* addr, int port,
+                int64_t mode, DValue* asked) {
+  svalue_t info = take(core().socket_info(fd, owner, addr, port, mode, asked));
+  push_object(current_object);
+  push_constant_string(what);
+  push_refed_array(info.u.arr);
+  svalue_t* ret = apply_master_ob(APPLY_VALID_SOCKET, 3);
+  return MASTER_APPROVED(ret);
+}
+
+// valid_socket for an operation on socket fd (`asked` as ask_master's).
+bool valid(const char* what, int fd, DValue* asked = nullptr) {
   char addr[ADDR_BUF_SIZE];
   int port = 0;
   get_socket_address(fd, addr, &port, 0);
-  return check_valid_socket(what, fd, get_socket_owner(fd), addr, port);
+  return ask_master(what, fd, get_socket_owner(fd), addr, port, core().mode_of(fd), asked);
+}
+
+// What external_start (packages/external) asks, read off its arguments on
+// the VM stack: it asks valid_socket("external", -1, ..., "N/A", -1) first
+// thing, with them untouched. Null when the stack does not look like its call.
+DValue* external_start_asked() {
+  if (st_num_arg < 4 || st_num_arg > 5) return nullptr;
+  svalue_t* arg = sp - st_num_arg + 1;
+  if (arg[0].type != T_NUMBER || !(arg[1].type & (T_STRING | T_ARRAY))) return nullptr;
+  LPC_INT which = arg[0].u.number - 1;
+  if (which < 0 || which >= g_num_external_cmds || !external_cmd[which]) return nullptr;
+  return core().asked_external_start(external_cmd[which], view(&arg[1]));
 }
 
 void mark_efun_socket() {
@@ -578,23 +645,10 @@ void mark_sockets() {
 
 int check_valid_socket(const char* const what, int fd, object_t* owner, const char* const addr,
                        int port) {
-  array_t* info = allocate_empty_array(4);
-  info->item[0].type = T_NUMBER;
-  info->item[0].subtype = 0;
-  info->item[0].u.number = fd;
-  assign_socket_owner(&info->item[1], owner);
-  info->item[2].type = T_STRING;
-  info->item[2].subtype = STRING_SHARED;
-  info->item[2].u.string = make_shared_string(addr);
-  info->item[3].type = T_NUMBER;
-  info->item[3].subtype = 0;
-  info->item[3].u.number = port;
-
-  push_object(current_object);
-  push_constant_string(what);
-  push_refed_array(info);
-  svalue_t* ret = apply_master_ob(APPLY_VALID_SOCKET, 3);
-  return MASTER_APPROVED(ret);
+  // external_start is the one caller outside the package: its socket will be a STREAM.
+  if (fd == -1 && port == -1 && !strcmp(what, "external") && !strcmp(addr, "N/A"))
+    return ask_master(what, fd, owner, addr, port, STREAM, external_start_asked());
+  return ask_master(what, fd, owner, addr, port, core().mode_of(fd), nullptr);
 }
 
 void assign_socket_owner(svalue_t* sv, object_t* ob) {
@@ -674,7 +728,7 @@ void f_socket_create() {
   if (num_arg == 3 && !(arg[2].type & (T_STRING | T_FUNCTION))) bad_arg(3, F_SOCKET_CREATE);
   ensure_reactor();
   int ret = EESECURITY;
-  if (check_valid_socket("create", -1, current_object, "N/A", -1)) {
+  if (ask_master("create", -1, current_object, "N/A", -1, arg[0].u.number, nullptr)) {
     ret = core().create(arg[0].u.number, make_callback(&arg[1]),
                         num_arg == 3 ? make_callback(&arg[2]) : nullptr, current_object);
     if (ret >= 0) {
@@ -694,7 +748,7 @@ void f_socket_bind() {
   if (num_arg == 3 && arg[2].type != T_STRING) bad_arg(3, F_SOCKET_BIND);
   int fd = arg[0].u.number;
   settle(fd);
-  int ret = valid("bind", fd)
+  int ret = valid("bind", fd, core().asked_start(fd, nullptr))
                 ? core().bind(fd, arg[1].u.number, num_arg == 3 ? arg[2].u.string : nullptr,
                               current_object)
                 : EESECURITY;
@@ -748,7 +802,8 @@ void f_socket_connect() {
     strcpy(addr, host.c_str());
     port = static_cast<int>(p);
   }
-  int ret = check_valid_socket("connect", fd, get_socket_owner(fd), addr, port)
+  int ret = ask_master("connect", fd, get_socket_owner(fd), addr, port, core().mode_of(fd),
+                       core().asked_connect(fd, (sp - 2)->u.string))
                 ? core().connect(fd, (sp - 2)->u.string, make_callback(sp - 1), make_callback(sp),
                                  current_object)
                 : EESECURITY;
@@ -849,7 +904,8 @@ void f_socket_set_option() {
   int fd = (sp - 2)->u.number;
   LPC_INT option = (sp - 1)->u.number;
   settle(fd);
-  if (!valid("set_option", fd)) error("socket_set_option: permission denied by valid_socket\n");
+  if (!valid("set_option", fd, core().asked_option(option, view(sp))))
+    error("socket_set_option: permission denied by valid_socket\n");
   std::string err;
   if (!core().set_option(fd, option, view(sp), current_object, &err)) error("%s\n", err.c_str());
   pop_3_elems();
@@ -988,8 +1044,9 @@ void put_value_or_ee(int ret, DValue* out) {
 void f_external_write_process() {
   int fd = (sp - 1)->u.number;
   settle(fd);
-  int64_t ret =
-      valid("write", fd) ? core().external_write(fd, view(sp), current_object) : EESECURITY;
+  int64_t ret = valid("write", fd, core().asked_external("external_write_process", nullptr))
+                    ? core().external_write(fd, view(sp), current_object)
+                    : EESECURITY;
   pop_stack();
   put_number(ret);
 }
@@ -1003,8 +1060,9 @@ void f_external_read_process() {
   int64_t max_bytes = num_arg == 2 ? arg[1].u.number : 0;
   settle(fd);
   DValue* out = nullptr;
-  int ret = valid("external", fd) ? core().external_read(fd, max_bytes, current_object, &out)
-                                  : EESECURITY;
+  int ret = valid("external", fd, core().asked_external("external_read_process", nullptr))
+                ? core().external_read(fd, max_bytes, current_object, &out)
+                : EESECURITY;
   pop_n_elems(num_arg - 1);
   put_value_or_ee(ret, out);
 }
@@ -1019,7 +1077,7 @@ void f_external_monitor_path() {
   int64_t events = num_arg == 3 ? arg[2].u.number : 0;
   settle(fd);
   std::string err;
-  int64_t ret = valid("external", fd)
+  int64_t ret = valid("external", fd, core().asked_external("external_monitor_path", &path))
                     ? core().external_monitor_path(fd, path, events, current_object, &err)
                     : EESECURITY;
   if (!err.empty()) error("%s\n", err.c_str());
@@ -1034,8 +1092,9 @@ void f_external_stop_monitoring() {
   std::string path(sp->u.string, SVALUE_STRLEN(sp));
   settle(fd);
   std::string err;
-  int ret = valid("external", fd) ? core().external_stop_monitoring(fd, path, current_object, &err)
-                                  : EESECURITY;
+  int ret = valid("external", fd, core().asked_external("external_stop_monitoring", &path))
+                ? core().external_stop_monitoring(fd, path, current_object, &err)
+                : EESECURITY;
   if (!err.empty()) error("%s\n", err.c_str());
   pop_stack();
   put_number(ret);
@@ -1047,8 +1106,9 @@ void f_external_get_file_events() {
   int fd = sp->u.number;
   settle(fd);
   DValue* out = nullptr;
-  int ret =
-      valid("external", fd) ? core().external_file_events(fd, current_object, &out) : EESECURITY;
+  int ret = valid("external", fd, core().asked_external("external_get_file_events", nullptr))
+                ? core().external_file_events(fd, current_object, &out)
+                : EESECURITY;
   put_value_or_ee(ret, out);
 }
 #endif
@@ -1058,8 +1118,9 @@ void f_external_set_resource_limits() {
   int fd = (sp - 1)->u.number;
   settle(fd);
   std::string err;
-  int ret = valid("external", fd) ? core().external_set_limits(fd, view(sp), current_object, &err)
-                                  : EESECURITY;
+  int ret = valid("external", fd, core().asked_external("external_set_resource_limits", nullptr))
+                ? core().external_set_limits(fd, view(sp), current_object, &err)
+                : EESECURITY;
   if (!err.empty()) error("%s\n", err.c_str());
   pop_stack();
   put_number(ret);
@@ -1071,7 +1132,9 @@ void f_external_get_process_stats() {
   int fd = sp->u.number;
   settle(fd);
   DValue* out = nullptr;
-  int ret = valid("external", fd) ? core().external_stats(fd, current_object, &out) : EESECURITY;
+  int ret = valid("external", fd, core().asked_external("external_get_process_stats", nullptr))
+                ? core().external_stats(fd, current_object, &out)
+                : EESECURITY;
   put_value_or_ee(ret, out);
 }
 #endif
@@ -1080,7 +1143,9 @@ void f_external_get_process_stats() {
 void f_external_spawn_process() {
   int fd = sp->u.number;
   settle(fd);
-  int ret = valid("bind", fd) ? core().external_spawn(fd, current_object) : EESECURITY;
+  int ret = valid("bind", fd, core().asked_start(fd, "external_spawn_process"))
+                ? core().external_spawn(fd, current_object)
+                : EESECURITY;
   put_number(ret);
 }
 #endif
