@@ -194,11 +194,21 @@ def test_watches_go_with_the_socket(host, tmp_path):
 
 
 def test_watches_stay_across_a_restart(host, tmp_path):
+    """The first run exits at once and is restarted; the second waits on its stdin, so a file
+    made after the restart is reported while the socket is surely still open (with /bin/true
+    the second run, and the socket, could end before the file was made)."""
+    watched = tmp_path / "w"
+    watched.mkdir()
+    marker = str(tmp_path / "ran")
+    script = 'if [ -e "$0" ]; then read x; else : > "$0"; fi'
     host.ok("create 1 EXTERNAL_PROCESS")
-    host.ok(f"set 1 EXTERNAL_WATCH_PATH {q(str(tmp_path))}")
-    host.ok('set 1 EXTERNAL_COMMAND "/bin/true"')
+    host.ok(f"set 1 EXTERNAL_WATCH_PATH {q(str(watched))}")
+    host.ok('set 1 EXTERNAL_COMMAND "/bin/sh"')
+    host.ok(f"set 1 EXTERNAL_ARGS {q(['-c', script, marker])}")
     host.ok('set 1 EXTERNAL_RESTART_POLICY {"policy":"always","max_restarts":1,"backoff_ms":0}')
     host.ok("bind 1 0")
     host.event("read", 1, timeout=WAIT, pred=lambda e: e["data"].get("type") == "restart")
-    (tmp_path / "during").write_text("")
+    (watched / "during").write_text("")
     fe(host, 1, named("during", "created"))
+    host.ok('write 1 "done\\n"')
+    host.event("close", 1, timeout=WAIT)
