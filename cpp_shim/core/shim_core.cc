@@ -581,10 +581,7 @@ const char* Core::state_name(State s) {
 }
 
 std::string Core::mode_name(int64_t mode) {
-  static const char* const legacy[] = {"MUD",        "STREAM",           "DATAGRAM",
-                                       "STREAM_BINARY", "DATAGRAM_BINARY", "STREAM_TLS",
-                                       "STREAM_TLS_BINARY"};
-  if (mode >= 0 && mode <= 6) return legacy[mode];
+  // unisock's catalog names every mode, upstream's 0-6 as upstream does.
   if (const char* name = unisock_mode_name(mode)) return name;
   return "MODE_" + std::to_string(mode);
 }

@@ -254,7 +254,9 @@ class Core {
     refusal_log_ = LogWindow{"policy refusals"};
   }
 
-  // Upstream's state names ("CLOSED", "CLOSING", ...) and mode names.
+  // Upstream's state names ("CLOSED", "CLOSING", ...). The mode names are
+  // unisock's catalog's (unisock_mode_name: upstream's for 0-6), "MODE_<n>"
+  // for a number that is no mode.
   static const char* state_name(State s);
   static std::string mode_name(int64_t mode);
 

@@ -842,6 +842,20 @@ static void test_close_reason_and_log() {
   C->set_close_log_limit(20, 1000);
 }
 
+// Mode names (socket_status, the close log line): unisock's catalog, which
+// names upstream's modes 0-6 as upstream's socket_status does.
+static void test_mode_names() {
+  const char* upstream[] = {"MUD",        "STREAM",     "DATAGRAM",         "STREAM_BINARY",
+                            "DATAGRAM_BINARY", "STREAM_TLS", "STREAM_TLS_BINARY"};
+  for (int m = 0; m <= 6; m++) CHECK_EQ(us::Core::mode_name(m), std::string(upstream[m]));
+  for (int64_t m = 0; m <= 40; m++) {
+    const char* lib = unisock_mode_name(m);
+    CHECK_EQ(us::Core::mode_name(m), lib ? std::string(lib) : "MODE_" + std::to_string(m));
+  }
+  CHECK_EQ(us::Core::mode_name(UNISOCK_MODE_EXTERNAL_PROCESS), std::string("EXTERNAL_PROCESS"));
+  CHECK_EQ(us::Core::mode_name(-1), std::string("MODE_-1"));
+}
+
 static void test_release_acquire() {
   Obj a("/a"), b("/b"), c("/c");
   int fd = C->create(us::MODE_STREAM, A->callback("rcb"), A->callback("ccb"), a.ob);
@@ -1583,6 +1597,7 @@ int main() {
   run("IPC bus: client_connected, unicast by client id, client_id on messages", test_ipc_bus);
   run("valid_socket's host and port for a connect address or URL", test_connect_target);
   run("close_cb(id, reason): optional reason, abnormal closes logged", test_close_reason_and_log);
+  run("mode names: unisock's catalog (upstream's for 0-6)", test_mode_names);
   run("release and acquire", test_release_acquire);
   run("close on owner destruct", test_close_on_owner_destruct);
   run("adopted fd (external_start)", test_adopted_fd);
