@@ -69,8 +69,9 @@ struct ConfigLine {
 };
 
 // The lines the driver reads (empty ones dropped). The driver stops reading
-// at a line of 120 characters or more; so does this, and *stopped_at (if
-// given) is that line's number, else 0.
+// at a line of 120 characters or more (its '\r' counted), without reading
+// that line either; so does this, and *stopped_at (if given) is that line's
+// number, else 0.
 std::vector<ConfigLine> config_lines(const std::string& text, int* stopped_at = nullptr);
 
 // Reads `key : value` from a line the way the driver's

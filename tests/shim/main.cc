@@ -1400,6 +1400,10 @@ static void test_config_policy() {
       {"unisock policy_file : " + dir + "/bad.json\n", {"is not JSON"}},
       {"unisock policy_file : " + dir + "/list.json\n", {"not a JSON object"}},
       {"# " + std::string(130, '-') + "\nunisock shell : 1\n", {"line 4 is longer than 119 characters", "not read"}},
+      // The over-long line is itself a policy line: the driver's reading (and
+      // ours) stops at it, so it is lost too, and said so.
+      {"unisock watch_dirs : /" + std::string(110, 'd') + "\n", {"line 4 is longer than 119 characters", "not read"}},
+      {"unisock shell : 1" + std::string(103, ' ') + "\n", {"line 4 is longer than 119 characters"}},
   };
   write_file(dir + "/bad.json", "{\"modes\": [22,");
   write_file(dir + "/list.json", "[22]");
