@@ -800,31 +800,31 @@ DValue* Core::asked_option(int64_t option, const DValue* value) {
     case UNISOCK_OPT_IPC_SOCKET_DIR:
     case UNISOCK_OPT_SO_APACHE_FASTCGI_SOCKET:
     case UNISOCK_OPT_EXTERNAL_WORKING_DIR:
-      if (text(value, &t)) paths.push_back(host_path(t));
+      if (text(value, &t)) paths.push_back(policy_path(t, true));
       break;
     case UNISOCK_OPT_EXTERNAL_COMMAND:
       // A command, judged as the one a start runs ("command", not "paths");
       // a relative one is a shell's command line (or refused): as given.
       names_paths = false;
       if (text(value, &t)) {
-        if (!t.empty() && t[0] == '/') t = host_path(t);
+        if (!t.empty() && t[0] == '/') t = policy_path(t, false);
         put(d_, asked.get(), "command", d_.dv_string(t.data(), t.size()));
       }
       break;
     case UNISOCK_OPT_EXTERNAL_WATCH_PATH:
       if (text(value, &t)) {
-        paths.push_back(host_path(t));
+        paths.push_back(policy_path(t, true));
       } else if (d_.kind(value) == Kind::Array) {
         size_t n = d_.array_size(value);
         for (size_t i = 0; i < n && i < 1024; i++) {
-          if (text(d_.array_item(value, i), &t)) paths.push_back(host_path(t));
+          if (text(d_.array_item(value, i), &t)) paths.push_back(policy_path(t, true));
         }
       }
       break;
     case UNISOCK_OPT_EXTERNAL_STDIN_MODE:
     case UNISOCK_OPT_EXTERNAL_STDOUT_MODE:
     case UNISOCK_OPT_EXTERNAL_STDERR_MODE:
-      if (text(value, &t) && t.compare(0, 5, "file:") == 0) paths.push_back(host_path(t.substr(5)));
+      if (text(value, &t) && t.compare(0, 5, "file:") == 0) paths.push_back(policy_path(t.substr(5), true));
       break;
     default:
       names_paths = false;
@@ -857,7 +857,7 @@ DValue* Core::asked_start(int id, const char* efun) {
   std::string cmd = str_of(command.get());
   if (unisock_value_get_kind(command.get()) == UNISOCK_VALUE_KIND_STRING && !shell_on &&
       !cmd.empty() && cmd[0] == '/') {
-    cmd = host_path(cmd);
+    cmd = policy_path(cmd, false);
     put(d_, asked.get(), "command", d_.dv_string(cmd.data(), cmd.size()));
   } else {
     put(d_, asked.get(), "command", from_unisock(d_, command.get()));
@@ -870,14 +870,14 @@ DValue* Core::asked_start(int id, const char* efun) {
 DValue* Core::asked_external(const char* efun, const std::string* path) {
   DHold asked(d_, d_.dv_mapping(2));
   put(d_, asked.get(), "efun", d_.dv_string(efun, strlen(efun)));
-  if (path) put(d_, asked.get(), "paths", string_array(d_, {host_path(*path)}));
+  if (path) put(d_, asked.get(), "paths", string_array(d_, {policy_path(*path, true)}));
   return asked.release();
 }
 
 DValue* Core::asked_connect(int id, const std::string& address) {
   DHold asked(d_, d_.dv_mapping(1));
   if (mode_of(id) == UNISOCK_MODE_IPC_CLIENT && !address.empty() && address[0] == '/')
-    put(d_, asked.get(), "paths", string_array(d_, {host_path(address)}));
+    put(d_, asked.get(), "paths", string_array(d_, {policy_path(address, true)}));
   return asked.release();
 }
 
@@ -885,7 +885,7 @@ DValue* Core::asked_external_start(const std::string& command, const DValue* arg
   DHold asked(d_, d_.dv_mapping(3));
   static const char kEfun[] = "external_start";
   put(d_, asked.get(), "efun", d_.dv_string(kEfun, sizeof kEfun - 1));
-  std::string cmd = host_path(command);  // a relative one from the mudlib, as the driver starts it
+  std::string cmd = policy_path(command, false);  // a relative one from the mudlib, as the driver starts it
   put(d_, asked.get(), "command", d_.dv_string(cmd.data(), cmd.size()));
   std::vector<std::string> list;
   if (d_.kind(args) == Kind::String) {

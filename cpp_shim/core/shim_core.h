@@ -189,8 +189,12 @@ class Core {
                       int64_t mode, DValue* asked);
   // The mode of a live socket, -1 otherwise.
   int64_t mode_of(int id) const;
+  // Host paths and commands below are unisock's judgement of them
+  // (policy_path, shim_policy.h: the library's own resolution, what its
+  // policy checks): paths with a file still to be made allowed (where it will
+  // be), commands as they must exist (else where the policy places them).
   // socket_set_option: ([ "option": option ]), plus "paths": the host paths
-  // (host_path) the value names, for an option that names any: SO_TLS_CERT,
+  // the value names, for an option that names any: SO_TLS_CERT,
   // SO_TLS_KEY, SO_TLS_CA, IPC_SOCKET_DIR, SO_APACHE_FASTCGI_SOCKET,
   // EXTERNAL_WORKING_DIR, EXTERNAL_WATCH_PATH (a string or each string of an
   // array) and EXTERNAL_STD*_MODE "file:<path>"; for EXTERNAL_COMMAND

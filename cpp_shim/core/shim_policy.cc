@@ -523,31 +523,12 @@ std::vector<std::string> apply_config_policy(const DriverConfig& cfg) {
   return out;
 }
 
-std::string host_path(const std::string& path) {
-  if (path.empty() || path.find('\0') != std::string::npos) return path;
-  if (char* real = realpath(path.c_str(), nullptr)) {
-    std::string out(real);
-    free(real);
-    return out;
-  }
-  std::string abs = path;
-  if (abs[0] != '/') {
-    char* wd = getcwd(nullptr, 0);
-    if (!wd) return path;
-    abs = std::string(wd) + "/" + path;
-    free(wd);
-  }
-  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
-  size_t slash = abs.rfind('/');
-  std::string dir = slash == 0 ? std::string("/") : abs.substr(0, slash);
-  std::string name = abs.substr(slash + 1);
-  if (name.empty() || name == "." || name == "..") return path;
-  if (char* real = realpath(dir.c_str(), nullptr)) {
-    std::string out(real);
-    free(real);
-    return out + (out == "/" ? "" : "/") + name;
-  }
-  return path;
+std::string policy_path(const std::string& path, bool may_be_new) {
+  unisock_value* v = nullptr;
+  if (unisock_resolve_path(path.data(), path.size(), may_be_new ? 1 : 0, &v) != UNISOCK_RESULT_OK)
+    return path;
+  UValue hold(v);
+  return text_of(v);
 }
 
 }  // namespace unisock_shim

@@ -1539,6 +1539,55 @@ static void test_valid_socket_info() {
   rm_tree(dir);
 }
 
+// The host paths valid_socket is shown are the library's own judgement of
+// them (unisock_resolve_path), so the master sees the path the policy checks:
+// a link out is its target (the "(it is ...)" of the library's refusal); a
+// file still to be made is in its directory as resolved; a path that does
+// not resolve yet is where the policy places it (`..` taken lexically), not
+// as given -- given, "tls/x/../../out/key.pem" would pass a master that
+// refuses out/, and once tls/x is made the library reads out/key.pem.
+static void test_paths_as_the_library_judges() {
+  Obj o("/obj/tls");
+  std::string dir = scratch_dir();
+  mkdir((dir + "/tls").c_str(), 0755);
+  mkdir((dir + "/out").c_str(), 0755);
+  write_file(dir + "/out/key.pem", "not a key");
+  if (symlink((dir + "/out/key.pem").c_str(), (dir + "/tls/link.pem").c_str()) != 0)
+    printf("    (no symlink)\n");
+  auto shown = [&](int64_t option, const std::string& path) {
+    svalue_t v = make_str(path);
+    svalue_t a = A->take(C->asked_option(option, FakeAdapter::view(&v)));
+    free_svalue(&v);
+    std::string t = describe(&a);
+    free_svalue(&a);
+    return t;
+  };
+  auto paths = [](int64_t option, const std::string& p) {
+    return "([\"option\":" + std::to_string(option) + ",\"paths\":({\"" + p + "\",}),])";
+  };
+  const std::string pol = "{\"tls_dirs\":[\"" + dir + "/tls\"]}";
+  CHECK_EQ(unisock_set_policy(pol.data(), pol.size()), UNISOCK_RESULT_OK);
+  int fd = C->create(us::MODE_STREAM_TLS, A->callback("r"), A->callback("c"), o.ob);
+  CHECK(fd >= 0);
+  std::string err;
+  svalue_t link = make_str(dir + "/tls/link.pem");
+  CHECK(!C->set_option(fd, UNISOCK_OPT_SO_TLS_KEY, FakeAdapter::view(&link), o.ob, &err));
+  CHECK(contains(err, "(it is " + dir + "/out/key.pem)"));
+  free_svalue(&link);
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_KEY, dir + "/tls/link.pem"), paths(4, dir + "/out/key.pem"));
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_CERT, dir + "/tls/../out/new.pem"), paths(3, dir + "/out/new.pem"));
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_CA, dir + "/tls/x/../../out/key.pem"),
+           paths(10, dir + "/out/key.pem"));
+  mkdir((dir + "/tls/x").c_str(), 0755);
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_CA, dir + "/tls/x/../../out/key.pem"),
+           paths(10, dir + "/out/key.pem"));
+  // A path that is none is shown as given (unisock refuses it by name).
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_CA, ""), paths(10, ""));
+  if (fd >= 0) C->close(fd, o.ob);
+  rm_tree(dir);
+  CHECK_EQ(unisock_set_policy(kOpen, sizeof kOpen - 1), UNISOCK_RESULT_OK);
+}
+
 // What the unisock policy refuses: upstream's refusal for the caller
 // (EESECURITY, or an error naming the key for socket_set_option) and one
 // line in the driver's log with unisock's message. (Needs unisock's
@@ -1612,6 +1661,8 @@ int main() {
       test_config_policy);
   run("valid_socket info: mode and what is asked (host paths, command, args)",
       test_valid_socket_info);
+  run("valid_socket's host paths: the library's judgement of them (unisock_resolve_path)",
+      test_paths_as_the_library_judges);
   run("policy refusals: EESECURITY or an error naming the key, one log line",
       test_policy_refusals);
   run("close_all at shutdown", test_close_all);
