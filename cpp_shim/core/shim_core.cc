@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -923,6 +922,7 @@ void Core::close_owned_by(ObjectRef ob) {
 }
 
 void Core::close_all() {
+  flush_log(true);
   unisock_close_all();
   for (int i = 0; i < size(); i++) {
     if (table_[i].state != State::Closed || table_[i].pending_fd >= 0 || table_[i].read_cb ||
@@ -935,7 +935,9 @@ void Core::close_all() {
 
 size_t Core::pump() {
   unisock_dispatch(nullptr);
-  return drain();
+  size_t n = drain();
+  flush_log();
+  return n;
 }
 
 size_t Core::drain() {
@@ -1018,24 +1020,60 @@ void Core::route(unisock_event* ev) {
   if (cb) d_.callback_free(cb);
 }
 
-void Core::log_limited(LogWindow& w, const std::string& line) {
-  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-                   .count();
-  int64_t window = ms / (log_window_ms_ > 0 ? log_window_ms_ : 1);
-  if (window != w.window) {
-    if (w.dropped > 0)
-      d_.log("unisock: " + std::to_string(w.dropped) + " more " + w.what + " were not logged");
-    w.window = window;
-    w.lines = 0;
-    w.dropped = 0;
+void Core::refill(LogLimit& w, int64_t now) {
+  if (w.tokens < 0) {
+    w.tokens = log_burst_;
+    w.refilled_ms = now;
+    return;
   }
-  if (w.lines < log_limit_) {
+  if (now - w.refilled_ms < log_interval_ms_) return;
+  int64_t grown = (now - w.refilled_ms) / log_interval_ms_;
+  w.tokens += grown;
+  w.refilled_ms += grown * log_interval_ms_;
+  if (w.tokens >= log_burst_) {
+    w.tokens = log_burst_;
+    w.refilled_ms = now;  // a full budget banks no time
+  }
+}
+
+void Core::log_suppressed(LogLimit& w, int64_t now) {
+  int64_t secs = (now - w.since_ms + 999) / 1000;
+  d_.log("unisock: " + std::to_string(w.suppressed) + " more " + w.what + " suppressed in the last " +
+         std::to_string(secs > 0 ? secs : 1) + " s, last: " + w.last);
+  w.suppressed = 0;
+  w.last.clear();
+}
+
+void Core::log_limited(LogLimit& w, const std::string& line) {
+  int64_t now = d_.monotonic_ms();
+  refill(w, now);
+  if (w.suppressed > 0 && w.tokens > 0) {
+    log_suppressed(w, now);
+    w.tokens--;
+  }
+  if (w.suppressed == 0 && w.tokens > 0) {
     d_.log(line);
-    w.lines++;
-  } else if (w.dropped++ == 0) {
-    d_.log("unisock: more than " + std::to_string(log_limit_) + " " + w.what + " in " +
-           std::to_string(log_window_ms_) + " ms: the rest are counted, not logged");
+    w.tokens--;
+    return;
+  }
+  if (w.suppressed++ == 0) w.since_ms = now;
+  // The last line, bounded (a reason may quote a long URL).
+  static const std::string kPrefix = "unisock: ";
+  size_t from = line.compare(0, kPrefix.size(), kPrefix) == 0 ? kPrefix.size() : 0;
+  w.last = line.substr(from, 1000);
+}
+
+void Core::flush_log(bool force) {
+  int64_t now = d_.monotonic_ms();
+  for (LogLimit* w : {&close_log_, &refusal_log_}) {
+    if (w->suppressed == 0) continue;
+    refill(*w, now);
+    if (w->tokens > 0) {
+      w->tokens--;
+    } else if (!force) {
+      continue;
+    }
+    log_suppressed(*w, now);
   }
 }
 

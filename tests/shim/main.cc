@@ -694,6 +694,10 @@ static void test_mud_exchange() {
   free_svalue(&value);
 }
 
+static bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
 // The log lines that report a closed socket.
 static std::vector<std::string> close_logs() {
   std::vector<std::string> out;
@@ -823,9 +827,11 @@ static void test_close_reason_and_log() {
   CHECK_EQ(C->close(lfd, srv.ob), us::kEeSuccess);
   CHECK_EQ(srv.count("srv_close"), 0);
 
-  // A flood of failing peers cannot fill the log: past the limit one line
-  // says so and the rest are counted (a window longer than the test).
-  C->set_close_log_limit(2, 600000);
+  // A flood of failing peers cannot fill the log (test_log_limit has the
+  // arithmetic): a budget of 2, then the rest counted; when the budget is back
+  // (the stand-in's clock, 10 s on), pump() writes the count and the last.
+  A->clock_ms = 1000000;
+  C->set_log_limit(2, 10000);
   A->logs.clear();
   cli.clear();
   for (int i = 0; i < 4; i++) {
@@ -835,11 +841,19 @@ static void test_close_reason_and_log() {
   }
   CHECK(run_until([&] { return cli.count("on_close_1") == 4; }));
   CHECK_EQ(close_logs().size(), (size_t)2);
+  CHECK_EQ(A->logs.size(), (size_t)2);
+  A->clock_ms += 10000;
+  C->pump();
   CHECK_EQ(A->logs.size(), (size_t)3);
-  if (A->logs.size() == 3)
-    CHECK_EQ(A->logs[2], std::string("unisock: more than 2 abnormal closes in 600000 ms: the rest are "
-                                     "counted, not logged"));
-  C->set_close_log_limit(20, 1000);
+  if (A->logs.size() == 3) {
+    std::string want = "unisock: 2 more abnormal closes suppressed in the last 10 s, last: socket ";
+    CHECK_EQ(A->logs[2].substr(0, want.size()), want);
+    CHECK(contains(A->logs[2], "(STREAM, /cli) closed: connect " + addr + ": "));
+  }
+  C->pump();
+  CHECK_EQ(A->logs.size(), (size_t)3);  // said once
+  A->clock_ms = -1;
+  C->set_log_limit(20, 10000);
 }
 
 // Mode names (socket_status, the close log line): unisock's catalog, which
@@ -1234,10 +1248,6 @@ static std::string real(const std::string& p) {
   return out;
 }
 
-static bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
-
 // A scratch directory for files the policy names (removed by the caller's rm_tree).
 static std::string scratch_dir() {
   char tmpl[] = "/tmp/unisock-shim-policy-XXXXXX";
@@ -1588,6 +1598,72 @@ static void test_paths_as_the_library_judges() {
   CHECK_EQ(unisock_set_policy(kOpen, sizeof kOpen - 1), UNISOCK_RESULT_OK);
 }
 
+// The log limit's arithmetic, on the stand-in's clock (no sleeps). Policy
+// refusals are the cheap lines to make (each socket_create of a mode the
+// policy leaves off is one); abnormal closes share the code, counted apart
+// (test_close_reason_and_log). A burst: the first 20 verbatim. A sustained
+// flood (10 a second for 10 minutes): one count line per 10 s, with the
+// last line, and every line counted once. Quiet: the count that is left is
+// written from pump(), and the next burst is verbatim again.
+static void test_log_limit() {
+  Obj o("/obj/flood");
+  const std::string pol = "{\"modes\":[10]}";
+  CHECK_EQ(unisock_set_policy(pol.data(), pol.size()), UNISOCK_RESULT_OK);
+  A->clock_ms = 5000000;
+  C->set_log_limit(20, 10000);
+  A->logs.clear();
+  int64_t made = 0;
+  auto refuse = [&]() {
+    made++;
+    int fd = C->create(UNISOCK_MODE_EXTERNAL_PROCESS, A->callback("r"), A->callback("c"), o.ob);
+    CHECK_EQ(fd, us::kEeSecurity);
+    if (fd >= 0) C->close(fd, o.ob);
+  };
+  const std::string line = "unisock: refused for /obj/flood: ";
+  for (int i = 0; i < 50; i++) refuse();
+  CHECK_EQ(A->logs.size(), (size_t)20);
+  for (const auto& l : A->logs) CHECK(l.compare(0, line.size(), line) == 0 && contains(l, "\"modes\""));
+  for (int i = 0; i < 6000; i++) {
+    A->clock_ms += 100;
+    refuse();
+  }
+  CHECK_EQ(A->logs.size(), (size_t)(20 + 60));
+  const std::string head = "unisock: 129 more policy refusals suppressed in the last 10 s, last: " +
+                           line.substr(9);
+  if (A->logs.size() > 20) {
+    CHECK_EQ(A->logs[20].substr(0, head.size()), head);
+    CHECK(contains(A->logs[20], "\"modes\""));
+  }
+  int64_t counted = 0;
+  for (size_t i = 20; i < A->logs.size(); i++) {
+    long long n = 0;
+    int secs = 0;
+    CHECK(sscanf(A->logs[i].c_str(), "unisock: %lld more policy refusals suppressed in the last %d s",
+                 &n, &secs) == 2);
+    CHECK_EQ(secs, 10);
+    counted += n;
+  }
+  CHECK_EQ(counted + 1, made - 20);  // the last one waits for its count
+  // Quiet for 5 minutes: pump() writes what is left; a new burst is verbatim.
+  A->clock_ms += 300000;
+  C->pump();
+  CHECK_EQ(A->logs.size(), (size_t)81);
+  if (A->logs.size() == 81)
+    CHECK(contains(A->logs[80], "unisock: 1 more policy refusals suppressed in the last 300 s, last: "));
+  A->logs.clear();
+  for (int i = 0; i < 25; i++) refuse();
+  CHECK_EQ(A->logs.size(), (size_t)19);  // the budget, less the count line
+  for (const auto& l : A->logs) CHECK(l.compare(0, line.size(), line) == 0);
+  C->flush_log(true);  // as close_all() at shutdown: every count, budget or not
+  CHECK_EQ(A->logs.size(), (size_t)20);
+  if (A->logs.size() == 20)
+    CHECK(contains(A->logs[19], "unisock: 6 more policy refusals suppressed in the last 1 s"));
+  A->logs.clear();
+  A->clock_ms = -1;
+  C->set_log_limit(20, 10000);
+  CHECK_EQ(unisock_set_policy(kOpen, sizeof kOpen - 1), UNISOCK_RESULT_OK);
+}
+
 // What the unisock policy refuses: upstream's refusal for the caller
 // (EESECURITY, or an error naming the key for socket_set_option) and one
 // line in the driver's log with unisock's message. (Needs unisock's
@@ -1665,6 +1741,7 @@ int main() {
       test_paths_as_the_library_judges);
   run("policy refusals: EESECURITY or an error naming the key, one log line",
       test_policy_refusals);
+  run("the log limit: a burst verbatim, then one count line per 10 s and kind", test_log_limit);
   run("close_all at shutdown", test_close_all);
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
