@@ -823,7 +823,8 @@ DValue* Core::asked_option(int64_t option, const DValue* value) {
     case UNISOCK_OPT_EXTERNAL_STDIN_MODE:
     case UNISOCK_OPT_EXTERNAL_STDOUT_MODE:
     case UNISOCK_OPT_EXTERNAL_STDERR_MODE:
-      if (text(value, &t) && t.compare(0, 5, "file:") == 0) paths.push_back(policy_path(t.substr(5), true));
+      if (text(value, &t) && t.compare(0, 5, "file:") == 0)
+        paths.push_back(policy_path(t.substr(5), true));
       break;
     default:
       names_paths = false;
@@ -884,7 +885,8 @@ DValue* Core::asked_external_start(const std::string& command, const DValue* arg
   DHold asked(d_, d_.dv_mapping(3));
   static const char kEfun[] = "external_start";
   put(d_, asked.get(), "efun", d_.dv_string(kEfun, sizeof kEfun - 1));
-  std::string cmd = policy_path(command, false);  // a relative one from the mudlib, as the driver starts it
+  // A relative one from the mudlib, as the driver starts it.
+  std::string cmd = policy_path(command, false);
   put(d_, asked.get(), "command", d_.dv_string(cmd.data(), cmd.size()));
   std::vector<std::string> list;
   if (d_.kind(args) == Kind::String) {
@@ -1038,8 +1040,8 @@ void Core::refill(LogLimit& w, int64_t now) {
 
 void Core::log_suppressed(LogLimit& w, int64_t now) {
   int64_t secs = (now - w.since_ms + 999) / 1000;
-  d_.log("unisock: " + std::to_string(w.suppressed) + " more " + w.what + " suppressed in the last " +
-         std::to_string(secs > 0 ? secs : 1) + " s, last: " + w.last);
+  d_.log("unisock: " + std::to_string(w.suppressed) + " more " + w.what +
+         " suppressed in the last " + std::to_string(secs > 0 ? secs : 1) + " s, last: " + w.last);
   w.suppressed = 0;
   w.last.clear();
 }

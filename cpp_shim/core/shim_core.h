@@ -254,7 +254,7 @@ class Core {
   // `interval_ms` (default 10 s). Past the budget a line is counted, not
   // written; when a line of budget is back, one line says how many were left
   // out and shows the last of them:
-  //   unisock: 1234 more abnormal closes suppressed in the last 60 s, last: socket 7 (...) closed: ...
+  //   unisock: 1234 more abnormal closes suppressed in the last 60 s, last: socket 7 ...
   // So a sustained flood writes one line per interval and kind (8 640 a day
   // at 10 s), and a burst after a quiet spell is written verbatim again. The
   // count is written at the next line of its kind, from pump() once due,
