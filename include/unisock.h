@@ -541,6 +541,34 @@ unisock_result unisock_set_policy(const char *json, size_t len);
 unisock_result unisock_get_policy(struct unisock_value **out);
 
 /**
+ * `path` (the `len` bytes at `path`, UTF-8, no NUL needed) as the policy
+ * judges it (docs/SECURITY.md, "Paths as the kernel sees them"), into
+ * `*out` as a string (a buffer when it is not UTF-8), the caller's to free
+ * with unisock_value_free:
+ * - when it resolves: absolute (a relative path is taken from the working
+ *   directory), symbolic links, `.` and `..` resolved -- what every check
+ *   compares; with `may_be_new` non-zero the last component need not exist
+ *   (a file still to be made): its directory is resolved and the name
+ *   appended;
+ * - when it does not (yet): where it would be, absolute with `.` and `..`
+ *   taken lexically and no link followed -- what the policy compares when
+ *   an option names a path that does not resolve yet (it resolves and
+ *   checks it again when it is used).
+ *
+ * A host shows this to whoever judges a path (the FluffOS shim: the
+ * master's valid_socket), so that it sees the path the policy checks.
+ * - OK;
+ * - PARSE: the path is empty or holds a NUL byte (no path of the host);
+ * - NULL_PARAMETER (`path` with `len` > 0, or `out`), INVALID_UTF8.
+ *
+ * `path` is borrowed for the call; `*out` is untouched unless OK.
+ */
+unisock_result unisock_resolve_path(const char *path,
+                                    size_t len,
+                                    int32_t may_be_new,
+                                    struct unisock_value **out);
+
+/**
  * Copies the fixed description of `code` into `buf` (NUL-terminated,
  * truncated to `len - 1` bytes). `*out_n` (if not NULL) receives the full
  * length. Returns BUFFER_TOO_SMALL when truncated. `buf` is caller-owned.

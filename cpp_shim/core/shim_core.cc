@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -581,10 +580,7 @@ const char* Core::state_name(State s) {
 }
 
 std::string Core::mode_name(int64_t mode) {
-  static const char* const legacy[] = {"MUD",        "STREAM",           "DATAGRAM",
-                                       "STREAM_BINARY", "DATAGRAM_BINARY", "STREAM_TLS",
-                                       "STREAM_TLS_BINARY"};
-  if (mode >= 0 && mode <= 6) return legacy[mode];
+  // unisock's catalog names every mode, upstream's 0-6 as upstream does.
   if (const char* name = unisock_mode_name(mode)) return name;
   return "MODE_" + std::to_string(mode);
 }
@@ -803,31 +799,32 @@ DValue* Core::asked_option(int64_t option, const DValue* value) {
     case UNISOCK_OPT_IPC_SOCKET_DIR:
     case UNISOCK_OPT_SO_APACHE_FASTCGI_SOCKET:
     case UNISOCK_OPT_EXTERNAL_WORKING_DIR:
-      if (text(value, &t)) paths.push_back(host_path(t));
+      if (text(value, &t)) paths.push_back(policy_path(t, true));
       break;
     case UNISOCK_OPT_EXTERNAL_COMMAND:
       // A command, judged as the one a start runs ("command", not "paths");
       // a relative one is a shell's command line (or refused): as given.
       names_paths = false;
       if (text(value, &t)) {
-        if (!t.empty() && t[0] == '/') t = host_path(t);
+        if (!t.empty() && t[0] == '/') t = policy_path(t, false);
         put(d_, asked.get(), "command", d_.dv_string(t.data(), t.size()));
       }
       break;
     case UNISOCK_OPT_EXTERNAL_WATCH_PATH:
       if (text(value, &t)) {
-        paths.push_back(host_path(t));
+        paths.push_back(policy_path(t, true));
       } else if (d_.kind(value) == Kind::Array) {
         size_t n = d_.array_size(value);
         for (size_t i = 0; i < n && i < 1024; i++) {
-          if (text(d_.array_item(value, i), &t)) paths.push_back(host_path(t));
+          if (text(d_.array_item(value, i), &t)) paths.push_back(policy_path(t, true));
         }
       }
       break;
     case UNISOCK_OPT_EXTERNAL_STDIN_MODE:
     case UNISOCK_OPT_EXTERNAL_STDOUT_MODE:
     case UNISOCK_OPT_EXTERNAL_STDERR_MODE:
-      if (text(value, &t) && t.compare(0, 5, "file:") == 0) paths.push_back(host_path(t.substr(5)));
+      if (text(value, &t) && t.compare(0, 5, "file:") == 0)
+        paths.push_back(policy_path(t.substr(5), true));
       break;
     default:
       names_paths = false;
@@ -860,7 +857,7 @@ DValue* Core::asked_start(int id, const char* efun) {
   std::string cmd = str_of(command.get());
   if (unisock_value_get_kind(command.get()) == UNISOCK_VALUE_KIND_STRING && !shell_on &&
       !cmd.empty() && cmd[0] == '/') {
-    cmd = host_path(cmd);
+    cmd = policy_path(cmd, false);
     put(d_, asked.get(), "command", d_.dv_string(cmd.data(), cmd.size()));
   } else {
     put(d_, asked.get(), "command", from_unisock(d_, command.get()));
@@ -873,14 +870,14 @@ DValue* Core::asked_start(int id, const char* efun) {
 DValue* Core::asked_external(const char* efun, const std::string* path) {
   DHold asked(d_, d_.dv_mapping(2));
   put(d_, asked.get(), "efun", d_.dv_string(efun, strlen(efun)));
-  if (path) put(d_, asked.get(), "paths", string_array(d_, {host_path(*path)}));
+  if (path) put(d_, asked.get(), "paths", string_array(d_, {policy_path(*path, true)}));
   return asked.release();
 }
 
 DValue* Core::asked_connect(int id, const std::string& address) {
   DHold asked(d_, d_.dv_mapping(1));
   if (mode_of(id) == UNISOCK_MODE_IPC_CLIENT && !address.empty() && address[0] == '/')
-    put(d_, asked.get(), "paths", string_array(d_, {host_path(address)}));
+    put(d_, asked.get(), "paths", string_array(d_, {policy_path(address, true)}));
   return asked.release();
 }
 
@@ -888,7 +885,8 @@ DValue* Core::asked_external_start(const std::string& command, const DValue* arg
   DHold asked(d_, d_.dv_mapping(3));
   static const char kEfun[] = "external_start";
   put(d_, asked.get(), "efun", d_.dv_string(kEfun, sizeof kEfun - 1));
-  std::string cmd = host_path(command);  // a relative one from the mudlib, as the driver starts it
+  // A relative one from the mudlib, as the driver starts it.
+  std::string cmd = policy_path(command, false);
   put(d_, asked.get(), "command", d_.dv_string(cmd.data(), cmd.size()));
   std::vector<std::string> list;
   if (d_.kind(args) == Kind::String) {
@@ -926,6 +924,7 @@ void Core::close_owned_by(ObjectRef ob) {
 }
 
 void Core::close_all() {
+  flush_log(true);
   unisock_close_all();
   for (int i = 0; i < size(); i++) {
     if (table_[i].state != State::Closed || table_[i].pending_fd >= 0 || table_[i].read_cb ||
@@ -938,7 +937,9 @@ void Core::close_all() {
 
 size_t Core::pump() {
   unisock_dispatch(nullptr);
-  return drain();
+  size_t n = drain();
+  flush_log();
+  return n;
 }
 
 size_t Core::drain() {
@@ -1021,24 +1022,60 @@ void Core::route(unisock_event* ev) {
   if (cb) d_.callback_free(cb);
 }
 
-void Core::log_limited(LogWindow& w, const std::string& line) {
-  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-                   .count();
-  int64_t window = ms / (log_window_ms_ > 0 ? log_window_ms_ : 1);
-  if (window != w.window) {
-    if (w.dropped > 0)
-      d_.log("unisock: " + std::to_string(w.dropped) + " more " + w.what + " were not logged");
-    w.window = window;
-    w.lines = 0;
-    w.dropped = 0;
+void Core::refill(LogLimit& w, int64_t now) {
+  if (w.tokens < 0) {
+    w.tokens = log_burst_;
+    w.refilled_ms = now;
+    return;
   }
-  if (w.lines < log_limit_) {
+  if (now - w.refilled_ms < log_interval_ms_) return;
+  int64_t grown = (now - w.refilled_ms) / log_interval_ms_;
+  w.tokens += grown;
+  w.refilled_ms += grown * log_interval_ms_;
+  if (w.tokens >= log_burst_) {
+    w.tokens = log_burst_;
+    w.refilled_ms = now;  // a full budget banks no time
+  }
+}
+
+void Core::log_suppressed(LogLimit& w, int64_t now) {
+  int64_t secs = (now - w.since_ms + 999) / 1000;
+  d_.log("unisock: " + std::to_string(w.suppressed) + " more " + w.what +
+         " suppressed in the last " + std::to_string(secs > 0 ? secs : 1) + " s, last: " + w.last);
+  w.suppressed = 0;
+  w.last.clear();
+}
+
+void Core::log_limited(LogLimit& w, const std::string& line) {
+  int64_t now = d_.monotonic_ms();
+  refill(w, now);
+  if (w.suppressed > 0 && w.tokens > 0) {
+    log_suppressed(w, now);
+    w.tokens--;
+  }
+  if (w.suppressed == 0 && w.tokens > 0) {
     d_.log(line);
-    w.lines++;
-  } else if (w.dropped++ == 0) {
-    d_.log("unisock: more than " + std::to_string(log_limit_) + " " + w.what + " in " +
-           std::to_string(log_window_ms_) + " ms: the rest are counted, not logged");
+    w.tokens--;
+    return;
+  }
+  if (w.suppressed++ == 0) w.since_ms = now;
+  // The last line, bounded (a reason may quote a long URL).
+  static const std::string kPrefix = "unisock: ";
+  size_t from = line.compare(0, kPrefix.size(), kPrefix) == 0 ? kPrefix.size() : 0;
+  w.last = line.substr(from, 1000);
+}
+
+void Core::flush_log(bool force) {
+  int64_t now = d_.monotonic_ms();
+  for (LogLimit* w : {&close_log_, &refusal_log_}) {
+    if (w->suppressed == 0) continue;
+    refill(*w, now);
+    if (w->tokens > 0) {
+      w->tokens--;
+    } else if (!force) {
+      continue;
+    }
+    log_suppressed(*w, now);
   }
 }
 

@@ -189,8 +189,12 @@ class Core {
                       int64_t mode, DValue* asked);
   // The mode of a live socket, -1 otherwise.
   int64_t mode_of(int id) const;
+  // Host paths and commands below are unisock's judgement of them
+  // (policy_path, shim_policy.h: the library's own resolution, what its
+  // policy checks): paths with a file still to be made allowed (where it will
+  // be), commands as they must exist (else where the policy places them).
   // socket_set_option: ([ "option": option ]), plus "paths": the host paths
-  // (host_path) the value names, for an option that names any: SO_TLS_CERT,
+  // the value names, for an option that names any: SO_TLS_CERT,
   // SO_TLS_KEY, SO_TLS_CA, IPC_SOCKET_DIR, SO_APACHE_FASTCGI_SOCKET,
   // EXTERNAL_WORKING_DIR, EXTERNAL_WATCH_PATH (a string or each string of an
   // array) and EXTERNAL_STD*_MODE "file:<path>"; for EXTERNAL_COMMAND
@@ -242,19 +246,32 @@ class Core {
   void invoke(CallbackRef cb, ObjectRef target, std::vector<DValue*>* args,
               size_t required = SIZE_MAX);
 
-  // The debug log gets at most `lines` close lines per window of `window_ms`
-  // (default 20 a second: a flood of failing peers cannot fill the log); past
-  // that one line says so, and the next window starts with the count of those
-  // not logged. Lines about what the unisock policy refused are limited the
-  // same way, counted apart. Setting it starts a new window.
-  void set_close_log_limit(int lines, int64_t window_ms) {
-    log_limit_ = lines;
-    log_window_ms_ = window_ms;
-    close_log_ = LogWindow{"abnormal closes"};
-    refusal_log_ = LogWindow{"policy refusals"};
+  // The debug log's lines about abnormal closes, and apart from them those
+  // about what the unisock policy refused, are limited so that a flood costs
+  // little: a remote peer can make a close line at will (a bad request, an
+  // idle or too slow connection), forever. Each kind has a budget of `burst`
+  // lines (default 20) written verbatim, which refills by one line every
+  // `interval_ms` (default 10 s). Past the budget a line is counted, not
+  // written; when a line of budget is back, one line says how many were left
+  // out and shows the last of them:
+  //   unisock: 1234 more abnormal closes suppressed in the last 60 s, last: socket 7 ...
+  // So a sustained flood writes one line per interval and kind (8 640 a day
+  // at 10 s), and a burst after a quiet spell is written verbatim again. The
+  // count is written at the next line of its kind, from pump() once due,
+  // and by close_all(). Setting the limit starts both kinds afresh.
+  void set_log_limit(int burst, int64_t interval_ms) {
+    log_burst_ = burst > 0 ? burst : 1;
+    log_interval_ms_ = interval_ms > 0 ? interval_ms : 1;
+    close_log_ = LogLimit{"abnormal closes"};
+    refusal_log_ = LogLimit{"policy refusals"};
   }
+  // Writes the count of suppressed lines of each kind whose budget allows a
+  // line now (every one with `force`).
+  void flush_log(bool force = false);
 
-  // Upstream's state names ("CLOSED", "CLOSING", ...) and mode names.
+  // Upstream's state names ("CLOSED", "CLOSING", ...). The mode names are
+  // unisock's catalog's (unisock_mode_name: upstream's for 0-6), "MODE_<n>"
+  // for a number that is no mode.
   static const char* state_name(State s);
   static std::string mode_name(int64_t mode);
 
@@ -269,14 +286,19 @@ class Core {
   void changed(int id) { d_.entry_changed(id); }
   void route(unisock_event* ev);
 
-  // Lines of one kind within the limit of set_close_log_limit.
-  struct LogWindow {
-    const char* what;        // "abnormal closes"
-    int64_t window = -1;     // the current window's number (steady clock / window_ms)
-    int lines = 0;           // lines logged in it
-    int64_t dropped = 0;     // lines not logged in it
+  // The budget of one kind of line (set_log_limit).
+  struct LogLimit {
+    const char* what;            // "abnormal closes"
+    int64_t tokens = -1;         // lines that may be written now (-1: not started)
+    int64_t refilled_ms = 0;     // the clock when the budget last grew
+    int64_t suppressed = 0;      // lines counted, not written, since the last count
+    int64_t since_ms = 0;        // the clock at the first of them
+    std::string last;            // the last of them (without "unisock: ")
   };
-  void log_limited(LogWindow& w, const std::string& line);  // Driver::log within the limit
+  void refill(LogLimit& w, int64_t now);
+  // The count line of w's suppressed lines; tokens not checked.
+  void log_suppressed(LogLimit& w, int64_t now);
+  void log_limited(LogLimit& w, const std::string& line);  // Driver::log within the budget
   void log_close(const std::string& line) { log_limited(close_log_, line); }
   // After a unisock call failed with r: when the policy refused it
   // (EE_SECURITY), one line with unisock's message, which names the key to
@@ -286,10 +308,10 @@ class Core {
   Driver& d_;
   std::deque<Entry> table_;
   std::vector<CallbackRef> inflight_;
-  int log_limit_ = 20;
-  int64_t log_window_ms_ = 1000;
-  LogWindow close_log_{"abnormal closes"};
-  LogWindow refusal_log_{"policy refusals"};
+  int log_burst_ = 20;
+  int64_t log_interval_ms_ = 10000;
+  LogLimit close_log_{"abnormal closes"};
+  LogLimit refusal_log_{"policy refusals"};
 };
 
 }  // namespace unisock_shim

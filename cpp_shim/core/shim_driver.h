@@ -20,6 +20,7 @@
 #ifndef UNISOCK_SHIM_DRIVER_H
 #define UNISOCK_SHIM_DRIVER_H
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -105,6 +106,12 @@ class Driver {
   virtual void entry_changed(int id) { (void)id; }
   // One line for the driver's log (debug_message).
   virtual void log(const std::string& line) { (void)line; }
+  // A monotonic clock in milliseconds (the log limit's; a test sets its own).
+  virtual int64_t monotonic_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
   // The object's name for a log line ("/obj/foo"), "" when unknown.
   virtual std::string object_name(ObjectRef ob) {
     (void)ob;

@@ -22,8 +22,9 @@ namespace unisock_shim {
 
 namespace {
 
-// The driver reads config lines into a buffer of 120 bytes: a line of 120
-// characters or more stops its reading (base/internal/rc.cc).
+// The driver reads its config with getline into a buffer of 120 bytes
+// (base/internal/rc.cc): a line of 119 characters or fewer is read whole; at
+// a longer one getline fails, so that line and all after it are not read.
 constexpr size_t kMaxConfigLine = 119;
 // Largest config or policy file read.
 constexpr size_t kMaxFile = 1 << 20;
@@ -344,7 +345,8 @@ ConfigPolicy policy_from_config(const DriverConfig& cfg) {
     return p;
   }
   if (stopped) {
-    // Unisock lines after that line are lost to the driver and to us alike.
+    // That line and every one after it are lost to the driver and to us
+    // alike: a unisock line among them (that line itself too) is an error.
     size_t pos = 0;
     int n = 0;
     bool lost = false;
@@ -352,7 +354,7 @@ ConfigPolicy policy_from_config(const DriverConfig& cfg) {
       size_t e = cfg.text.find('\n', pos);
       if (e == std::string::npos) e = cfg.text.size();
       n++;
-      if (n > stopped && lower(trim(cfg.text.substr(pos, e - pos))).compare(0, 7, "unisock") == 0)
+      if (n >= stopped && lower(trim(cfg.text.substr(pos, e - pos))).compare(0, 7, "unisock") == 0)
         lost = true;
       pos = e + 1;
     }
@@ -360,7 +362,7 @@ ConfigPolicy policy_from_config(const DriverConfig& cfg) {
       p.errors.push_back("unisock: " + where + " line " + std::to_string(stopped) +
                          " is longer than " + std::to_string(kMaxConfigLine) +
                          " characters: the driver stops reading its config file there, so the "
-                         "unisock lines after it are not read");
+                         "unisock lines from there on (that line too) are not read");
     }
   }
 
@@ -521,31 +523,12 @@ std::vector<std::string> apply_config_policy(const DriverConfig& cfg) {
   return out;
 }
 
-std::string host_path(const std::string& path) {
-  if (path.empty() || path.find('\0') != std::string::npos) return path;
-  if (char* real = realpath(path.c_str(), nullptr)) {
-    std::string out(real);
-    free(real);
-    return out;
-  }
-  std::string abs = path;
-  if (abs[0] != '/') {
-    char* wd = getcwd(nullptr, 0);
-    if (!wd) return path;
-    abs = std::string(wd) + "/" + path;
-    free(wd);
-  }
-  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
-  size_t slash = abs.rfind('/');
-  std::string dir = slash == 0 ? std::string("/") : abs.substr(0, slash);
-  std::string name = abs.substr(slash + 1);
-  if (name.empty() || name == "." || name == "..") return path;
-  if (char* real = realpath(dir.c_str(), nullptr)) {
-    std::string out(real);
-    free(real);
-    return out + (out == "/" ? "" : "/") + name;
-  }
-  return path;
+std::string policy_path(const std::string& path, bool may_be_new) {
+  unisock_value* v = nullptr;
+  if (unisock_resolve_path(path.data(), path.size(), may_be_new ? 1 : 0, &v) != UNISOCK_RESULT_OK)
+    return path;
+  UValue hold(v);
+  return text_of(v);
 }
 
 }  // namespace unisock_shim

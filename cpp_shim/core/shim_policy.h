@@ -1,6 +1,6 @@
 // shim_policy.h: the admin's unisock policy, read from the driver's config file
 // (docs/INTEGRATION.md, step "The admin's policy"), and the host paths the master's
-// valid_socket is shown.
+// valid_socket is shown (as the library resolves them).
 //
 // The config file is the admin's: mudlib code cannot write it, and it already
 // holds the external_cmd_N lines. The driver keeps its lines to itself (and
@@ -69,8 +69,9 @@ struct ConfigLine {
 };
 
 // The lines the driver reads (empty ones dropped). The driver stops reading
-// at a line of 120 characters or more; so does this, and *stopped_at (if
-// given) is that line's number, else 0.
+// at a line of 120 characters or more (its '\r' counted), without reading
+// that line either; so does this, and *stopped_at (if given) is that line's
+// number, else 0.
 std::vector<ConfigLine> config_lines(const std::string& text, int* stopped_at = nullptr);
 
 // Reads `key : value` from a line the way the driver's
@@ -101,10 +102,14 @@ std::vector<std::string> apply_config_policy(const DriverConfig& cfg);
 // The policy in force (unisock_get_policy) as one line of JSON.
 std::string policy_in_force();
 
-// `path` as the kernel will see it: absolute, symlinks and `.`/`..`
-// resolved; when it does not exist yet, its directory resolved and the name
-// appended; as given when even that fails.
-std::string host_path(const std::string& path);
+// `path` as unisock's policy judges it (unisock_resolve_path, the library's
+// own resolution, so that the master is shown what the policy checks):
+// absolute (relative paths from the working directory), symlinks, `.` and
+// `..` resolved; with `may_be_new` a missing last component appended to its
+// resolved directory; a path that does not resolve yet where the policy
+// places it (`.` and `..` taken lexically); as given when it is no path
+// (empty, a NUL byte, not UTF-8), which unisock refuses by name.
+std::string policy_path(const std::string& path, bool may_be_new);
 
 }  // namespace unisock_shim
 

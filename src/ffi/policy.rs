@@ -3,6 +3,8 @@
 //! harness from its `policy` verb) and may read back what is in force.
 
 use std::ffi::c_char;
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
 
 use super::values::{put_value, UnisockValue};
 use super::{boundary, c_bytes, check_thread};
@@ -45,5 +47,61 @@ pub extern "C" fn unisock_get_policy(out: *mut *mut UnisockValue) -> ResultCode 
     boundary(|| {
         check_thread()?;
         put_value(out, Value::from_json(&policy::current().to_json()))
+    })
+}
+
+/// `path` (the `len` bytes at `path`, UTF-8, no NUL needed) as the policy
+/// judges it (docs/SECURITY.md, "Paths as the kernel sees them"), into
+/// `*out` as a string (a buffer when it is not UTF-8), the caller's to free
+/// with unisock_value_free:
+/// - when it resolves: absolute (a relative path is taken from the working
+///   directory), symbolic links, `.` and `..` resolved -- what every check
+///   compares; with `may_be_new` non-zero the last component need not exist
+///   (a file still to be made): its directory is resolved and the name
+///   appended;
+/// - when it does not (yet): where it would be, absolute with `.` and `..`
+///   taken lexically and no link followed -- what the policy compares when
+///   an option names a path that does not resolve yet (it resolves and
+///   checks it again when it is used).
+///
+/// A host shows this to whoever judges a path (the FluffOS shim: the
+/// master's valid_socket), so that it sees the path the policy checks.
+/// - OK;
+/// - PARSE: the path is empty or holds a NUL byte (no path of the host);
+/// - NULL_PARAMETER (`path` with `len` > 0, or `out`), INVALID_UTF8.
+///
+/// `path` is borrowed for the call; `*out` is untouched unless OK.
+#[no_mangle]
+pub extern "C" fn unisock_resolve_path(
+    path: *const c_char,
+    len: usize,
+    may_be_new: i32,
+    out: *mut *mut UnisockValue,
+) -> ResultCode {
+    boundary(|| {
+        check_thread()?;
+        if out.is_null() {
+            return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+        }
+        let bytes = c_bytes(path as *const u8, len, "path")?;
+        let text = std::str::from_utf8(bytes).map_err(|_| {
+            Error::new(
+                ResultCode::InvalidUtf8,
+                "resolve_path: the path is not UTF-8",
+            )
+        })?;
+        if text.is_empty() || text.contains('\0') {
+            return Err(Error::new(
+                ResultCode::Parse,
+                format!("resolve_path: {text:?} is no path (empty, or a NUL byte in it)"),
+            ));
+        }
+        let judged = policy::canonical(text, may_be_new != 0)
+            .unwrap_or_else(|_| policy::lexical(Path::new(text)));
+        let v = match String::from_utf8(judged.into_os_string().into_vec()) {
+            Ok(s) => Value::Str(s),
+            Err(e) => Value::Buffer(e.into_bytes()),
+        };
+        put_value(out, v)
     })
 }

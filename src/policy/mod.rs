@@ -544,7 +544,7 @@ fn loads_code(name: &str) -> bool {
 /// `path` made absolute (from the working directory) with `.` and `..`
 /// taken lexically: where it would be, for choosing which error to give
 /// when it cannot be resolved.
-fn lexical(path: &Path) -> PathBuf {
+pub fn lexical(path: &Path) -> PathBuf {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {

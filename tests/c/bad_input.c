@@ -247,6 +247,30 @@ int main(void) {
     unisock_value_free(pol);
   }
 
+  /* The policy's path resolution: NULLs, bad UTF-8, no path (empty, a NUL byte); a path
+     that does not resolve is where it would be. */
+  {
+    unisock_value *p = NULL;
+    const uint8_t *pb = NULL;
+    size_t pn = 0;
+    EXPECT(unisock_resolve_path(NULL, 4, 0, &p), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_resolve_path("/tmp", 4, 0, NULL), UNISOCK_RESULT_NULL_PARAMETER);
+    EXPECT(unisock_resolve_path(bad, 3, 0, &p), UNISOCK_RESULT_INVALID_UTF8);
+    EXPECT(unisock_resolve_path("/tmp\0/x", 6, 1, &p), UNISOCK_RESULT_PARSE);
+    EXPECT(unisock_resolve_path(NULL, 0, 0, &p), UNISOCK_RESULT_PARSE);
+    check(p == NULL, "resolve_path: *out untouched on failure");
+    EXPECT(unisock_resolve_path("/tmp/..", 7, 1, &p), UNISOCK_RESULT_OK);
+    check(p && unisock_value_bytes(p, &pb, &pn) == UNISOCK_RESULT_OK && pn == 1 && pb[0] == '/',
+          "resolve_path: /tmp/.. is /");
+    unisock_value_free(p);
+    p = NULL;
+    EXPECT(unisock_resolve_path("/no/such/../dir/x", 17, 0, &p), UNISOCK_RESULT_OK);
+    check(p && unisock_value_bytes(p, &pb, &pn) == UNISOCK_RESULT_OK && pn == 9 &&
+              memcmp(pb, "/no/dir/x", 9) == 0,
+          "resolve_path: what does not resolve, lexically");
+    unisock_value_free(p);
+  }
+
   /* The external_* efuns: NULLs, bad UTF-8, unknown ids, the wrong mode, bad bits. */
   {
     int64_t n = -1;

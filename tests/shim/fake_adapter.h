@@ -67,6 +67,11 @@ class FakeAdapter : public unisock_shim::Driver {
             std::vector<DValue*>* args, size_t required) override;
   void entry_changed(int) override { changes++; }
   void log(const std::string& line) override { logs.push_back(line); }
+  // The clock the core reads (ms): the real one while clock_ms < 0.
+  int64_t clock_ms = -1;
+  int64_t monotonic_ms() override {
+    return clock_ms >= 0 ? clock_ms : unisock_shim::Driver::monotonic_ms();
+  }
   std::string object_name(unisock_shim::ObjectRef ob) override {
     return ob ? static_cast<fake::object_t*>(ob)->name : std::string();
   }

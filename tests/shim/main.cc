@@ -694,6 +694,10 @@ static void test_mud_exchange() {
   free_svalue(&value);
 }
 
+static bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
 // The log lines that report a closed socket.
 static std::vector<std::string> close_logs() {
   std::vector<std::string> out;
@@ -823,9 +827,11 @@ static void test_close_reason_and_log() {
   CHECK_EQ(C->close(lfd, srv.ob), us::kEeSuccess);
   CHECK_EQ(srv.count("srv_close"), 0);
 
-  // A flood of failing peers cannot fill the log: past the limit one line
-  // says so and the rest are counted (a window longer than the test).
-  C->set_close_log_limit(2, 600000);
+  // A flood of failing peers cannot fill the log (test_log_limit has the
+  // arithmetic): a budget of 2, then the rest counted; when the budget is back
+  // (the stand-in's clock, 10 s on), pump() writes the count and the last.
+  A->clock_ms = 1000000;
+  C->set_log_limit(2, 10000);
   A->logs.clear();
   cli.clear();
   for (int i = 0; i < 4; i++) {
@@ -835,11 +841,33 @@ static void test_close_reason_and_log() {
   }
   CHECK(run_until([&] { return cli.count("on_close_1") == 4; }));
   CHECK_EQ(close_logs().size(), (size_t)2);
+  CHECK_EQ(A->logs.size(), (size_t)2);
+  A->clock_ms += 10000;
+  C->pump();
   CHECK_EQ(A->logs.size(), (size_t)3);
-  if (A->logs.size() == 3)
-    CHECK_EQ(A->logs[2], std::string("unisock: more than 2 abnormal closes in 600000 ms: the rest are "
-                                     "counted, not logged"));
-  C->set_close_log_limit(20, 1000);
+  if (A->logs.size() == 3) {
+    std::string want = "unisock: 2 more abnormal closes suppressed in the last 10 s, last: socket ";
+    CHECK_EQ(A->logs[2].substr(0, want.size()), want);
+    CHECK(contains(A->logs[2], "(STREAM, /cli) closed: connect " + addr + ": "));
+  }
+  C->pump();
+  CHECK_EQ(A->logs.size(), (size_t)3);  // said once
+  A->clock_ms = -1;
+  C->set_log_limit(20, 10000);
+}
+
+// Mode names (socket_status, the close log line): unisock's catalog, which
+// names upstream's modes 0-6 as upstream's socket_status does.
+static void test_mode_names() {
+  const char* upstream[] = {"MUD",        "STREAM",     "DATAGRAM",         "STREAM_BINARY",
+                            "DATAGRAM_BINARY", "STREAM_TLS", "STREAM_TLS_BINARY"};
+  for (int m = 0; m <= 6; m++) CHECK_EQ(us::Core::mode_name(m), std::string(upstream[m]));
+  for (int64_t m = 0; m <= 40; m++) {
+    const char* lib = unisock_mode_name(m);
+    CHECK_EQ(us::Core::mode_name(m), lib ? std::string(lib) : "MODE_" + std::to_string(m));
+  }
+  CHECK_EQ(us::Core::mode_name(UNISOCK_MODE_EXTERNAL_PROCESS), std::string("EXTERNAL_PROCESS"));
+  CHECK_EQ(us::Core::mode_name(-1), std::string("MODE_-1"));
 }
 
 static void test_release_acquire() {
@@ -1220,10 +1248,6 @@ static std::string real(const std::string& p) {
   return out;
 }
 
-static bool contains(const std::string& hay, const std::string& needle) {
-  return hay.find(needle) != std::string::npos;
-}
-
 // A scratch directory for files the policy names (removed by the caller's rm_tree).
 static std::string scratch_dir() {
   char tmpl[] = "/tmp/unisock-shim-policy-XXXXXX";
@@ -1386,6 +1410,10 @@ static void test_config_policy() {
       {"unisock policy_file : " + dir + "/bad.json\n", {"is not JSON"}},
       {"unisock policy_file : " + dir + "/list.json\n", {"not a JSON object"}},
       {"# " + std::string(130, '-') + "\nunisock shell : 1\n", {"line 4 is longer than 119 characters", "not read"}},
+      // The over-long line is itself a policy line: the driver's reading (and
+      // ours) stops at it, so it is lost too, and said so.
+      {"unisock watch_dirs : /" + std::string(110, 'd') + "\n", {"line 4 is longer than 119 characters", "not read"}},
+      {"unisock shell : 1" + std::string(103, ' ') + "\n", {"line 4 is longer than 119 characters"}},
   };
   write_file(dir + "/bad.json", "{\"modes\": [22,");
   write_file(dir + "/list.json", "[22]");
@@ -1521,6 +1549,121 @@ static void test_valid_socket_info() {
   rm_tree(dir);
 }
 
+// The host paths valid_socket is shown are the library's own judgement of
+// them (unisock_resolve_path), so the master sees the path the policy checks:
+// a link out is its target (the "(it is ...)" of the library's refusal); a
+// file still to be made is in its directory as resolved; a path that does
+// not resolve yet is where the policy places it (`..` taken lexically), not
+// as given -- given, "tls/x/../../out/key.pem" would pass a master that
+// refuses out/, and once tls/x is made the library reads out/key.pem.
+static void test_paths_as_the_library_judges() {
+  Obj o("/obj/tls");
+  std::string dir = scratch_dir();
+  mkdir((dir + "/tls").c_str(), 0755);
+  mkdir((dir + "/out").c_str(), 0755);
+  write_file(dir + "/out/key.pem", "not a key");
+  if (symlink((dir + "/out/key.pem").c_str(), (dir + "/tls/link.pem").c_str()) != 0)
+    printf("    (no symlink)\n");
+  auto shown = [&](int64_t option, const std::string& path) {
+    svalue_t v = make_str(path);
+    svalue_t a = A->take(C->asked_option(option, FakeAdapter::view(&v)));
+    free_svalue(&v);
+    std::string t = describe(&a);
+    free_svalue(&a);
+    return t;
+  };
+  auto paths = [](int64_t option, const std::string& p) {
+    return "([\"option\":" + std::to_string(option) + ",\"paths\":({\"" + p + "\",}),])";
+  };
+  const std::string pol = "{\"tls_dirs\":[\"" + dir + "/tls\"]}";
+  CHECK_EQ(unisock_set_policy(pol.data(), pol.size()), UNISOCK_RESULT_OK);
+  int fd = C->create(us::MODE_STREAM_TLS, A->callback("r"), A->callback("c"), o.ob);
+  CHECK(fd >= 0);
+  std::string err;
+  svalue_t link = make_str(dir + "/tls/link.pem");
+  CHECK(!C->set_option(fd, UNISOCK_OPT_SO_TLS_KEY, FakeAdapter::view(&link), o.ob, &err));
+  CHECK(contains(err, "(it is " + dir + "/out/key.pem)"));
+  free_svalue(&link);
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_KEY, dir + "/tls/link.pem"), paths(4, dir + "/out/key.pem"));
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_CERT, dir + "/tls/../out/new.pem"), paths(3, dir + "/out/new.pem"));
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_CA, dir + "/tls/x/../../out/key.pem"),
+           paths(10, dir + "/out/key.pem"));
+  mkdir((dir + "/tls/x").c_str(), 0755);
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_CA, dir + "/tls/x/../../out/key.pem"),
+           paths(10, dir + "/out/key.pem"));
+  // A path that is none is shown as given (unisock refuses it by name).
+  CHECK_EQ(shown(UNISOCK_OPT_SO_TLS_CA, ""), paths(10, ""));
+  if (fd >= 0) C->close(fd, o.ob);
+  rm_tree(dir);
+  CHECK_EQ(unisock_set_policy(kOpen, sizeof kOpen - 1), UNISOCK_RESULT_OK);
+}
+
+// The log limit's arithmetic, on the stand-in's clock (no sleeps). Policy
+// refusals are the cheap lines to make (each socket_create of a mode the
+// policy leaves off is one); abnormal closes share the code, counted apart
+// (test_close_reason_and_log). A burst: the first 20 verbatim. A sustained
+// flood (10 a second for 10 minutes): one count line per 10 s, with the
+// last line, and every line counted once. Quiet: the count that is left is
+// written from pump(), and the next burst is verbatim again.
+static void test_log_limit() {
+  Obj o("/obj/flood");
+  const std::string pol = "{\"modes\":[10]}";
+  CHECK_EQ(unisock_set_policy(pol.data(), pol.size()), UNISOCK_RESULT_OK);
+  A->clock_ms = 5000000;
+  C->set_log_limit(20, 10000);
+  A->logs.clear();
+  int64_t made = 0;
+  auto refuse = [&]() {
+    made++;
+    int fd = C->create(UNISOCK_MODE_EXTERNAL_PROCESS, A->callback("r"), A->callback("c"), o.ob);
+    CHECK_EQ(fd, us::kEeSecurity);
+    if (fd >= 0) C->close(fd, o.ob);
+  };
+  const std::string line = "unisock: refused for /obj/flood: ";
+  for (int i = 0; i < 50; i++) refuse();
+  CHECK_EQ(A->logs.size(), (size_t)20);
+  for (const auto& l : A->logs) CHECK(l.compare(0, line.size(), line) == 0 && contains(l, "\"modes\""));
+  for (int i = 0; i < 6000; i++) {
+    A->clock_ms += 100;
+    refuse();
+  }
+  CHECK_EQ(A->logs.size(), (size_t)(20 + 60));
+  const std::string head = "unisock: 129 more policy refusals suppressed in the last 10 s, last: " +
+                           line.substr(9);
+  if (A->logs.size() > 20) {
+    CHECK_EQ(A->logs[20].substr(0, head.size()), head);
+    CHECK(contains(A->logs[20], "\"modes\""));
+  }
+  int64_t counted = 0;
+  for (size_t i = 20; i < A->logs.size(); i++) {
+    long long n = 0;
+    int secs = 0;
+    CHECK(sscanf(A->logs[i].c_str(), "unisock: %lld more policy refusals suppressed in the last %d s",
+                 &n, &secs) == 2);
+    CHECK_EQ(secs, 10);
+    counted += n;
+  }
+  CHECK_EQ(counted + 1, made - 20);  // the last one waits for its count
+  // Quiet for 5 minutes: pump() writes what is left; a new burst is verbatim.
+  A->clock_ms += 300000;
+  C->pump();
+  CHECK_EQ(A->logs.size(), (size_t)81);
+  if (A->logs.size() == 81)
+    CHECK(contains(A->logs[80], "unisock: 1 more policy refusals suppressed in the last 300 s, last: "));
+  A->logs.clear();
+  for (int i = 0; i < 25; i++) refuse();
+  CHECK_EQ(A->logs.size(), (size_t)19);  // the budget, less the count line
+  for (const auto& l : A->logs) CHECK(l.compare(0, line.size(), line) == 0);
+  C->flush_log(true);  // as close_all() at shutdown: every count, budget or not
+  CHECK_EQ(A->logs.size(), (size_t)20);
+  if (A->logs.size() == 20)
+    CHECK(contains(A->logs[19], "unisock: 6 more policy refusals suppressed in the last 1 s"));
+  A->logs.clear();
+  A->clock_ms = -1;
+  C->set_log_limit(20, 10000);
+  CHECK_EQ(unisock_set_policy(kOpen, sizeof kOpen - 1), UNISOCK_RESULT_OK);
+}
+
 // What the unisock policy refuses: upstream's refusal for the caller
 // (EESECURITY, or an error naming the key for socket_set_option) and one
 // line in the driver's log with unisock's message. (Needs unisock's
@@ -1583,6 +1726,7 @@ int main() {
   run("IPC bus: client_connected, unicast by client id, client_id on messages", test_ipc_bus);
   run("valid_socket's host and port for a connect address or URL", test_connect_target);
   run("close_cb(id, reason): optional reason, abnormal closes logged", test_close_reason_and_log);
+  run("mode names: unisock's catalog (upstream's for 0-6)", test_mode_names);
   run("release and acquire", test_release_acquire);
   run("close on owner destruct", test_close_on_owner_destruct);
   run("adopted fd (external_start)", test_adopted_fd);
@@ -1593,8 +1737,11 @@ int main() {
       test_config_policy);
   run("valid_socket info: mode and what is asked (host paths, command, args)",
       test_valid_socket_info);
+  run("valid_socket's host paths: the library's judgement of them (unisock_resolve_path)",
+      test_paths_as_the_library_judges);
   run("policy refusals: EESECURITY or an error naming the key, one log line",
       test_policy_refusals);
+  run("the log limit: a burst verbatim, then one count line per 10 s and kind", test_log_limit);
   run("close_all at shutdown", test_close_all);
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
