@@ -169,11 +169,12 @@ fn io(what: &str, path: &str, e: std::io::Error) -> Denied {
 /// by `what`; relative to the working directory) if it lies in `tls_dirs`,
 /// through one descriptor opened without following links. At most
 /// [`MAX_TLS_FILE`] bytes. Under an open policy the path is opened as
-/// given, as before.
+/// given (links followed). Either way only a regular file is read, and the
+/// open never blocks (a FIFO would hold the driver's thread).
 pub fn read_tls(what: &str, path: &str) -> std::result::Result<Vec<u8>, Denied> {
     let p = current();
     let f = if p.is_open() {
-        File::open(path)
+        fs::open_as_given(Path::new(path), false)
     } else {
         let canon = p.check_path(Dirs::Tls, what, path, false)?;
         fs::open(&canon, Last::Read)
@@ -194,17 +195,14 @@ pub fn read_tls(what: &str, path: &str) -> std::result::Result<Vec<u8>, Denied> 
 
 /// Opens a child's `file:` stdin (`append` false, read) or output
 /// (`append` true, created 0644 when missing) if it lies in `file_dirs`.
-/// Under an open policy the path is opened as given, as before.
+/// Under an open policy the path is opened as given (links followed).
+/// Either way only a regular file is used, and the open never blocks (a
+/// FIFO or a device would hold the driver's thread until its other end
+/// opened).
 pub fn stdio(what: &str, path: &str, append: bool) -> std::result::Result<File, Denied> {
     let p = current();
     if p.is_open() {
-        let mut o = std::fs::OpenOptions::new();
-        if append {
-            o.append(true).create(true);
-        } else {
-            o.read(true);
-        }
-        return o.open(path).map_err(|e| io(what, path, e));
+        return fs::open_as_given(Path::new(path), append).map_err(|e| io(what, path, e));
     }
     let canon = p.check_path(Dirs::File, what, path, append)?;
     let how = if append { Last::Append } else { Last::Read };

@@ -360,3 +360,45 @@ fn what_was_checked_opens_without_following_links() {
     assert!(open(Path::new("/"), Last::Dir).is_ok());
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn only_regular_files_are_read_or_appended_to_and_nothing_blocks() {
+    use super::fs::{open, open_as_given, Last};
+    let d = tmp("fifo");
+    let fifo = d.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // No peer opens the FIFO's other end: a blocking open would never return.
+    for how in [Last::Read, Last::Append] {
+        let e = open(&fifo, how).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+    }
+    for append in [false, true] {
+        let e = open_as_given(&fifo, append).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        let e = open_as_given(Path::new("/dev/null"), append).unwrap_err();
+        assert!(e.to_string().contains("a character device"), "{e}");
+    }
+    assert!(open(&d, Last::Read)
+        .unwrap_err()
+        .to_string()
+        .contains("a directory"));
+    // a regular file is handed on blocking (a child's stdin or output)
+    for (path, append) in [(d.join("new"), true), (d.join("new"), false)] {
+        let f = open(&path, if append { Last::Append } else { Last::Read }).unwrap();
+        let flags = nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            nix::fcntl::FcntlArg::F_GETFL,
+        )
+        .unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+        let f = open_as_given(&path, append).unwrap();
+        let flags = nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            nix::fcntl::FcntlArg::F_GETFL,
+        )
+        .unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+    }
+    let _ = std::fs::remove_dir_all(d);
+}

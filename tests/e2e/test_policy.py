@@ -329,6 +329,37 @@ def test_tls_files_in_an_allowed_directory_serve(hp, tree, pki):
     refused(hp.call("listen 2"), "tls_dirs")
 
 
+def test_a_fifo_in_an_allowed_directory_is_refused_without_blocking(hp, tree):
+    """A FIFO (or a device) where a TLS file or a child's file: stdio is expected: opened for
+    reading or writing, it would block the driver's thread until a peer opened its other end
+    (nobody does here). Each use answers at once with an error saying it is no regular file."""
+    a = tree["allowed"]
+    fifo = a / "ca.pem"
+    os.mkfifo(fifo)
+    try:
+        hp.ok("create 1 HTTPS_CLIENT")
+        r = hp.call(f"set 1 SO_TLS_CA {q(str(fifo))}", timeout=WAIT)
+        assert r["result"] == "error" and "a FIFO" in r["error"] and "SO_TLS_CA" in r["error"], r
+        for sid, option in [(2, "EXTERNAL_STDOUT_MODE"), (3, "EXTERNAL_STDERR_MODE"),
+                            (4, "EXTERNAL_STDIN_MODE")]:
+            hp.ok(f"create {sid} EXTERNAL_PROCESS")
+            hp.ok(f"set {sid} EXTERNAL_COMMAND {q('/bin/echo')}")
+            hp.ok(f"set {sid} {option} {q('file:' + str(fifo))}")
+            r = hp.call(f"bind {sid} 0", timeout=WAIT)
+            assert r["result"] == "error" and "a FIFO" in r["error"] and option in r["error"], r
+        # the same under an open policy, where the path is opened as given
+        hp.set_policy("open")
+        r = hp.call(f"set 1 SO_TLS_CA {q(str(fifo))}", timeout=WAIT)
+        assert r["result"] == "error" and "a FIFO" in r["error"], r
+        r = hp.call("bind 2 0", timeout=WAIT)
+        assert r["result"] == "error" and "a FIFO" in r["error"], r
+        r = hp.call(f"set 1 SO_TLS_CA {q('/dev/zero')}", timeout=WAIT)
+        assert r["result"] == "error" and "a character device" in r["error"], r
+    finally:
+        # a harness stuck in a blocking open is let go (O_RDWR on a FIFO never blocks)
+        os.close(os.open(fifo, os.O_RDWR | os.O_NONBLOCK))
+
+
 def test_pem_errors_never_quote_the_file(tmp_path):
     h = Host(wrap=os.environ.get("UNISOCK_E2E_WRAP"), policy="open")
     try:
