@@ -401,9 +401,10 @@ impl Policy {
     }
 
     /// May the variable `name` = `value` be in a child's environment
-    /// (EXTERNAL_ENV)? Variables that make a program load other code (the
-    /// dynamic loader's, the C library's, interpreters' and shells') need
-    /// the `shell` key, since with them an allowed program runs any other;
+    /// (EXTERNAL_ENV)? Variables that can make a program load or run other
+    /// code ([`LOADS_CODE`]: the dynamic loader's, the C library's,
+    /// interpreters', shells', configuration locations) need the `shell`
+    /// key, since with them an allowed program runs any other;
     /// PATH may name only the directories of the default PATH
     /// ([`SYSTEM_PATH`]) and those of the `commands` key.
     pub fn check_env(&self, name: &str, value: &str) -> Result<(), String> {
@@ -431,12 +432,13 @@ impl Policy {
                 )),
             };
         }
-        if !loads_code(name) {
+        let Some(why) = loads_code(name) else {
             return Ok(());
-        }
+        };
         Err(format!(
-            "EXTERNAL_ENV {name} makes a program load other code and is not allowed by the \
-             unisock policy: set its \"shell\" key to 1 (this allows every program)"
+            "EXTERNAL_ENV {name} can make a program load or run other code ({why}) and is not \
+             allowed by the unisock policy: set its \"shell\" key to 1 (this allows every \
+             program)"
         ))
     }
 
@@ -496,49 +498,129 @@ impl Policy {
 /// may name these directories and the policy's command directories.
 pub const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// Environment variables that make a program load code other than its own:
-/// the dynamic loader's (LD_*), the C library's (GCONV_PATH, ...), shells'
-/// start-up files and exported functions, interpreters' module paths and
-/// options. Not complete, and cannot be: an allowed program may read any
-/// variable; the docs say so (docs/SECURITY.md).
-fn loads_code(name: &str) -> bool {
-    const EXACT: &[&str] = &[
+/// Environment variables that make a program load or run code other than
+/// its own, or read a configuration that can: refused in EXTERNAL_ENV
+/// unless the policy's `shell` is 1 (or it is `open`). A name ending in
+/// `*` is a prefix. One entry per line with what it does; docs/SECURITY.md
+/// lists every entry (a unit test keeps the two in step). Not complete, and
+/// cannot be: an allowed program may read any variable.
+pub const LOADS_CODE: &[(&str, &str)] = &[
+    // the dynamic loader and the C library
+    (
+        "LD_*",
+        "the dynamic loader: libraries preloaded, searched, audited",
+    ),
+    ("DYLD_*", "the same on other systems"),
+    (
         "GCONV_PATH",
-        "GETCONF_DIR",
-        "LOCPATH",
-        "NLSPATH",
-        "HOSTALIASES",
-        "RESOLV_HOST_CONF",
+        "glibc: character-set converters loaded as modules",
+    ),
+    ("GETCONF_DIR", "glibc: where getconf finds its helpers"),
+    ("LOCPATH", "glibc: locale files"),
+    ("NLSPATH", "message catalogues"),
+    ("HOSTALIASES", "the resolver: a host-alias file"),
+    ("RESOLV_HOST_CONF", "the resolver: its configuration"),
+    (
         "GLIBC_TUNABLES",
-        "MALLOC_CONF",
+        "glibc's tunables (the loader parses them)",
+    ),
+    ("MALLOC_CONF", "an allocator's configuration"),
+    // shells
+    (
         "BASH_ENV",
-        "ENV",
-        "SHELLOPTS",
-        "BASHOPTS",
+        "bash: a file sourced by a non-interactive shell",
+    ),
+    ("ENV", "sh: a file sourced at start"),
+    ("BASH_FUNC_*", "bash: exported functions"),
+    ("SHELLOPTS", "bash: options (xtrace with PS4 runs code)"),
+    ("BASHOPTS", "bash: options"),
+    (
         "PS4",
-        "PROMPT_COMMAND",
-        "IFS",
-        "PERLLIB",
-        "PERL5LIB",
-        "PERL5OPT",
-        "PERL5DB",
-        "RUBYLIB",
-        "RUBYOPT",
+        "shells: expanded (command substitution) when tracing",
+    ),
+    ("PROMPT_COMMAND", "bash: run before a prompt"),
+    ("IFS", "shells: how words split"),
+    ("ZDOTDIR", "zsh: where its start-up files are"),
+    ("SHELL", "the shell programs start for a command line"),
+    // programs started by other programs
+    ("EDITOR", "the editor a program starts"),
+    ("VISUAL", "the editor a program starts"),
+    ("PAGER", "the pager a program starts"),
+    ("MANPAGER", "man's pager"),
+    ("BROWSER", "the browser a program starts"),
+    ("LESSOPEN", "less: an input preprocessor run on every file"),
+    ("LESSCLOSE", "less: a command run after LESSOPEN's"),
+    ("SSH_ASKPASS", "ssh: the program asked for a passphrase"),
+    ("SUDO_ASKPASS", "sudo: the program asked for a password"),
+    (
+        "GIT_*",
+        "git: GIT_SSH_COMMAND, GIT_CONFIG*, GIT_EXEC_PATH, GIT_EDITOR, ... run programs",
+    ),
+    // where programs find their configuration (which can name code to run)
+    (
+        "HOME",
+        "every program's dotfiles (~/.gitconfig, ~/.npmrc, ~/.curlrc, ...)",
+    ),
+    (
+        "XDG_*",
+        "XDG_CONFIG_HOME, XDG_DATA_DIRS, ...: configuration and data searched",
+    ),
+    (
+        "OPENSSL_CONF",
+        "OpenSSL: a configuration that loads engines and providers",
+    ),
+    (
+        "OPENSSL_ENGINES",
+        "OpenSSL: where engines (shared objects) are loaded from",
+    ),
+    (
+        "OPENSSL_MODULES",
+        "OpenSSL: where providers (shared objects) are loaded from",
+    ),
+    // interpreters and runtimes
+    (
+        "PYTHON*",
+        "Python: PYTHONPATH, PYTHONSTARTUP, PYTHONHOME, ...",
+    ),
+    ("PERL*", "Perl: PERL5LIB, PERL5OPT, PERLLIB, PERL5DB, ..."),
+    ("RUBY*", "Ruby: RUBYLIB, RUBYOPT, ..."),
+    ("GEM_PATH", "Ruby: where gems are loaded from"),
+    ("GEM_HOME", "Ruby: where gems are loaded from"),
+    ("BUNDLE_GEMFILE", "Ruby's bundler: the Gemfile evaluated"),
+    (
         "NODE_OPTIONS",
-        "NODE_PATH",
-        "CLASSPATH",
-        "JAVA_TOOL_OPTIONS",
-        "_JAVA_OPTIONS",
-        "JDK_JAVA_OPTIONS",
-        "TCLLIBPATH",
-        "PHPRC",
-        "PHP_INI_SCAN_DIR",
-        "EDITOR",
-        "VISUAL",
-        "PAGER",
-    ];
-    const PREFIX: &[&str] = &["LD_", "PYTHON", "LUA_", "BASH_FUNC_", "GIT_", "DYLD_"];
-    EXACT.contains(&name) || PREFIX.iter().any(|p| name.starts_with(p))
+        "Node.js: options (--require loads a module)",
+    ),
+    ("NODE_PATH", "Node.js: where modules are found"),
+    (
+        "LUA_*",
+        "Lua: LUA_PATH, LUA_CPATH, LUA_INIT (code run at start)",
+    ),
+    ("CLASSPATH", "Java: where classes are found"),
+    ("JAVA_TOOL_OPTIONS", "Java: options (-javaagent loads code)"),
+    ("_JAVA_OPTIONS", "Java: options"),
+    ("JDK_JAVA_OPTIONS", "Java: options"),
+    ("TCLLIBPATH", "Tcl: where packages are found"),
+    ("PHPRC", "PHP: its php.ini (auto_prepend_file)"),
+    ("PHP_INI_SCAN_DIR", "PHP: more ini files"),
+    ("R_*", "R: R_PROFILE, R_LIBS, ..."),
+    ("ERL_*", "Erlang: ERL_LIBS, ERL_FLAGS, ..."),
+    (
+        "CORECLR_*",
+        ".NET: a profiler library loaded into the runtime",
+    ),
+    ("DOTNET_*", ".NET: startup hooks and more"),
+];
+
+/// What EXTERNAL_ENV's `name` does, if it is one of [`LOADS_CODE`].
+fn loads_code(name: &str) -> Option<&'static str> {
+    LOADS_CODE
+        .iter()
+        .find(|(n, _)| match n.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *n,
+        })
+        .map(|(_, why)| *why)
 }
 
 /// `path` made absolute (from the working directory) with `.` and `..`

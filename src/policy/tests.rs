@@ -286,11 +286,30 @@ fn loader_variables_need_the_shell_key_and_path_the_command_dirs() {
         "PERL5OPT",
         "NODE_OPTIONS",
         "GIT_SSH_COMMAND",
+        "GIT_CONFIG_GLOBAL",
+        "OPENSSL_CONF",
+        "OPENSSL_ENGINES",
+        "OPENSSL_MODULES",
+        "HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_DIRS",
+        "LESSOPEN",
+        "LESSCLOSE",
+        "GEM_PATH",
+        "GEM_HOME",
+        "RUBYLIB",
+        "RUBY_GC_HEAP_INIT_SLOTS",
+        "PERL5LIB",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "CLASSPATH",
+        "SSH_ASKPASS",
     ] {
         let e = p.check_env(name, "/tmp/x").unwrap_err();
         assert!(e.contains(name) && e.contains("\"shell\""), "{e}");
     }
-    for name in ["LANG", "HOME", "TZ", "MUD_PORT"] {
+    for name in ["LANG", "LC_ALL", "TZ", "TERM", "MUD_PORT", "HOMEPAGE"] {
         assert!(p.check_env(name, "/tmp").is_ok(), "{name}");
     }
     assert!(p.check_env("PATH", SYSTEM_PATH).is_ok());
@@ -401,4 +420,18 @@ fn only_regular_files_are_read_or_appended_to_and_nothing_blocks() {
         assert_eq!(flags & libc::O_NONBLOCK, 0);
     }
     let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn every_code_loading_variable_is_listed_in_security_md() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/SECURITY.md")).unwrap();
+    for (name, why) in super::LOADS_CODE {
+        assert!(!why.is_empty(), "{name}");
+        assert!(
+            doc.contains(&format!("| `{name}` |")),
+            "docs/SECURITY.md does not list EXTERNAL_ENV's {name} (the table of code-loading \
+             variables)"
+        );
+    }
 }

@@ -244,6 +244,9 @@ def test_a_shell_another_user_and_loader_variables_are_refused(hp, tree):
     # variables that make an allowed program load other code
     for env in [{"LD_PRELOAD": "/tmp/x.so"}, {"LD_LIBRARY_PATH": "/tmp"},
                 {"GCONV_PATH": "/tmp"}, {"BASH_ENV": "/tmp/x"}, {"PYTHONPATH": "/tmp"},
+                {"OPENSSL_CONF": "/tmp/x.cnf"}, {"HOME": "/tmp"}, {"XDG_CONFIG_HOME": "/tmp"},
+                {"LESSOPEN": "|/tmp/x %s"}, {"GIT_SSH_COMMAND": "/tmp/x"},
+                {"JAVA_TOOL_OPTIONS": "-javaagent:/tmp/x.jar"}, {"GEM_PATH": "/tmp"},
                 {"PATH": str(tree["outside"])}]:
         refused(hp.call(f"set 1 EXTERNAL_ENV {q(env)}"), "shell" if "PATH" not in env
                 else "commands", "EXTERNAL_ENV")
