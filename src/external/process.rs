@@ -1159,7 +1159,7 @@ fn add_watch(
             .add_checked(key, bits, real, confine)
             .map_err(|e| (false, e)),
         Err(Denied::Policy(m)) => Err((true, m)),
-        Err(Denied::Io(_)) => Err((false, Watches::unresolved(key))),
+        Err(Denied::Io(..)) => Err((false, Watches::unresolved(key))),
     }
 }
 

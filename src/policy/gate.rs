@@ -56,8 +56,15 @@ pub fn option(id: u16, name: &str, value: &Value) -> Result<()> {
         return Ok(());
     }
     let verb = "socket_set_option";
+    // A path that does not resolve yet is left to the use; one that never
+    // can (InvalidInput: a dangling link where a file is to be made) is
+    // refused now.
     let path = |dirs: Dirs, path: &str, new: bool| match p.check_path(dirs, name, path, new) {
         Err(Denied::Policy(m)) => Err(security(verb, &m)),
+        Err(Denied::Io(m, e)) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::new(
+            ResultCode::BadOptionValue,
+            format!("{verb}: {m}"),
+        )),
         _ => Ok(()),
     };
     match (id, value) {
@@ -124,7 +131,7 @@ pub fn command(command: &str, shell: bool) -> Result<PathBuf> {
     }
     p.check_command(command).map_err(|d| match d {
         Denied::Policy(m) => security("socket_bind", &m),
-        Denied::Io(m) => Error::new(
+        Denied::Io(m, _) => Error::new(
             ResultCode::EeBind,
             format!("socket_bind: cannot start: {m}"),
         ),
@@ -157,12 +164,12 @@ pub fn child(
 pub fn error(d: Denied, verb: &str, io_code: ResultCode) -> Error {
     match d {
         Denied::Policy(m) => security(verb, &m),
-        Denied::Io(m) => Error::new(io_code, format!("{verb}: {m}")),
+        Denied::Io(m, _) => Error::new(io_code, format!("{verb}: {m}")),
     }
 }
 
 fn io(what: &str, path: &str, e: std::io::Error) -> Denied {
-    Denied::Io(format!("{what} {path}: {}", fs::explain(&e)))
+    Denied::Io(format!("{what} {path}: {}", fs::explain(&e)), e)
 }
 
 /// Reads the TLS file `path` (SO_TLS_CERT, SO_TLS_KEY or SO_TLS_CA, named
@@ -185,10 +192,14 @@ pub fn read_tls(what: &str, path: &str) -> std::result::Result<Vec<u8>, Denied> 
         .read_to_end(&mut bytes)
         .map_err(|e| io(what, path, e))?;
     if bytes.len() as u64 > MAX_TLS_FILE {
-        return Err(Denied::Io(format!(
+        let m = format!(
             "{what} {path}: larger than {} MiB, not a PEM file",
             MAX_TLS_FILE >> 20
-        )));
+        );
+        return Err(Denied::Io(
+            m.clone(),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, m),
+        ));
     }
     Ok(bytes)
 }

@@ -112,17 +112,19 @@ pub struct Policy {
 
 /// Why a check said no: the policy (LPC hears EESECURITY and which key to
 /// change), or the path could not be resolved inside an allowed directory
-/// (an I/O error the family reports as it always did).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// (an I/O error the family reports as it always did: the message, naming
+/// the option and the path, and the error itself, whose kind and errno a
+/// family may pass on).
+#[derive(Debug)]
 pub enum Denied {
     Policy(String),
-    Io(String),
+    Io(String, std::io::Error),
 }
 
 impl Denied {
     pub fn message(&self) -> &str {
         match self {
-            Denied::Policy(m) | Denied::Io(m) => m,
+            Denied::Policy(m) | Denied::Io(m, _) => m,
         }
     }
 
@@ -342,7 +344,7 @@ impl Policy {
             Ok(c) => c,
             // Only where it would be allowed does LPC learn that it is missing.
             Err(e) if allowed(&lexical(path)) => {
-                return Err(Denied::Io(format!("EXTERNAL_COMMAND {command}: {e}")))
+                return Err(Denied::Io(format!("EXTERNAL_COMMAND {command}: {e}"), e))
             }
             Err(_) => return Err(refused(String::new())),
         };
@@ -462,7 +464,7 @@ impl Policy {
         let canon = match canonical(path, may_be_new) {
             Ok(c) => c,
             Err(e) if self.open || inside(&lexical(Path::new(path))) => {
-                return Err(Denied::Io(format!("{what} {path}: {e}")))
+                return Err(Denied::Io(format!("{what} {path}: {e}"), e))
             }
             Err(_) => return Err(self.outside(dirs, what, path, None)),
         };
@@ -649,12 +651,22 @@ fn lexical(path: &Path) -> PathBuf {
 
 /// `path` as the kernel resolves it: absolute (relative paths are taken from
 /// the working directory), symlinks and `..` resolved. With `may_be_new` the
-/// last component need not exist (it must be a plain name).
+/// last component need not exist (it must be a plain name, and not a
+/// symbolic link pointing to nothing: the file is made without following
+/// links, so such a link could never be used; that is an InvalidInput
+/// error saying so).
 pub fn canonical(path: &str, may_be_new: bool) -> std::io::Result<PathBuf> {
     let p = Path::new(path);
     match std::fs::canonicalize(p) {
         Ok(c) => Ok(c),
         Err(e) if may_be_new && e.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is a symbolic link to nothing; a file is never made through a link \
+                     (links are not followed): remove the link or name the file itself",
+                ));
+            }
             let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
                 return Err(e);
             };

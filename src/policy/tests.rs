@@ -435,3 +435,26 @@ fn every_code_loading_variable_is_listed_in_security_md() {
         );
     }
 }
+
+#[test]
+fn a_dangling_link_is_no_new_file() {
+    let d = tmp("dangling");
+    std::os::unix::fs::symlink(d.join("nowhere"), d.join("link")).unwrap();
+    let p = Policy::from_json(&format!(r#"{{"file_dirs":["{}"]}}"#, d.display())).unwrap();
+    let link = d.join("link").display().to_string();
+    match p.check_path(Dirs::File, "EXTERNAL_STDOUT_MODE", &link, true) {
+        Err(Denied::Io(m, e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{m}");
+            assert!(m.contains("symbolic link to nothing"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // a missing plain name is a new file
+    let new = d.join("new").display().to_string();
+    assert_eq!(
+        p.check_path(Dirs::File, "EXTERNAL_STDOUT_MODE", &new, true)
+            .unwrap(),
+        d.join("new")
+    );
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -363,6 +363,45 @@ def test_a_fifo_in_an_allowed_directory_is_refused_without_blocking(hp, tree):
         os.close(os.open(fifo, os.O_RDWR | os.O_NONBLOCK))
 
 
+def test_a_dangling_link_as_a_new_output_file_is_refused_when_set(hp, tree):
+    """An output file: target may be missing (it is made at the start), but not a symbolic
+    link pointing to nothing: the file is made without following links, so the start could
+    only fail. It is refused at once, saying why, not at the start as "changed after it was
+    checked"."""
+    a = tree["allowed"]
+    (a / "dangling").symlink_to(a / "nowhere")
+    hp.ok("create 1 EXTERNAL_PROCESS")
+    for option in ("EXTERNAL_STDOUT_MODE", "EXTERNAL_STDERR_MODE"):
+        r = hp.call(f"set 1 {option} {q('file:' + str(a / 'dangling'))}")
+        assert r["result"] == "error" and r["code"] == 7102, r
+        assert "symbolic link to nothing" in r["error"] and option in r["error"], r
+    assert not (a / "nowhere").exists()
+    # a missing plain name is accepted (made at the start)
+    hp.ok(f"set 1 EXTERNAL_STDOUT_MODE {q('file:' + str(a / 'made'))}")
+
+
+def test_an_ipc_socket_path_that_cannot_be_resolved_says_why(hp, tree):
+    """Without auto-reconnect, connect's error is the resolution's own (not a directory, a
+    loop of links), not always "no such file"."""
+    a = tree["allowed"]
+    (a / "plain").write_text("")
+    (a / "loop").symlink_to(a / "loop")
+    for sid, path, why in [(1, a / "plain" / "bus.sock", "Not a directory"),
+                           (2, a / "loop", "Too many levels of symbolic links")]:
+        hp.ok(f"create {sid} IPC_CLIENT")
+        hp.ok(f"set {sid} IPC_EVENT_NAME \"bus\"")
+        hp.ok(f"set {sid} IPC_AUTO_RECONNECT 0")
+        r = hp.call(f"connect {sid} {path}")
+        assert r["result"] == "error" and why in r["error"], r
+        assert "no IPC server" not in r["error"], r
+    # a missing socket file is still "no IPC server"
+    hp.ok("create 3 IPC_CLIENT")
+    hp.ok("set 3 IPC_EVENT_NAME \"bus\"")
+    hp.ok("set 3 IPC_AUTO_RECONNECT 0")
+    r = hp.call(f"connect 3 {a / 'none.sock'}")
+    assert r["result"] == "error" and "no IPC server" in r["error"], r
+
+
 def test_pem_errors_never_quote_the_file(tmp_path):
     h = Host(wrap=os.environ.get("UNISOCK_E2E_WRAP"), policy="open")
     try:
