@@ -731,8 +731,8 @@ fn mode(v: &Json) -> Result<u8, String> {
     }
 }
 
-/// A path of the policy: absolute, without `.`/`..`, canonical when it
-/// exists (so it compares with the canonical paths checked against it).
+/// A path of the policy: absolute, without `.`/`..`, canonical as far as
+/// it exists (so it compares with the canonical paths checked against it).
 fn policy_path(key: &str, s: &str) -> Result<PathBuf, String> {
     let p = Path::new(s);
     if s.is_empty() || s.len() > MAX_PATH || s.contains('\0') || !p.is_absolute() {
@@ -747,7 +747,29 @@ fn policy_path(key: &str, s: &str) -> Result<PathBuf, String> {
             "policy: \"{key}\" entry {s:?} has a \".\" or \"..\" component"
         ));
     }
-    Ok(std::fs::canonicalize(p).unwrap_or_else(|_| p.components().collect()))
+    Ok(canonical_prefix(p))
+}
+
+/// The absolute `p` (no `.` or `..`) with its longest existing prefix made
+/// canonical and the rest appended: a policy directory that does not exist
+/// yet still compares as the kernel will see it once made (`/var/run/mud`,
+/// with `/var/run` a link to `/run`, is `/run/mud`).
+fn canonical_prefix(p: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut existing = p;
+    loop {
+        if let Ok(mut c) = std::fs::canonicalize(existing) {
+            c.extend(rest.iter().rev());
+            return c;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return p.components().collect(),
+        }
+    }
 }
 
 fn dir_text(p: &Path) -> String {

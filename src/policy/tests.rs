@@ -458,3 +458,28 @@ fn a_dangling_link_is_no_new_file() {
     );
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn a_policy_directory_not_made_yet_is_canonical_as_far_as_it_exists() {
+    let d = tmp("prefix");
+    std::fs::create_dir(d.join("run")).unwrap();
+    std::os::unix::fs::symlink(d.join("run"), d.join("var-run")).unwrap();
+    let asked = d.join("var-run/mud/sockets");
+    let p = Policy::from_json(&format!(r#"{{"socket_dirs":["{}"]}}"#, asked.display())).unwrap();
+    assert_eq!(
+        p.to_json()["socket_dirs"][0],
+        d.join("run/mud/sockets").display().to_string()
+    );
+    // made later, it is reached through the link as the kernel resolves it
+    std::fs::create_dir_all(d.join("run/mud/sockets")).unwrap();
+    let sock = asked.join("bus.sock").display().to_string();
+    assert_eq!(
+        p.check_path(Dirs::Socket, "IPC_SOCKET_DIR", &sock, true)
+            .unwrap(),
+        d.join("run/mud/sockets/bus.sock")
+    );
+    // nothing of it exists but "/": kept as written
+    let p = Policy::from_json(r#"{"watch_dirs":["/no-such-dir-here/x"]}"#).unwrap();
+    assert_eq!(p.to_json()["watch_dirs"][0], "/no-such-dir-here/x");
+    let _ = std::fs::remove_dir_all(d);
+}
