@@ -2,7 +2,8 @@
 `policy` verb: with no policy every power that reaches the host is refused with EESECURITY
 and a message naming the policy key to change; a policy allows exactly what it names,
 compared as the kernel resolves paths (symbolic links, `..`); `policy open` restores
-everything. Each test would pass a forbidden power through without the library's checks.
+everything. Each test would pass a forbidden power through without the library's checks, but
+for the guards that say so in their docstring (they hold a behaviour the checks must keep).
 """
 import json
 import os
@@ -271,6 +272,9 @@ def test_the_start_checks_again_with_the_policy_in_force(hp, tree):
 
 
 def test_watches_stay_in_the_allowed_tree(hp, tree):
+    """A guard, not a test of the policy: a recursive watch never followed a symbolic link
+    inside its tree, with or without a policy, so this passes without the policy's checks too.
+    It holds that the descriptor-based walk the policy brought keeps it so."""
     a = tree["allowed"]
     (a / "sub").mkdir()
     hp.ok("create 1 EXTERNAL_PROCESS")
@@ -281,6 +285,54 @@ def test_watches_stay_in_the_allowed_tree(hp, tree):
     e = hp.event("read", 1, pred=lambda e: e["data"].get("name") == "inside", timeout=WAIT)
     assert e["data"]["path"] == str(a / "sub")
     assert not [x for x in hp.events if x.get("data", {}).get("name") == "behind-the-link"]
+
+
+@pytest.fixture
+def mounted(tree):
+    """A tmpfs mounted at allowed/mnt (another file system inside the allowed tree)."""
+    mnt = tree["allowed"] / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "unisock-test", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN) in this mount namespace: "
+                    + (r.stderr.strip() or f"mount exited {r.returncode}"))
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_recursive_watches_do_not_cross_into_another_mount(tree, mounted):
+    """docs/SECURITY.md: under a policy that is not `open` a recursive watch stays on its
+    root's file system (src/external/watch.rs: EXDEV). Events are read from one inotify queue
+    in the order they happened, so the event of a file made after the one on the mount proves
+    that none came for the mount. Under `open` the same walk crosses into it (as before)."""
+    a = tree["allowed"]
+    for policy, crosses in [(narrow(tree), False), ("open", True)]:
+        for f in ("inside", "after", "first"):
+            for d in (a, mounted):
+                if (d / f).exists():
+                    (d / f).unlink()
+        h = Host(wrap=os.environ.get("UNISOCK_E2E_WRAP"), policy=policy)
+        try:
+            h.ok("create 1 EXTERNAL_PROCESS")
+            h.ok(f"set 1 EXTERNAL_WATCH_PATH {q(str(a) + '/**')}")
+            (a / "first").write_text("")  # the watch is in place once this is reported
+            h.event("read", 1, pred=lambda e: e["data"].get("name") == "first", timeout=WAIT)
+            (mounted / "inside").write_text("")
+            (a / "after").write_text("")
+            h.event("read", 1, pred=lambda e: e["data"].get("name") == "after", timeout=WAIT)
+            seen = [x for x in h.events if x.get("data", {}).get("name") == "inside"]
+            assert bool(seen) == crosses, (policy, seen)
+            # the mount as a root of its own, inside watch_dirs, is watched
+            h.ok(f"set 1 EXTERNAL_WATCH_PATH {q(str(mounted))}")
+            (mounted / "own").write_text("")
+            e = h.event("read", 1, pred=lambda e: e["data"].get("name") == "own", timeout=WAIT)
+            assert e["data"]["path"] == str(mounted)
+            (mounted / "own").unlink()
+        finally:
+            assert h.close() == 0, "".join(h.log[-20:]) + "".join(h.stderr[-20:])
 
 
 def test_ipc_socket_files_in_an_allowed_directory_only(hp, tree):
