@@ -312,6 +312,14 @@ impl Drop for Seat {
 mod tests {
     use super::*;
 
+    /// What a `Cx` for the budget's timers is made of.
+    fn parts() -> (crate::reactor::Reactor, crate::core::SocketCore) {
+        (
+            crate::reactor::Reactor::new().unwrap(),
+            crate::core::SocketCore::new(9, 9, 1),
+        )
+    }
+
     fn member(b: &Budget, serial: u64, queued: usize, since: Instant) -> Watch {
         let mut w = Watch::default();
         w.join(b, serial);
@@ -338,8 +346,7 @@ mod tests {
 
     #[test]
     fn room_is_made_by_closing_the_longest_stalled_first() {
-        let mut reactor = crate::reactor::Reactor::new().unwrap();
-        let mut core = crate::core::SocketCore::new(9, 9, 1);
+        let (mut reactor, mut core) = parts();
         let mut cx = Cx {
             core: &mut core,
             reactor: &mut reactor,
@@ -393,8 +400,7 @@ mod tests {
 
     #[test]
     fn unchanged_notes_and_fitting_writes_touch_nothing_shared() {
-        let mut reactor = crate::reactor::Reactor::new().unwrap();
-        let mut core = crate::core::SocketCore::new(9, 9, 1);
+        let (mut reactor, mut core) = parts();
         let mut cx = Cx {
             core: &mut core,
             reactor: &mut reactor,
