@@ -75,25 +75,13 @@ const FD_SLACK: usize = 2;
 const FD_SLACK_TOTAL: usize = 8;
 
 /// The fuzz directory: /tmp/unisock-fuzz-external/<pid> (those of dead
-/// processes are removed when it is made).
+/// processes are removed when it is made, this one at exit).
 fn fuzz_dir() -> &'static str {
     static DIR: OnceLock<String> = OnceLock::new();
     DIR.get_or_init(|| {
-        let base = "/tmp/unisock-fuzz-external";
-        std::fs::create_dir_all(base).expect("create the fuzz directory's parent");
-        if let Ok(rd) = std::fs::read_dir(base) {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.parse::<u32>().is_ok()
-                    && !std::path::Path::new(&format!("/proc/{name}")).exists()
-                {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        let d = format!("{base}/{}", std::process::id());
-        std::fs::create_dir_all(&d).expect("create the fuzz directory");
-        d
+        own_dir("/tmp/unisock-fuzz-external")
+            .to_string_lossy()
+            .into_owned()
     })
 }
 

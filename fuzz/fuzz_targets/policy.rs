@@ -4,10 +4,12 @@
 //! arbitrary paths.
 //!
 //! Structured policies name paths of a small tree made once per process
-//! under /tmp/unisock-fuzz-policy/<pid>: directories `a`, `a/sub`, `b`,
+//! under /tmp/unisock-fuzz-policy/<pid> (removed at exit; those of dead
+//! processes when it is made): directories `a`, `a/sub`, `b`,
 //! files `a/f`, `a/sub/g`, `b/h`, an executable `a/run`, and links
 //! `a/out` → `../b`, `a/loop` → `loop`, `a/up` → `..`, `b/back` →
-//! `../a/f`; plus "/", "/etc", "/bin/true", relative, empty and bad
+//! `../a/f`, `a/dangling` → `nowhere`; plus "/", "/etc", "/bin/true",
+//! relative, empty and bad
 //! paths, and arbitrary strings. Paths checked are made of the same
 //! pieces joined with "/", "..", "." and arbitrary components.
 //!
@@ -42,8 +44,7 @@ use unisock_fuzz::*;
 fn tree() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = PathBuf::from(format!("/tmp/unisock-fuzz-policy/{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+        let d = own_dir("/tmp/unisock-fuzz-policy");
         std::fs::create_dir_all(d.join("a/sub")).unwrap();
         std::fs::create_dir_all(d.join("b")).unwrap();
         for f in ["a/f", "a/sub/g", "b/h"] {
@@ -56,6 +57,7 @@ fn tree() -> &'static PathBuf {
         symlink("loop", d.join("a/loop")).unwrap();
         symlink("..", d.join("a/up")).unwrap();
         symlink("../a/f", d.join("b/back")).unwrap();
+        symlink("nowhere", d.join("a/dangling")).unwrap();
         std::fs::canonicalize(d).unwrap()
     })
 }
@@ -73,6 +75,7 @@ enum Piece {
     Loop,
     Up,
     Back,
+    Dangling,
     Dot,
     DotDot,
     Missing,
@@ -93,6 +96,7 @@ impl Piece {
             Piece::Loop => "loop",
             Piece::Up => "up",
             Piece::Back => "back",
+            Piece::Dangling => "dangling",
             Piece::Dot => ".",
             Piece::DotDot => "..",
             Piece::Missing => "missing",
@@ -312,7 +316,7 @@ fn check(c: &Check, json: &str) {
                     assert!(!open, "open refused {path}: {m}");
                     assert!(m.contains(&format!("\"{}\"", dirs.key())), "{m}");
                 }
-                Err(Denied::Io(m)) => assert!(m.starts_with("WHAT "), "{m}"),
+                Err(Denied::Io(m, _)) => assert!(m.starts_with("WHAT "), "{m}"),
             }
         }
         1 => match p.check_command(&path) {
@@ -336,7 +340,7 @@ fn check(c: &Check, json: &str) {
                 assert!(!open);
                 assert!(m.contains("\"commands\""), "{m}");
             }
-            Err(Denied::Io(_)) => assert!(!open || !Path::new(&path).exists()),
+            Err(Denied::Io(..)) => assert!(!open || !Path::new(&path).exists()),
         },
         2 => {
             let ok = p.check_mode(c.mode).is_ok();
@@ -348,11 +352,13 @@ fn check(c: &Check, json: &str) {
             assert_eq!(ok, open || c.mode <= 6 || listed, "mode {}", c.mode);
         }
         _ => {
-            let name = match c.mode % 5 {
+            let name = match c.mode % 7 {
                 0 => "LD_PRELOAD",
                 1 => "PATH",
                 2 => "LANG",
                 3 => "GCONV_PATH",
+                4 => "HOME",
+                5 => "XDG_CONFIG_HOME",
                 _ => "PYTHONPATH",
             };
             let r = p.check_env(name, &path);
@@ -394,7 +400,9 @@ fn apply(text: &[u8]) {
 /// on the tree's paths one and two pieces deep.
 fn fixed_checks() -> Vec<Check> {
     use Piece::*;
-    let pieces = [A, Sub, B, F, Run, Out, Loop, Up, Back, DotDot, Missing];
+    let pieces = [
+        A, Sub, B, F, Run, Out, Loop, Up, Back, Dangling, DotDot, Missing,
+    ];
     let mut paths = vec![PathSel::Root, PathSel::Etc, PathSel::BinTrue];
     for p in &pieces {
         paths.push(PathSel::InTree(vec![p.clone()], false));

@@ -671,3 +671,43 @@ pub fn pieces<'a>(payload: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     }
     out
 }
+
+/// The directories [`own_dir`] made, removed when the process exits.
+static OWN_DIRS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn remove_own_dirs() {
+    if let Ok(dirs) = OWN_DIRS.lock() {
+        for d in dirs.iter() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A directory of this process's own, `base/<pid>`, made empty: those of
+/// processes that are gone are removed first (a crash or a kill leaves
+/// its own, for the reproduction), and this one when the process exits
+/// (libFuzzer ends a run with exit(), which runs atexit handlers).
+pub fn own_dir(base: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(base).expect("create the fuzz directory's parent");
+    if let Ok(rd) = std::fs::read_dir(base) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.parse::<u32>().is_ok()
+                && !std::path::Path::new(&format!("/proc/{name}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let d = std::path::PathBuf::from(format!("{base}/{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create the fuzz directory");
+    let mut dirs = OWN_DIRS.lock().unwrap();
+    if dirs.is_empty() {
+        // SAFETY: registers a plain extern "C" function with no arguments;
+        // it only takes a lock and removes directories.
+        unsafe { libc::atexit(remove_own_dirs) };
+    }
+    dirs.push(d.clone());
+    d
+}

@@ -1439,6 +1439,14 @@ impl Limits {
         out
     }
 
+    /// Whether the child has a real cgroup (not an emulated one): every
+    /// process it starts is in it, so what is left of its process group can
+    /// be found through `populated` / `signal_members` without a walk of
+    /// /proc.
+    pub fn has_cgroup(&self) -> bool {
+        self.dirs.iter().any(|d| !d.emulated)
+    }
+
     /// Whether any process is left in the groups (after the child's exit:
     /// its descendants, also those that left its process group with setsid).
     pub fn populated(&self) -> bool {

@@ -62,6 +62,13 @@ pub(crate) const KILL_WAIT: Duration = Duration::from_secs(1);
 /// The first look at what is left after SIGTERM, doubling up to SWEEP_MAX:
 /// the kernel reports no event when a process group becomes empty.
 const SWEEP_FIRST: Duration = Duration::from_millis(10);
+/// The first look when each look walks /proc (no cgroup; see
+/// `Process::looks_scan`): a walk costs some 4 µs per process on the host
+/// (docs/modes/external.md), on the driver's thread, so the first two looks
+/// are skipped. A later look only delays the close, never a signal (the
+/// SIGKILL is due KILL_GRACE after the SIGTERM whatever the step), and the
+/// group stays held meanwhile, so this is safe.
+const SWEEP_FIRST_SCAN: Duration = Duration::from_millis(40);
 const SWEEP_MAX: Duration = Duration::from_millis(250);
 /// After the child is reaped, how long a pipe a descendant still holds open may delay the end.
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -260,17 +267,41 @@ impl Process {
         }
     }
 
+    /// Whether the run has a cgroup: every process the child started is in
+    /// it (also those that left its process group), so what is left is
+    /// counted there, not by a walk of /proc. (A process that moved itself
+    /// to another cgroup but stayed in the group is still signalled through
+    /// the group, but not waited for; one that can move cgroups can as well
+    /// leave the group with setsid, which no walk would find either.)
+    fn in_cgroup(&self) -> bool {
+        self.limits.as_ref().is_some_and(Limits::has_cgroup)
+    }
+
+    /// Whether a look at what is left walks /proc (`sys::group_has_live_member`):
+    /// no cgroup, and the group held (a pidfd answers "empty" itself, but
+    /// while something is left it is checked in /proc too).
+    fn looks_scan(&self) -> bool {
+        !self.in_cgroup() && matches!(self.hold, Some(Hold::Zombie | Hold::Pidfd(_)))
+    }
+
     /// Sends `sig` to what is left of the run after its exit (the group as
     /// held, and the cgroup); whether anything was there.
     fn signal_leftovers(&self, sig: i32) -> bool {
         let group = match &self.hold {
             Some(Hold::Pidfd(fd)) => sys::pidfd_signal_group(fd, sig).unwrap_or(true),
             Some(Hold::Zombie) if self.zombie_held() => {
-                let any = sys::group_has_live_member(self.pid, self.pid);
-                if any {
+                if self.in_cgroup() {
+                    // The number is ours while the zombie is held, so the
+                    // signal is safe; the cgroup says whether anyone was there.
                     sys::kill_group(self.pid, sig);
+                    false
+                } else {
+                    let any = sys::group_has_live_member(self.pid, self.pid);
+                    if any {
+                        sys::kill_group(self.pid, sig);
+                    }
+                    any
                 }
-                any
             }
             Some(Hold::Zombie | Hold::CgroupOnly) | None => false,
         };
@@ -281,18 +312,20 @@ impl Process {
     /// Whether a live process is left of the run (zombies nobody reaped yet
     /// do not count).
     fn leftovers_alive(&self) -> bool {
-        let group = match &self.hold {
-            Some(Hold::Pidfd(fd)) => {
-                // The pidfd answers "empty" at once; zombies count as members
-                // there, so a "no" from it is checked in /proc.
-                !matches!(sys::pidfd_signal_group(fd, 0), Ok(false))
-                    && sys::group_has_live_member(self.pid, self.pid)
-            }
-            Some(Hold::Zombie) if self.zombie_held() => {
-                sys::group_has_live_member(self.pid, self.pid)
-            }
-            Some(Hold::Zombie | Hold::CgroupOnly) | None => false,
-        };
+        // With a cgroup, `populated` below counts every live one.
+        let group = !self.in_cgroup()
+            && match &self.hold {
+                Some(Hold::Pidfd(fd)) => {
+                    // The pidfd answers "empty" at once; zombies count as members
+                    // there, so a "no" from it is checked in /proc.
+                    !matches!(sys::pidfd_signal_group(fd, 0), Ok(false))
+                        && sys::group_has_live_member(self.pid, self.pid)
+                }
+                Some(Hold::Zombie) if self.zombie_held() => {
+                    sys::group_has_live_member(self.pid, self.pid)
+                }
+                Some(Hold::Zombie | Hold::CgroupOnly) | None => false,
+            };
         group || self.limits.as_ref().is_some_and(Limits::populated)
     }
 
@@ -329,7 +362,12 @@ impl Process {
         if self.sweep_armed {
             return;
         }
-        let mut d = SWEEP_FIRST
+        let first = if self.looks_scan() {
+            SWEEP_FIRST_SCAN
+        } else {
+            SWEEP_FIRST
+        };
+        let mut d = first
             .saturating_mul(1 << self.sweep_step.min(8))
             .min(SWEEP_MAX);
         if let (None, Some(t)) = (self.killed_at, self.term_at) {
@@ -1159,7 +1197,7 @@ fn add_watch(
             .add_checked(key, bits, real, confine)
             .map_err(|e| (false, e)),
         Err(Denied::Policy(m)) => Err((true, m)),
-        Err(Denied::Io(_)) => Err((false, Watches::unresolved(key))),
+        Err(Denied::Io(..)) => Err((false, Watches::unresolved(key))),
     }
 }
 

@@ -648,9 +648,12 @@ impl HttpClient {
         // A request the server does not read: SO_HTTP_READ_TIMEOUT, the
         // "between bytes" deadline, applies to the queued output on its own
         // (bytes arriving meanwhile do not count as its progress).
-        let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+        // (Only while something is queued: no option is read otherwise.)
         if let Sock::Connected(c) = &mut self.sock {
-            c.arm_deadline(cx, Some(limit), TIMER_SEND);
+            if c.pending() > 0 {
+                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+                c.arm_deadline(cx, Some(limit), TIMER_SEND);
+            }
         }
         let Some(at) = self.deadline(cx) else { return };
         if self.timer_at.is_some_and(|t| t <= at) {

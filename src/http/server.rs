@@ -485,10 +485,15 @@ impl HttpServer {
     /// direction too (as nginx's send_timeout); also while LPC's requests
     /// wait, while reading is held, and after socket_close.
     fn arm_send(&mut self, cx: &mut Cx) {
-        let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
-        if let Sock::Connected(c) = &mut self.sock {
-            c.arm_deadline(cx, Some(limit), TIMER_SEND);
+        // Runs after every readiness: with nothing queued, no option is read.
+        let Sock::Connected(c) = &mut self.sock else {
+            return;
+        };
+        if c.pending() == 0 {
+            return;
         }
+        let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+        c.arm_deadline(cx, Some(limit), TIMER_SEND);
     }
 
     fn arm(&mut self, cx: &mut Cx) {

@@ -166,8 +166,9 @@ impl IpcClient {
                 Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, m))
             }
             // Missing (no server yet) or unreadable: connect says which.
-            Err(Denied::Io(_)) if crate::policy::current().is_open() => UnixStream::connect(path),
-            Err(Denied::Io(_)) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+            Err(Denied::Io(..)) if crate::policy::current().is_open() => UnixStream::connect(path),
+            // Missing (no server yet), unreadable (EACCES), ...: as resolved.
+            Err(Denied::Io(_, e)) => Err(e),
         }
     }
 

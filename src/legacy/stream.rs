@@ -146,10 +146,14 @@ impl Stream {
         (ms > 0 && !self.adopted).then(|| Duration::from_millis(ms as u64))
     }
 
-    /// Arms the no-progress deadline while output is queued.
+    /// Arms the no-progress deadline while output is queued (runs after
+    /// every readiness: with nothing queued, the option is not even read).
     fn arm_send(&mut self, cx: &mut Cx) {
+        if cx.core.dead || !matches!(&self.sock, Sock::Connected(c) if c.pending() > 0) {
+            return;
+        }
         let limit = self.send_limit(cx);
-        if let (Sock::Connected(c), false) = (&mut self.sock, cx.core.dead) {
+        if let Sock::Connected(c) = &mut self.sock {
             c.arm_deadline(cx, limit, TIMER_SEND);
         }
     }

@@ -84,9 +84,10 @@ fn open_nofollow(path: &Path, last: &OpenOptions) -> io::Result<File> {
 
 /// How the last component is opened.
 pub enum Last {
-    /// Read it (a PEM file).
+    /// Read it (a PEM file, a child's stdin): a regular file only.
     Read,
-    /// Append to it, creating it 0644 if missing (a child's output file).
+    /// Append to it, creating it 0644 if missing (a child's output file):
+    /// a regular file only.
     Append,
     /// A directory to work in (O_PATH).
     Dir,
@@ -94,22 +95,118 @@ pub enum Last {
     Path,
 }
 
+/// Options for reading (`append` false) or appending to a file, never
+/// blocking in the open itself: a FIFO (or a device) would otherwise hold
+/// the driver's thread until a peer opens its other end. `create` makes a
+/// missing file 0644; `nofollow` refuses a symbolic link as the last name.
+fn io_options(append: bool, create: bool, nofollow: bool) -> OpenOptions {
+    let mut o = OpenOptions::new();
+    if append {
+        o.append(true).create(create).mode(0o644);
+    } else {
+        o.read(true);
+    }
+    let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
+    if nofollow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    o.custom_flags(flags);
+    o
+}
+
+/// The error for what is not a regular file (`t` is its type).
+fn not_regular(t: std::fs::FileType) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is {kind}; only a regular file is used"),
+    )
+}
+
+/// `f` if it is a regular file, made blocking again (it is read whole, or
+/// handed to a child as its stdin or output, which expects blocking I/O).
+fn regular(f: File) -> io::Result<File> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let t = f.metadata()?.file_type();
+    if !t.is_file() {
+        return Err(not_regular(t));
+    }
+    let fd = f.as_raw_fd();
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(f)
+}
+
+/// Opens the regular file `probe` (an O_PATH descriptor) refers to, for
+/// reading or appending: through `/proc/self/fd/N`, so the very inode that
+/// was looked at is opened, and nothing else is ever opened (no device's
+/// open side effects, no FIFO).
+fn reopen(probe: &File, append: bool) -> io::Result<File> {
+    let t = probe.metadata()?.file_type();
+    if !t.is_file() {
+        return Err(not_regular(t));
+    }
+    regular(io_options(append, false, false).open(fd_path(probe))?)
+}
+
+fn probe_options(nofollow: bool) -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.read(true).custom_flags(if nofollow {
+        libc::O_PATH | libc::O_NOFOLLOW
+    } else {
+        libc::O_PATH
+    });
+    o
+}
+
 /// Opens the canonical `path` as `how` says, following no symbolic link.
+/// Read and Append open a regular file only (anything else is refused
+/// with an InvalidInput error saying what it is), without ever blocking.
 pub fn open(path: &Path, how: Last) -> io::Result<File> {
     let mut o = OpenOptions::new();
     match how {
-        Last::Read => o.read(true).custom_flags(libc::O_NOFOLLOW),
-        Last::Append => o
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW),
+        Last::Read | Last::Append => {
+            let append = matches!(how, Last::Append);
+            return match open_nofollow(path, &probe_options(true)) {
+                Ok(probe) => reopen(&probe, append),
+                Err(e) if append && e.kind() == io::ErrorKind::NotFound => {
+                    regular(open_nofollow(path, &io_options(true, true, true))?)
+                }
+                Err(e) => Err(e),
+            };
+        }
         Last::Dir => o
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW),
         Last::Path => o.read(true).custom_flags(libc::O_PATH | libc::O_NOFOLLOW),
     };
     open_nofollow(path, &o)
+}
+
+/// Opens `path` as given (relative to the working directory, links
+/// followed) for reading or appending (created 0644 when missing), as an
+/// open policy does: like [`open`], a regular file only, never blocking.
+pub fn open_as_given(path: &Path, append: bool) -> io::Result<File> {
+    match probe_options(false).open(path) {
+        Ok(probe) => reopen(&probe, append),
+        Err(e) if append && e.kind() == io::ErrorKind::NotFound => {
+            regular(io_options(true, true, false).open(path)?)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The text for an error of [`open`] on `path`: ELOOP and ENOTDIR mean a

@@ -56,8 +56,15 @@ pub fn option(id: u16, name: &str, value: &Value) -> Result<()> {
         return Ok(());
     }
     let verb = "socket_set_option";
+    // A path that does not resolve yet is left to the use; one that never
+    // can (InvalidInput: a dangling link where a file is to be made) is
+    // refused now.
     let path = |dirs: Dirs, path: &str, new: bool| match p.check_path(dirs, name, path, new) {
         Err(Denied::Policy(m)) => Err(security(verb, &m)),
+        Err(Denied::Io(m, e)) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::new(
+            ResultCode::BadOptionValue,
+            format!("{verb}: {m}"),
+        )),
         _ => Ok(()),
     };
     match (id, value) {
@@ -124,7 +131,7 @@ pub fn command(command: &str, shell: bool) -> Result<PathBuf> {
     }
     p.check_command(command).map_err(|d| match d {
         Denied::Policy(m) => security("socket_bind", &m),
-        Denied::Io(m) => Error::new(
+        Denied::Io(m, _) => Error::new(
             ResultCode::EeBind,
             format!("socket_bind: cannot start: {m}"),
         ),
@@ -157,23 +164,24 @@ pub fn child(
 pub fn error(d: Denied, verb: &str, io_code: ResultCode) -> Error {
     match d {
         Denied::Policy(m) => security(verb, &m),
-        Denied::Io(m) => Error::new(io_code, format!("{verb}: {m}")),
+        Denied::Io(m, _) => Error::new(io_code, format!("{verb}: {m}")),
     }
 }
 
 fn io(what: &str, path: &str, e: std::io::Error) -> Denied {
-    Denied::Io(format!("{what} {path}: {}", fs::explain(&e)))
+    Denied::Io(format!("{what} {path}: {}", fs::explain(&e)), e)
 }
 
 /// Reads the TLS file `path` (SO_TLS_CERT, SO_TLS_KEY or SO_TLS_CA, named
 /// by `what`; relative to the working directory) if it lies in `tls_dirs`,
 /// through one descriptor opened without following links. At most
 /// [`MAX_TLS_FILE`] bytes. Under an open policy the path is opened as
-/// given, as before.
+/// given (links followed). Either way only a regular file is read, and the
+/// open never blocks (a FIFO would hold the driver's thread).
 pub fn read_tls(what: &str, path: &str) -> std::result::Result<Vec<u8>, Denied> {
     let p = current();
     let f = if p.is_open() {
-        File::open(path)
+        fs::open_as_given(Path::new(path), false)
     } else {
         let canon = p.check_path(Dirs::Tls, what, path, false)?;
         fs::open(&canon, Last::Read)
@@ -184,27 +192,28 @@ pub fn read_tls(what: &str, path: &str) -> std::result::Result<Vec<u8>, Denied> 
         .read_to_end(&mut bytes)
         .map_err(|e| io(what, path, e))?;
     if bytes.len() as u64 > MAX_TLS_FILE {
-        return Err(Denied::Io(format!(
+        let m = format!(
             "{what} {path}: larger than {} MiB, not a PEM file",
             MAX_TLS_FILE >> 20
-        )));
+        );
+        return Err(Denied::Io(
+            m.clone(),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, m),
+        ));
     }
     Ok(bytes)
 }
 
 /// Opens a child's `file:` stdin (`append` false, read) or output
 /// (`append` true, created 0644 when missing) if it lies in `file_dirs`.
-/// Under an open policy the path is opened as given, as before.
+/// Under an open policy the path is opened as given (links followed).
+/// Either way only a regular file is used, and the open never blocks (a
+/// FIFO or a device would hold the driver's thread until its other end
+/// opened).
 pub fn stdio(what: &str, path: &str, append: bool) -> std::result::Result<File, Denied> {
     let p = current();
     if p.is_open() {
-        let mut o = std::fs::OpenOptions::new();
-        if append {
-            o.append(true).create(true);
-        } else {
-            o.read(true);
-        }
-        return o.open(path).map_err(|e| io(what, path, e));
+        return fs::open_as_given(Path::new(path), append).map_err(|e| io(what, path, e));
     }
     let canon = p.check_path(Dirs::File, what, path, append)?;
     let how = if append { Last::Append } else { Last::Read };

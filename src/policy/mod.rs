@@ -112,17 +112,19 @@ pub struct Policy {
 
 /// Why a check said no: the policy (LPC hears EESECURITY and which key to
 /// change), or the path could not be resolved inside an allowed directory
-/// (an I/O error the family reports as it always did).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// (an I/O error the family reports as it always did: the message, naming
+/// the option and the path, and the error itself, whose kind and errno a
+/// family may pass on).
+#[derive(Debug)]
 pub enum Denied {
     Policy(String),
-    Io(String),
+    Io(String, std::io::Error),
 }
 
 impl Denied {
     pub fn message(&self) -> &str {
         match self {
-            Denied::Policy(m) | Denied::Io(m) => m,
+            Denied::Policy(m) | Denied::Io(m, _) => m,
         }
     }
 
@@ -342,7 +344,7 @@ impl Policy {
             Ok(c) => c,
             // Only where it would be allowed does LPC learn that it is missing.
             Err(e) if allowed(&lexical(path)) => {
-                return Err(Denied::Io(format!("EXTERNAL_COMMAND {command}: {e}")))
+                return Err(Denied::Io(format!("EXTERNAL_COMMAND {command}: {e}"), e))
             }
             Err(_) => return Err(refused(String::new())),
         };
@@ -401,9 +403,10 @@ impl Policy {
     }
 
     /// May the variable `name` = `value` be in a child's environment
-    /// (EXTERNAL_ENV)? Variables that make a program load other code (the
-    /// dynamic loader's, the C library's, interpreters' and shells') need
-    /// the `shell` key, since with them an allowed program runs any other;
+    /// (EXTERNAL_ENV)? Variables that can make a program load or run other
+    /// code ([`LOADS_CODE`]: the dynamic loader's, the C library's,
+    /// interpreters', shells', configuration locations) need the `shell`
+    /// key, since with them an allowed program runs any other;
     /// PATH may name only the directories of the default PATH
     /// ([`SYSTEM_PATH`]) and those of the `commands` key.
     pub fn check_env(&self, name: &str, value: &str) -> Result<(), String> {
@@ -431,12 +434,13 @@ impl Policy {
                 )),
             };
         }
-        if !loads_code(name) {
+        let Some(why) = loads_code(name) else {
             return Ok(());
-        }
+        };
         Err(format!(
-            "EXTERNAL_ENV {name} makes a program load other code and is not allowed by the \
-             unisock policy: set its \"shell\" key to 1 (this allows every program)"
+            "EXTERNAL_ENV {name} can make a program load or run other code ({why}) and is not \
+             allowed by the unisock policy: set its \"shell\" key to 1 (this allows every \
+             program)"
         ))
     }
 
@@ -460,7 +464,7 @@ impl Policy {
         let canon = match canonical(path, may_be_new) {
             Ok(c) => c,
             Err(e) if self.open || inside(&lexical(Path::new(path))) => {
-                return Err(Denied::Io(format!("{what} {path}: {e}")))
+                return Err(Denied::Io(format!("{what} {path}: {e}"), e))
             }
             Err(_) => return Err(self.outside(dirs, what, path, None)),
         };
@@ -496,49 +500,129 @@ impl Policy {
 /// may name these directories and the policy's command directories.
 pub const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// Environment variables that make a program load code other than its own:
-/// the dynamic loader's (LD_*), the C library's (GCONV_PATH, ...), shells'
-/// start-up files and exported functions, interpreters' module paths and
-/// options. Not complete, and cannot be: an allowed program may read any
-/// variable; the docs say so (docs/SECURITY.md).
-fn loads_code(name: &str) -> bool {
-    const EXACT: &[&str] = &[
+/// Environment variables that make a program load or run code other than
+/// its own, or read a configuration that can: refused in EXTERNAL_ENV
+/// unless the policy's `shell` is 1 (or it is `open`). A name ending in
+/// `*` is a prefix. One entry per line with what it does; docs/SECURITY.md
+/// lists every entry (a unit test keeps the two in step). Not complete, and
+/// cannot be: an allowed program may read any variable.
+pub const LOADS_CODE: &[(&str, &str)] = &[
+    // the dynamic loader and the C library
+    (
+        "LD_*",
+        "the dynamic loader: libraries preloaded, searched, audited",
+    ),
+    ("DYLD_*", "the same on other systems"),
+    (
         "GCONV_PATH",
-        "GETCONF_DIR",
-        "LOCPATH",
-        "NLSPATH",
-        "HOSTALIASES",
-        "RESOLV_HOST_CONF",
+        "glibc: character-set converters loaded as modules",
+    ),
+    ("GETCONF_DIR", "glibc: where getconf finds its helpers"),
+    ("LOCPATH", "glibc: locale files"),
+    ("NLSPATH", "message catalogues"),
+    ("HOSTALIASES", "the resolver: a host-alias file"),
+    ("RESOLV_HOST_CONF", "the resolver: its configuration"),
+    (
         "GLIBC_TUNABLES",
-        "MALLOC_CONF",
+        "glibc's tunables (the loader parses them)",
+    ),
+    ("MALLOC_CONF", "an allocator's configuration"),
+    // shells
+    (
         "BASH_ENV",
-        "ENV",
-        "SHELLOPTS",
-        "BASHOPTS",
+        "bash: a file sourced by a non-interactive shell",
+    ),
+    ("ENV", "sh: a file sourced at start"),
+    ("BASH_FUNC_*", "bash: exported functions"),
+    ("SHELLOPTS", "bash: options (xtrace with PS4 runs code)"),
+    ("BASHOPTS", "bash: options"),
+    (
         "PS4",
-        "PROMPT_COMMAND",
-        "IFS",
-        "PERLLIB",
-        "PERL5LIB",
-        "PERL5OPT",
-        "PERL5DB",
-        "RUBYLIB",
-        "RUBYOPT",
+        "shells: expanded (command substitution) when tracing",
+    ),
+    ("PROMPT_COMMAND", "bash: run before a prompt"),
+    ("IFS", "shells: how words split"),
+    ("ZDOTDIR", "zsh: where its start-up files are"),
+    ("SHELL", "the shell programs start for a command line"),
+    // programs started by other programs
+    ("EDITOR", "the editor a program starts"),
+    ("VISUAL", "the editor a program starts"),
+    ("PAGER", "the pager a program starts"),
+    ("MANPAGER", "man's pager"),
+    ("BROWSER", "the browser a program starts"),
+    ("LESSOPEN", "less: an input preprocessor run on every file"),
+    ("LESSCLOSE", "less: a command run after LESSOPEN's"),
+    ("SSH_ASKPASS", "ssh: the program asked for a passphrase"),
+    ("SUDO_ASKPASS", "sudo: the program asked for a password"),
+    (
+        "GIT_*",
+        "git: GIT_SSH_COMMAND, GIT_CONFIG*, GIT_EXEC_PATH, GIT_EDITOR, ... run programs",
+    ),
+    // where programs find their configuration (which can name code to run)
+    (
+        "HOME",
+        "every program's dotfiles (~/.gitconfig, ~/.npmrc, ~/.curlrc, ...)",
+    ),
+    (
+        "XDG_*",
+        "XDG_CONFIG_HOME, XDG_DATA_DIRS, ...: configuration and data searched",
+    ),
+    (
+        "OPENSSL_CONF",
+        "OpenSSL: a configuration that loads engines and providers",
+    ),
+    (
+        "OPENSSL_ENGINES",
+        "OpenSSL: where engines (shared objects) are loaded from",
+    ),
+    (
+        "OPENSSL_MODULES",
+        "OpenSSL: where providers (shared objects) are loaded from",
+    ),
+    // interpreters and runtimes
+    (
+        "PYTHON*",
+        "Python: PYTHONPATH, PYTHONSTARTUP, PYTHONHOME, ...",
+    ),
+    ("PERL*", "Perl: PERL5LIB, PERL5OPT, PERLLIB, PERL5DB, ..."),
+    ("RUBY*", "Ruby: RUBYLIB, RUBYOPT, ..."),
+    ("GEM_PATH", "Ruby: where gems are loaded from"),
+    ("GEM_HOME", "Ruby: where gems are loaded from"),
+    ("BUNDLE_GEMFILE", "Ruby's bundler: the Gemfile evaluated"),
+    (
         "NODE_OPTIONS",
-        "NODE_PATH",
-        "CLASSPATH",
-        "JAVA_TOOL_OPTIONS",
-        "_JAVA_OPTIONS",
-        "JDK_JAVA_OPTIONS",
-        "TCLLIBPATH",
-        "PHPRC",
-        "PHP_INI_SCAN_DIR",
-        "EDITOR",
-        "VISUAL",
-        "PAGER",
-    ];
-    const PREFIX: &[&str] = &["LD_", "PYTHON", "LUA_", "BASH_FUNC_", "GIT_", "DYLD_"];
-    EXACT.contains(&name) || PREFIX.iter().any(|p| name.starts_with(p))
+        "Node.js: options (--require loads a module)",
+    ),
+    ("NODE_PATH", "Node.js: where modules are found"),
+    (
+        "LUA_*",
+        "Lua: LUA_PATH, LUA_CPATH, LUA_INIT (code run at start)",
+    ),
+    ("CLASSPATH", "Java: where classes are found"),
+    ("JAVA_TOOL_OPTIONS", "Java: options (-javaagent loads code)"),
+    ("_JAVA_OPTIONS", "Java: options"),
+    ("JDK_JAVA_OPTIONS", "Java: options"),
+    ("TCLLIBPATH", "Tcl: where packages are found"),
+    ("PHPRC", "PHP: its php.ini (auto_prepend_file)"),
+    ("PHP_INI_SCAN_DIR", "PHP: more ini files"),
+    ("R_*", "R: R_PROFILE, R_LIBS, ..."),
+    ("ERL_*", "Erlang: ERL_LIBS, ERL_FLAGS, ..."),
+    (
+        "CORECLR_*",
+        ".NET: a profiler library loaded into the runtime",
+    ),
+    ("DOTNET_*", ".NET: startup hooks and more"),
+];
+
+/// What EXTERNAL_ENV's `name` does, if it is one of [`LOADS_CODE`].
+fn loads_code(name: &str) -> Option<&'static str> {
+    LOADS_CODE
+        .iter()
+        .find(|(n, _)| match n.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *n,
+        })
+        .map(|(_, why)| *why)
 }
 
 /// `path` made absolute (from the working directory) with `.` and `..`
@@ -567,12 +651,22 @@ pub fn lexical(path: &Path) -> PathBuf {
 
 /// `path` as the kernel resolves it: absolute (relative paths are taken from
 /// the working directory), symlinks and `..` resolved. With `may_be_new` the
-/// last component need not exist (it must be a plain name).
+/// last component need not exist (it must be a plain name, and not a
+/// symbolic link pointing to nothing: the file is made without following
+/// links, so such a link could never be used; that is an InvalidInput
+/// error saying so).
 pub fn canonical(path: &str, may_be_new: bool) -> std::io::Result<PathBuf> {
     let p = Path::new(path);
     match std::fs::canonicalize(p) {
         Ok(c) => Ok(c),
         Err(e) if may_be_new && e.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is a symbolic link to nothing; a file is never made through a link \
+                     (links are not followed): remove the link or name the file itself",
+                ));
+            }
             let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
                 return Err(e);
             };
@@ -637,8 +731,8 @@ fn mode(v: &Json) -> Result<u8, String> {
     }
 }
 
-/// A path of the policy: absolute, without `.`/`..`, canonical when it
-/// exists (so it compares with the canonical paths checked against it).
+/// A path of the policy: absolute, without `.`/`..`, canonical as far as
+/// it exists (so it compares with the canonical paths checked against it).
 fn policy_path(key: &str, s: &str) -> Result<PathBuf, String> {
     let p = Path::new(s);
     if s.is_empty() || s.len() > MAX_PATH || s.contains('\0') || !p.is_absolute() {
@@ -653,7 +747,29 @@ fn policy_path(key: &str, s: &str) -> Result<PathBuf, String> {
             "policy: \"{key}\" entry {s:?} has a \".\" or \"..\" component"
         ));
     }
-    Ok(std::fs::canonicalize(p).unwrap_or_else(|_| p.components().collect()))
+    Ok(canonical_prefix(p))
+}
+
+/// The absolute `p` (no `.` or `..`) with its longest existing prefix made
+/// canonical and the rest appended: a policy directory that does not exist
+/// yet still compares as the kernel will see it once made (`/var/run/mud`,
+/// with `/var/run` a link to `/run`, is `/run/mud`).
+fn canonical_prefix(p: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut existing = p;
+    loop {
+        if let Ok(mut c) = std::fs::canonicalize(existing) {
+            c.extend(rest.iter().rev());
+            return c;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return p.components().collect(),
+        }
+    }
 }
 
 fn dir_text(p: &Path) -> String {

@@ -286,11 +286,30 @@ fn loader_variables_need_the_shell_key_and_path_the_command_dirs() {
         "PERL5OPT",
         "NODE_OPTIONS",
         "GIT_SSH_COMMAND",
+        "GIT_CONFIG_GLOBAL",
+        "OPENSSL_CONF",
+        "OPENSSL_ENGINES",
+        "OPENSSL_MODULES",
+        "HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_DIRS",
+        "LESSOPEN",
+        "LESSCLOSE",
+        "GEM_PATH",
+        "GEM_HOME",
+        "RUBYLIB",
+        "RUBY_GC_HEAP_INIT_SLOTS",
+        "PERL5LIB",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "CLASSPATH",
+        "SSH_ASKPASS",
     ] {
         let e = p.check_env(name, "/tmp/x").unwrap_err();
         assert!(e.contains(name) && e.contains("\"shell\""), "{e}");
     }
-    for name in ["LANG", "HOME", "TZ", "MUD_PORT"] {
+    for name in ["LANG", "LC_ALL", "TZ", "TERM", "MUD_PORT", "HOMEPAGE"] {
         assert!(p.check_env(name, "/tmp").is_ok(), "{name}");
     }
     assert!(p.check_env("PATH", SYSTEM_PATH).is_ok());
@@ -358,5 +377,109 @@ fn what_was_checked_opens_without_following_links() {
     assert!(open(Path::new("a/f"), Last::Read).is_err());
     assert!(open(&a.join("../a/f"), Last::Read).is_err());
     assert!(open(Path::new("/"), Last::Dir).is_ok());
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn only_regular_files_are_read_or_appended_to_and_nothing_blocks() {
+    use super::fs::{open, open_as_given, Last};
+    let d = tmp("fifo");
+    let fifo = d.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // No peer opens the FIFO's other end: a blocking open would never return.
+    for how in [Last::Read, Last::Append] {
+        let e = open(&fifo, how).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+    }
+    for append in [false, true] {
+        let e = open_as_given(&fifo, append).unwrap_err();
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        let e = open_as_given(Path::new("/dev/null"), append).unwrap_err();
+        assert!(e.to_string().contains("a character device"), "{e}");
+    }
+    assert!(open(&d, Last::Read)
+        .unwrap_err()
+        .to_string()
+        .contains("a directory"));
+    // a regular file is handed on blocking (a child's stdin or output)
+    for (path, append) in [(d.join("new"), true), (d.join("new"), false)] {
+        let f = open(&path, if append { Last::Append } else { Last::Read }).unwrap();
+        let flags = nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            nix::fcntl::FcntlArg::F_GETFL,
+        )
+        .unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+        let f = open_as_given(&path, append).unwrap();
+        let flags = nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            nix::fcntl::FcntlArg::F_GETFL,
+        )
+        .unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn every_code_loading_variable_is_listed_in_security_md() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/SECURITY.md")).unwrap();
+    for (name, why) in super::LOADS_CODE {
+        assert!(!why.is_empty(), "{name}");
+        assert!(
+            doc.contains(&format!("| `{name}` |")),
+            "docs/SECURITY.md does not list EXTERNAL_ENV's {name} (the table of code-loading \
+             variables)"
+        );
+    }
+}
+
+#[test]
+fn a_dangling_link_is_no_new_file() {
+    let d = tmp("dangling");
+    std::os::unix::fs::symlink(d.join("nowhere"), d.join("link")).unwrap();
+    let p = Policy::from_json(&format!(r#"{{"file_dirs":["{}"]}}"#, d.display())).unwrap();
+    let link = d.join("link").display().to_string();
+    match p.check_path(Dirs::File, "EXTERNAL_STDOUT_MODE", &link, true) {
+        Err(Denied::Io(m, e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{m}");
+            assert!(m.contains("symbolic link to nothing"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // a missing plain name is a new file
+    let new = d.join("new").display().to_string();
+    assert_eq!(
+        p.check_path(Dirs::File, "EXTERNAL_STDOUT_MODE", &new, true)
+            .unwrap(),
+        d.join("new")
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn a_policy_directory_not_made_yet_is_canonical_as_far_as_it_exists() {
+    let d = tmp("prefix");
+    std::fs::create_dir(d.join("run")).unwrap();
+    std::os::unix::fs::symlink(d.join("run"), d.join("var-run")).unwrap();
+    let asked = d.join("var-run/mud/sockets");
+    let p = Policy::from_json(&format!(r#"{{"socket_dirs":["{}"]}}"#, asked.display())).unwrap();
+    assert_eq!(
+        p.to_json()["socket_dirs"][0],
+        d.join("run/mud/sockets").display().to_string()
+    );
+    // made later, it is reached through the link as the kernel resolves it
+    std::fs::create_dir_all(d.join("run/mud/sockets")).unwrap();
+    let sock = asked.join("bus.sock").display().to_string();
+    assert_eq!(
+        p.check_path(Dirs::Socket, "IPC_SOCKET_DIR", &sock, true)
+            .unwrap(),
+        d.join("run/mud/sockets/bus.sock")
+    );
+    // nothing of it exists but "/": kept as written
+    let p = Policy::from_json(r#"{"watch_dirs":["/no-such-dir-here/x"]}"#).unwrap();
+    assert_eq!(p.to_json()["watch_dirs"][0], "/no-such-dir-here/x");
     let _ = std::fs::remove_dir_all(d);
 }

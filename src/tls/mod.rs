@@ -39,7 +39,7 @@ fn tls_err(msg: String) -> Error {
 fn read(what: &str, path: &str) -> Result<Vec<u8>> {
     crate::policy::gate::read_tls(what, path).map_err(|d| match d {
         crate::policy::Denied::Policy(m) => Error::new(ResultCode::EeSecurity, format!("tls: {m}")),
-        crate::policy::Denied::Io(m) => tls_err(format!("tls: cannot read {m}")),
+        crate::policy::Denied::Io(m, _) => tls_err(format!("tls: cannot read {m}")),
     })
 }
 

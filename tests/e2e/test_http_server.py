@@ -922,12 +922,15 @@ def test_clients_that_do_not_read_are_closed_and_their_output_freed(host):
 
 def test_output_progress_keeps_a_slow_reader_connected(host):
     # A client that reads, slowly, is not stalled: only a deadline without any byte going out
-    # closes. It reads 4 KiB about every 0.2 s (its own pace) against a 1000 ms deadline.
-    port = server(host, options=["SO_HTTP_READ_TIMEOUT 1000", "SO_SNDBUF 4096"])
+    # closes. It reads 4 KiB about every 0.2 s (its own pace) for 2.5 deadlines; the deadline
+    # (2 s, 5 s under valgrind) leaves room for this process to be starved on a loaded machine.
+    deadline = 5.0 if WRAPPED else 2.0
+    port = server(host, options=[f"SO_HTTP_READ_TIMEOUT {int(deadline * 1000)}",
+                                 "SO_SNDBUF 4096"])
     c = Client(port, rcvbuf=4096)
     ask(c)
     sid, _ = request_on(host)
-    body = "p" * 200_000
+    body = "p" * 4096 * int(2.5 * deadline / 0.2 + 10)
     assert write(host, sid, body)["ee"] == EECALLBACK
     got = c._until(b"\r\n\r\n")
     pace = threading.Event()
@@ -935,7 +938,7 @@ def test_output_progress_keeps_a_slow_reader_connected(host):
     started = time.monotonic()
     while len(data) < len(body):
         data += c._exact(min(4096, len(body) - len(data)))
-        if time.monotonic() - started < 3:
+        if time.monotonic() - started < 2.5 * deadline:
             pace.wait(0.2)  # the reader's pace, not the test's synchronisation
     assert b"200 OK" in got and data == body.encode()
     assert not any(e.get("event") == "close" for e in host.events), host.events

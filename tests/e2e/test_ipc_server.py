@@ -134,12 +134,12 @@ class Bus:
         self.s.close()
 
 
-def join(host, where, n=1):
+def join(host, where, n=1, sid=1):
     """n clients connected one after the other, each with the client id LPC was told."""
     out = []
     for _ in range(n):
         c = Bus(where)
-        e = lpc(host, type_="client_connected")
+        e = lpc(host, sid, type_="client_connected")
         c.id = e["client_id"]
         out.append(c)
     return out
@@ -441,9 +441,10 @@ def test_unicast_to_a_client_that_cannot_keep_up_fails_and_drops_it(host, sockdi
     other.close()
 
 
-def _reader(bus, want, pause=0.0, chunk=1 << 16):
+def _reader(bus, want, pause=0.0, chunk=1 << 16, stamps=None):
     """Reads `bus` on a thread until `want` data messages came (or EOF / the timeout);
-    returns (thread, the list of their "i" or "s" lengths as they arrive)."""
+    returns (thread, the list of their "i" or "s" lengths as they arrive). `stamps`, a list,
+    gets the time.monotonic() of each read."""
     got = []
 
     def run():
@@ -452,6 +453,8 @@ def _reader(bus, want, pause=0.0, chunk=1 << 16):
         try:
             while len(got) < want:
                 d = bus.s.recv(chunk)
+                if stamps is not None:
+                    stamps.append(time.monotonic())
                 if not d:
                     return
                 u.feed(d)
@@ -548,21 +551,42 @@ def test_send_timeout_changed_on_a_live_bus_takes_effect(host, sockdir):
     stuck.close()
 
 
+STALLED = 1.0  # src/ipc/server.rs: a client that has written nothing this long is stalled
+
+
 def test_a_slow_client_that_reads_still_holds_the_write_callback(host, sockdir):
     """Back-pressure stays for a client that reads, however slowly: LPC's burst goes at its
-    pace and it is neither dropped nor left behind (what the stall rule must not break)."""
-    path = server(host, sockdir, options=["SO_MAX_BUFFERED 262144", "SO_SEND_TIMEOUT 5000"])
-    (slow,) = join(host, path)
+    pace and it is neither dropped nor left behind (what the stall rule must not break).
+    A reader that itself went STALLED without reading (this process starved on a loaded
+    machine, or the harness under valgrind) is a stalled client by definition, so such a
+    run proves nothing either way: it is made again, at most three times. A run with the
+    reader keeping its pace must end with nothing dropped."""
     count = 100  # 1.6 MB: six times the queue and the kernel's buffer together
-    t, got = _reader(slow, count, pause=0.005, chunk=16384)
     body = json.dumps(data({"i": 0, "pad": "s" * 16000}))
-    r = host.call(f"burst 1 {count} {body}", timeout=WAIT * 3)
-    assert r["result"] == "ok" and r["written"] == count, r
-    t.join(WAIT * 3)
-    assert len(got) == count, len(got)
-    settle(host)
-    assert not [e for e in pending_reads(host) if e["data"].get("type") == "client_disconnected"]
-    slow.close()
+    starved = []
+    for sid in (1, 2, 3):
+        path = server(host, sockdir, sid=sid, name=f"bus{sid}",
+                      options=["SO_MAX_BUFFERED 262144", "SO_SEND_TIMEOUT 5000"])
+        (slow,) = join(host, path, sid=sid)
+        stamps = [time.monotonic()]
+        t, got = _reader(slow, count, pause=0.005, chunk=16384, stamps=stamps)
+        r = host.call(f"burst {sid} {count} {body}", timeout=WAIT * 3)
+        t.join(WAIT * 3)
+        settle(host)
+        dropped = [e for e in pending_reads(host, sid)
+                   if e["data"].get("type") == "client_disconnected"]
+        gap = max(b - a for a, b in zip(stamps, stamps[1:])) if len(stamps) > 1 else 0
+        slow.close()
+        host.ok(f"close {sid}")
+        if dropped and gap >= STALLED:
+            starved.append(round(gap, 2))
+            continue
+        assert not dropped, (dropped, f"longest pause between reads: {gap:.2f} s")
+        assert r["result"] == "ok" and r["written"] == count, r
+        assert len(got) == count, len(got)
+        return
+    pytest.skip(f"the reader was starved for a stall in every run ({starved} s): "
+                "nothing could be judged")
 
 
 def test_clients_together_queue_at_most_16_times_max_buffered(host, sockdir):
