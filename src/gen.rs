@@ -17,6 +17,9 @@ use crate::modes::{Family, ModeSet, MODES};
 use crate::options::catalog::OPTIONS;
 use crate::options::{Access, OptionDef, When};
 
+mod ids;
+pub use ids::options_ids_rs;
+
 /// Renders one generated file.
 pub type Render = fn() -> String;
 
@@ -26,6 +29,7 @@ pub const FILES: &[(&str, Render)] = &[
     ("include/unisock_options.h", c_options_h),
     ("docs/OPTIONS.md", options_md),
     ("docs/MODES.md", modes_md),
+    ("src/options/ids.rs", options_ids_rs),
 ];
 
 /// The event bits of `external_monitor_path` (spec/callbacks.md); 0 = all but OPENED.

@@ -130,14 +130,16 @@ impl Spec {
         let id_of = |id: u16, group: bool| -> Result<Option<u32>> {
             match o.raw(id) {
                 None | Some(Value::Undefined) => Ok(None),
-                Some(v) => catalog::run_as(v, group).map(Some).map_err(|why| {
-                    let name = if group {
-                        "EXTERNAL_GROUP"
-                    } else {
-                        "EXTERNAL_USER"
-                    };
-                    fail(format!("{name}: {why}"))
-                }),
+                Some(v) => crate::options::validate::external::run_as(v, group)
+                    .map(Some)
+                    .map_err(|why| {
+                        let name = if group {
+                            "EXTERNAL_GROUP"
+                        } else {
+                            "EXTERNAL_USER"
+                        };
+                        fail(format!("{name}: {why}"))
+                    }),
             }
         };
         let uid = id_of(opt::EXTERNAL_USER, false)?;

@@ -29,15 +29,11 @@ use crate::core::addr::{self, Target};
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
+use crate::options::ids::{SO_IDLE_TIMEOUT, SO_MAX_BUFFERED, SO_MAX_CONNECTIONS, SO_SEND_TIMEOUT};
 use crate::reactor::{CompletionKind, Readiness};
 use crate::transport::output::Budget;
 use crate::transport::{tcp, Conn, ReadEnd};
 use crate::value::Value;
-
-const SO_IDLE_TIMEOUT: u16 = 15;
-const SO_MAX_CONNECTIONS: u16 = 16;
-const SO_MAX_BUFFERED: u16 = 17;
-const SO_SEND_TIMEOUT: u16 = 19;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
 const READ_ROUND: usize = 1 << 20;
