@@ -97,7 +97,7 @@ pub const ENV_CGROUPS: &str = "UNISOCK_EXTERNAL_CGROUPS";
 /// How often `tick` wants to run while the CPU fallback is in use.
 pub const TICK: Duration = Duration::from_secs(1);
 /// The smallest memory limit (EXTERNAL_MEMORY_LIMIT).
-pub const MIN_MEMORY: u64 = 1 << 20;
+pub const MIN_MEMORY: u64 = crate::options::validate::external::MIN_MEMORY as u64;
 /// The CFS period written with every quota (µs).
 const PERIOD_US: u64 = 100_000;
 /// The directory below the driver's cgroup that holds the children's groups.
@@ -1521,15 +1521,20 @@ fn check_memory(bytes: i64, zero_ok: bool) -> Result<(), String> {
 }
 
 fn check_files(n: i64) -> Result<(), String> {
-    if !(3..=1_048_576).contains(&n) {
-        return Err(format!("files: wants 3..1048576 open files, got {n}"));
+    let (lo, hi) = crate::options::validate::external::FILE_LIMIT;
+    if !(lo..=hi).contains(&n) {
+        return Err(format!("files: wants {lo}..{hi} open files, got {n}"));
     }
     Ok(())
 }
 
 fn check_priority(n: i64) -> Result<(), String> {
-    if !(-20..=19).contains(&n) {
-        return Err(format!("priority: wants a nice value in -20..19, got {n}"));
+    let (lo, hi) = crate::options::catalog::int_range(crate::options::ids::EXTERNAL_PRIORITY)
+        .expect("EXTERNAL_PRIORITY is an int range");
+    if !(lo..=hi).contains(&n) {
+        return Err(format!(
+            "priority: wants a nice value in {lo}..{hi}, got {n}"
+        ));
     }
     Ok(())
 }

@@ -175,7 +175,11 @@ impl Spec {
             files: positive(opt::EXTERNAL_FILE_LIMIT).map(|n| n as u64),
             priority: match o.int(opt::EXTERNAL_PRIORITY, mode) {
                 0 => None,
-                n => Some(n.clamp(-20, 19) as i32),
+                n => {
+                    let (lo, hi) = catalog::int_range(opt::EXTERNAL_PRIORITY)
+                        .expect("EXTERNAL_PRIORITY is an int range");
+                    Some(n.clamp(lo, hi) as i32)
+                }
             },
             child_uid: uid,
         };

@@ -92,11 +92,12 @@ pub fn find(id: i64) -> Option<&'static OptionDef> {
     (slot != 0).then(|| &OPTIONS[slot as usize - 1])
 }
 
-/// The inclusive range of an option checked as `Check::IntRange`: the one
-/// place its bounds are written (the families' own checks of the same
-/// quantity, such as external_set_resource_limits' "priority", use it).
-pub const fn int_range(def: &OptionDef) -> Option<(i64, i64)> {
-    match def.check {
+/// The inclusive range of option `id` when its row checks it as
+/// `Check::IntRange`: the one place the bounds are written (the families'
+/// own checks of the same quantity, such as external_set_resource_limits'
+/// "priority", read them here).
+pub fn int_range(id: u16) -> Option<(i64, i64)> {
+    match find(i64::from(id))?.check {
         Check::IntRange(lo, hi) => Some((lo, hi)),
         _ => None,
     }

@@ -154,16 +154,25 @@ pub(crate) fn cpu_limit(v: &Value) -> Result<Value, String> {
     }
 }
 
+/// The smallest EXTERNAL_MEMORY_LIMIT in bytes (0 = none); external_set_resource_limits
+/// checks "memory" against it too.
+pub const MIN_MEMORY: i64 = 1 << 20;
+
+/// EXTERNAL_FILE_LIMIT's range of open files (0 = the driver's own);
+/// external_set_resource_limits checks "files" against it too.
+pub const FILE_LIMIT: (i64, i64) = (3, 1_048_576);
+
 pub(crate) fn memory_limit(v: &Value) -> Result<Value, String> {
     match v.as_int() {
-        Some(i) if i == 0 || i >= 1_048_576 => Ok(v.clone()),
+        Some(i) if i == 0 || i >= MIN_MEMORY => Ok(v.clone()),
         _ => Err(String::new()),
     }
 }
 
 pub(crate) fn file_limit(v: &Value) -> Result<Value, String> {
+    let (lo, hi) = FILE_LIMIT;
     match v.as_int() {
-        Some(i) if i == 0 || (3..=1_048_576).contains(&i) => Ok(v.clone()),
+        Some(i) if i == 0 || (lo..=hi).contains(&i) => Ok(v.clone()),
         _ => Err(String::new()),
     }
 }
