@@ -8,7 +8,7 @@ pub fn options_md() -> String {
     let mut o = String::new();
     o.push_str("# Socket options\n\n");
     o.push_str(&format!(
-        "Generated from the option catalog (`src/options/catalog.rs`) by `src/gen/`; do not edit.\n\
+        "Generated from the option catalog (`src/options/catalog/rows.rs`) by `src/gen/`; do not edit.\n\
          After changing the catalog run `{BLESS}`.\n\n"
     ));
     o.push_str(

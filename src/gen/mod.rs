@@ -26,6 +26,7 @@ mod blocks;
 mod docs;
 mod efun;
 mod headers;
+mod ids;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -37,6 +38,7 @@ pub use efun::{
     SOCKET_ERROR_SOURCE,
 };
 pub use headers::{c_options_h, lpc_socket_h};
+pub use ids::options_ids_rs;
 pub use text::modes_text;
 
 /// Renders one generated file.
@@ -48,6 +50,7 @@ pub const FILES: &[(&str, Render)] = &[
     ("include/unisock_options.h", c_options_h),
     ("docs/OPTIONS.md", options_md),
     ("docs/MODES.md", modes_md),
+    ("src/options/ids.rs", options_ids_rs),
 ];
 
 /// The event bits of `external_monitor_path` (spec/callbacks.md); 0 = all but OPENED.

@@ -29,15 +29,12 @@ use crate::core::addr::{self, Target};
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
+use crate::options::ids::{SO_IDLE_TIMEOUT, SO_MAX_BUFFERED, SO_MAX_CONNECTIONS, SO_SEND_TIMEOUT};
+use crate::options::store::OptionStore;
 use crate::reactor::{CompletionKind, Readiness};
 use crate::transport::output::Budget;
 use crate::transport::{tcp, Conn, ReadEnd};
 use crate::value::Value;
-
-const SO_IDLE_TIMEOUT: u16 = 15;
-const SO_MAX_CONNECTIONS: u16 = 16;
-const SO_MAX_BUFFERED: u16 = 17;
-const SO_SEND_TIMEOUT: u16 = 19;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
 const READ_ROUND: usize = 1 << 20;
@@ -69,8 +66,43 @@ enum Sock {
     Accepted(TcpStream, Option<Arc<rustls::ServerConfig>>),
 }
 
+/// The options a stream socket acts on, read from its store when the
+/// endpoint is made (defaults), when an accepted connection starts (the
+/// listener's, which the core copies), and again whenever one of them is
+/// set (`option_set`), so every use sees the value the store holds then.
+#[derive(Clone, Copy, Debug)]
+struct StreamConfig {
+    /// SO_IDLE_TIMEOUT, ms (0 = none).
+    idle_timeout: i64,
+    /// SO_MAX_CONNECTIONS of a listener.
+    max_connections: i64,
+    /// SO_MAX_BUFFERED, bytes: queued output, and the longest MUD frame.
+    max_buffered: i64,
+    /// SO_SEND_TIMEOUT, ms (0 = none).
+    send_timeout: i64,
+}
+
+impl StreamConfig {
+    const IDS: [u16; 4] = [
+        SO_IDLE_TIMEOUT,
+        SO_MAX_CONNECTIONS,
+        SO_MAX_BUFFERED,
+        SO_SEND_TIMEOUT,
+    ];
+
+    fn read(o: &OptionStore, mode: u8) -> StreamConfig {
+        StreamConfig {
+            idle_timeout: o.int(SO_IDLE_TIMEOUT, mode),
+            max_connections: o.int(SO_MAX_CONNECTIONS, mode),
+            max_buffered: o.int(SO_MAX_BUFFERED, mode),
+            send_timeout: o.int(SO_SEND_TIMEOUT, mode),
+        }
+    }
+}
+
 pub struct Stream {
     mode: u8,
+    cfg: StreamConfig,
     sock: Sock,
     text: Utf8Chunker,
     mud: MudDecoder,
@@ -104,6 +136,7 @@ impl Stream {
     pub fn new(mode: u8) -> Stream {
         Stream {
             mode,
+            cfg: StreamConfig::read(&OptionStore::default(), mode),
             sock: Sock::None,
             text: Utf8Chunker::default(),
             mud: MudDecoder::default(),
@@ -141,8 +174,8 @@ impl Stream {
     /// SO_SEND_TIMEOUT: how long queued output may make no progress (None:
     /// no deadline, as upstream). A stream handed over by the driver
     /// (external_start) talks to a local child, not a remote peer: none.
-    fn send_limit(&self, cx: &Cx) -> Option<Duration> {
-        let ms = cx.core.options.int(SO_SEND_TIMEOUT, self.mode);
+    fn send_limit(&self) -> Option<Duration> {
+        let ms = self.cfg.send_timeout;
         (ms > 0 && !self.adopted).then(|| Duration::from_millis(ms as u64))
     }
 
@@ -152,7 +185,7 @@ impl Stream {
         if cx.core.dead || !matches!(&self.sock, Sock::Connected(c) if c.pending() > 0) {
             return;
         }
-        let limit = self.send_limit(cx);
+        let limit = self.send_limit();
         if let Sock::Connected(c) = &mut self.sock {
             c.arm_deadline(cx, limit, TIMER_SEND);
         }
@@ -232,7 +265,7 @@ impl Stream {
 
     /// Reads, delivers and flushes as readiness allows.
     fn pump(&mut self, cx: &mut Cx, readable: bool, writable: bool) {
-        let max_frame = cx.core.options.int(SO_MAX_BUFFERED, self.mode) as usize;
+        let max_frame = self.cfg.max_buffered as usize;
         let mode = self.mode;
         let Sock::Connected(conn) = &mut self.sock else {
             return;
@@ -408,7 +441,7 @@ impl Endpoint for Stream {
                 return Err(e);
             }
         };
-        let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let max = self.cfg.max_buffered.max(0) as usize;
         self.sock = Sock::Listening {
             listener,
             token,
@@ -440,6 +473,8 @@ impl Endpoint for Stream {
         })?;
         let local = stream.local_addr().ok();
         let mut child = Stream::new(self.mode);
+        // The core gives the child a copy of the listener's options.
+        child.cfg = self.cfg;
         child.counted = Some(Arc::clone(&self.live));
         child.budget = Some(budget.clone());
         child.sock = Sock::Accepted(stream, tls.clone());
@@ -490,7 +525,7 @@ impl Endpoint for Stream {
             conn.join(b, cx.core.serial);
         }
         self.sock = Sock::Connected(conn);
-        let idle = cx.core.options.int(SO_IDLE_TIMEOUT, self.mode);
+        let idle = self.cfg.idle_timeout;
         if idle > 0 {
             cx.timer(Duration::from_millis(idle as u64), TIMER_IDLE);
         }
@@ -560,7 +595,7 @@ impl Endpoint for Stream {
             Sock::Listening {
                 listener, waiting, ..
             } => {
-                let max = cx.core.options.int(SO_MAX_CONNECTIONS, self.mode).max(1) as usize;
+                let max = self.cfg.max_connections.max(1) as usize;
                 loop {
                     match listener.accept() {
                         Ok((stream, peer)) => {
@@ -602,9 +637,7 @@ impl Endpoint for Stream {
         match key {
             TIMER_READ_MORE => self.pump(cx, true, false),
             TIMER_IDLE => {
-                let idle = Duration::from_millis(
-                    cx.core.options.int(SO_IDLE_TIMEOUT, self.mode).max(0) as u64,
-                );
+                let idle = Duration::from_millis(self.cfg.idle_timeout.max(0) as u64);
                 if idle.is_zero() {
                     return;
                 }
@@ -617,7 +650,7 @@ impl Endpoint for Stream {
             }
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = self.send_limit(cx);
+                let limit = self.send_limit();
                 if let Sock::Connected(c) = &mut self.sock {
                     if let Some(why) = c.deadline_fired(cx, limit, TIMER_SEND, "SO_SEND_TIMEOUT") {
                         cx.die(Some(why));
@@ -660,7 +693,7 @@ impl Endpoint for Stream {
         if bytes.is_empty() {
             return Ok(ResultCode::Ok);
         }
-        let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let max = self.cfg.max_buffered.max(0) as usize;
         let queued = self.conn().map_or(0, |c| c.pending());
         if queued + bytes.len() > max {
             return Err(Error::new(
@@ -707,10 +740,13 @@ impl Endpoint for Stream {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        if StreamConfig::IDS.contains(&id) {
+            self.cfg = StreamConfig::read(&cx.core.options, self.mode);
+        }
         match (&self.sock, id) {
             (Sock::Connected(conn), _) => conn.option_changed(id, &cx.core.options, self.mode),
             (Sock::Listening { budget, .. }, SO_MAX_BUFFERED) => {
-                budget.set_limit(cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize)
+                budget.set_limit(self.cfg.max_buffered.max(0) as usize)
             }
             _ => {}
         }

@@ -115,7 +115,7 @@ pub const ENV_CGROUPS: &str = "UNISOCK_EXTERNAL_CGROUPS";
 /// How often `tick` wants to run while the CPU fallback is in use.
 pub const TICK: Duration = Duration::from_secs(1);
 /// The smallest memory limit (EXTERNAL_MEMORY_LIMIT).
-pub const MIN_MEMORY: u64 = 1 << 20;
+pub const MIN_MEMORY: u64 = crate::options::validate::external::MIN_MEMORY as u64;
 const CAP_SYS_ADMIN: u32 = 21;
 
 /// What the options ask for. None: no limit of that kind.

@@ -270,15 +270,20 @@ pub(super) fn check_memory(bytes: i64, zero_ok: bool) -> Result<(), String> {
 }
 
 pub(super) fn check_files(n: i64) -> Result<(), String> {
-    if !(3..=1_048_576).contains(&n) {
-        return Err(format!("files: wants 3..1048576 open files, got {n}"));
+    let (lo, hi) = crate::options::validate::external::FILE_LIMIT;
+    if !(lo..=hi).contains(&n) {
+        return Err(format!("files: wants {lo}..{hi} open files, got {n}"));
     }
     Ok(())
 }
 
 pub(super) fn check_priority(n: i64) -> Result<(), String> {
-    if !(-20..=19).contains(&n) {
-        return Err(format!("priority: wants a nice value in -20..19, got {n}"));
+    let (lo, hi) = crate::options::catalog::int_range(crate::options::ids::EXTERNAL_PRIORITY)
+        .expect("EXTERNAL_PRIORITY is an int range");
+    if !(lo..=hi).contains(&n) {
+        return Err(format!(
+            "priority: wants a nice value in {lo}..{hi}, got {n}"
+        ));
     }
     Ok(())
 }
