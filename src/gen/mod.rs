@@ -20,7 +20,7 @@
 
 use crate::modes::MODES;
 use crate::options::catalog::OPTIONS;
-use crate::options::OptionDef;
+use crate::options::{Family as OptFamily, OptionDef};
 
 mod blocks;
 mod docs;
@@ -71,24 +71,25 @@ const UPSTREAM_OPTIONS: std::ops::RangeInclusive<u16> = 0..=4;
 const UPSTREAM_MODES: std::ops::RangeInclusive<u8> = 0..=6;
 
 /// The catalog's sections, by id range, as the spec groups them.
-const SECTIONS: &[(u16, u16, &str)] = &[
-    (0, 99, "Core 0–19"),
-    (100, 109, "HTTP 100–109"),
-    (110, 119, "REST 110–119"),
-    (120, 129, "WebSocket 120–129"),
-    (130, 139, "MQTT 130–139"),
-    (140, 199, "External processes 140–159"),
-    (200, 299, "Cache 200–209"),
-    (300, 399, "Apache / nginx integration 300–309"),
-    (400, 499, "IPC message bus 440–459"),
+const SECTIONS: &[(&[OptFamily], &str)] = &[
+    (&[OptFamily::Core, OptFamily::Tls], "Core 0–19"),
+    (&[OptFamily::Http], "HTTP 100–109"),
+    (&[OptFamily::Rest], "REST 110–119"),
+    (&[OptFamily::WebSocket], "WebSocket 120–129"),
+    (&[OptFamily::Mqtt], "MQTT 130–139"),
+    (&[OptFamily::External], "External processes 140–159"),
+    (&[OptFamily::Cache], "Cache 200–209"),
+    (&[OptFamily::Apache], "Apache / nginx integration 300–309"),
+    (&[OptFamily::Ipc], "IPC message bus 440–459"),
 ];
 
-/// The catalog's options by section, each with its title; empty sections are left out.
+/// The catalog's options by section (the catalog's family column; TLS is
+/// listed with the core), each with its title; empty sections are left out.
 fn sections() -> impl Iterator<Item = (&'static str, Vec<&'static OptionDef>)> {
-    SECTIONS.iter().filter_map(|(lo, hi, title)| {
+    SECTIONS.iter().filter_map(|(families, title)| {
         let rows: Vec<&OptionDef> = OPTIONS
             .iter()
-            .filter(|d| (*lo..=*hi).contains(&d.id))
+            .filter(|d| families.contains(&d.family))
             .collect();
         (!rows.is_empty()).then_some((*title, rows))
     })
