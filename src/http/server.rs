@@ -48,12 +48,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Token};
-use socket2::{SockRef, Socket};
+use mio::Token;
+use socket2::Socket;
 
 use super::request_parser::{Parsed, Reject, RequestParser};
 use super::response_writer::{self, Answering};
-use super::{opt, request_mapping};
+use super::{ms, opt, request_mapping, send_limit};
 use crate::core::addr;
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State, CLOSED_BY_PEER};
 use crate::error::{Error, Result, ResultCode};
@@ -61,7 +61,7 @@ use crate::modes;
 use crate::reactor::Readiness;
 use crate::transport::linger::Lingering;
 use crate::transport::output::Budget;
-use crate::transport::{tcp, Conn, ReadEnd};
+use crate::transport::{tcp, Conn, Deadline, ReadEnd};
 use crate::value::Value;
 
 /// Most requests a connection may have waiting for LPC replies.
@@ -133,8 +133,6 @@ pub struct HttpServer {
     next_request_id: i64,
     /// A 100 Continue is owed once the replies before it are out.
     continue_owed: bool,
-    /// Output waits; the write callback is owed once it drains.
-    blocked: bool,
     /// The server will close once its output is out.
     close_after: bool,
     /// Why it will (close_cb's reason): the client closed its side, or the
@@ -148,7 +146,8 @@ pub struct HttpServer {
     request_bytes: bool,
     last_byte: Instant,
     last_activity: Instant,
-    timer_at: Option<Instant>,
+    /// TIMER_CHECK, armed for the earliest of the deadlines.
+    timer: Deadline,
     /// The server was holding the current request up when last looked at.
     held: bool,
 }
@@ -159,10 +158,6 @@ impl Drop for HttpServer {
             c.fetch_sub(1, Ordering::Relaxed);
         }
     }
-}
-
-fn ms(cx: &Cx, id: u16, mode: u8) -> Duration {
-    Duration::from_millis(cx.core.options.int(id, mode).max(0) as u64)
 }
 
 impl HttpServer {
@@ -180,7 +175,6 @@ impl HttpServer {
             slots: VecDeque::new(),
             next_request_id: 1,
             continue_owed: false,
-            blocked: false,
             close_after: false,
             close_why: None,
             closing: false,
@@ -188,7 +182,7 @@ impl HttpServer {
             request_bytes: false,
             last_byte: now,
             last_activity: now,
-            timer_at: None,
+            timer: Deadline::default(),
             held: false,
         }
     }
@@ -422,21 +416,12 @@ impl HttpServer {
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
-        match conn.flush() {
-            Ok((n, _)) => {
-                cx.core.stats.bytes_out += n as u64;
+        match conn.flush_out(cx, half) {
+            Ok(n) => {
                 if n > 0 {
                     self.last_activity = Instant::now();
                 }
-                if self.blocked && !self.closing && conn.pending() < half {
-                    self.blocked = false;
-                    cx.emit(EventKind::Write, None, None);
-                }
-                if conn.pending() > 0 || conn.is_handshaking() {
-                    return;
-                }
-                if self.closing {
-                    cx.core.state = State::Closed;
+                if conn.pending() > 0 || conn.is_handshaking() || self.closing {
                     return;
                 }
                 if self.close_after && self.slots.is_empty() {
@@ -486,29 +471,21 @@ impl HttpServer {
     /// wait, while reading is held, and after socket_close.
     fn arm_send(&mut self, cx: &mut Cx) {
         // Runs after every readiness: with nothing queued, no option is read.
-        let Sock::Connected(c) = &mut self.sock else {
-            return;
-        };
-        if c.pending() == 0 {
-            return;
+        if let Sock::Connected(c) = &mut self.sock {
+            c.arm_send(cx, TIMER_SEND, send_limit(self.mode));
         }
-        let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
-        c.arm_deadline(cx, Some(limit), TIMER_SEND);
     }
 
     fn arm(&mut self, cx: &mut Cx) {
         self.note_hold(cx);
         self.arm_send(cx);
-        let Some(at) = self.deadline(cx) else { return };
-        if self.timer_at.is_some_and(|t| t <= at) {
-            return;
+        if let Some(at) = self.deadline(cx) {
+            self.timer.arm(cx, at, TIMER_CHECK);
         }
-        self.timer_at = Some(at);
-        cx.timer(at.saturating_duration_since(Instant::now()), TIMER_CHECK);
     }
 
     fn check_deadlines(&mut self, cx: &mut Cx) {
-        self.timer_at = None;
+        self.timer.forget();
         if !matches!(self.sock, Sock::Connected(_)) {
             return;
         }
@@ -660,31 +637,11 @@ impl Endpoint for HttpServer {
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(mut stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Sock::Accepted(stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Ok(());
         };
-        tcp::apply_options(SockRef::from(&stream), &cx.core.options, self.mode)?;
-        let token = cx
-            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Error::io("register", ResultCode::EeAccept, &e))?;
-        let server = match tls {
-            Some(cfg) => Some(
-                rustls::ServerConnection::new(cfg)
-                    .map_err(|e| Error::new(ResultCode::EeAccept, format!("tls: {e}")))?
-                    .into(),
-            ),
-            None => None,
-        };
+        let conn = Conn::accepted(cx, stream, tls, self.budget.as_ref(), self.mode, true)?;
         self.peer_text = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
-        let host = cx
-            .core
-            .local
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        let mut conn = Box::new(Conn::new(stream, token, server, host));
-        if let Some(b) = &self.budget {
-            conn.join(b, cx.core.serial);
-        }
         self.sock = Sock::Connected(conn);
         // The first request is awaited from now (the TLS handshake included).
         self.request_started = Some(Instant::now());
@@ -731,9 +688,9 @@ impl Endpoint for HttpServer {
             TIMER_READ_MORE => self.pump(cx, Read::Drain),
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+                let limit = send_limit(self.mode)(cx);
                 if let Sock::Connected(c) = &mut self.sock {
-                    let why = c.deadline_fired(cx, Some(limit), TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
+                    let why = c.deadline_fired(cx, limit, TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
                     if let Some(why) = why {
                         cx.die(Some(why));
                     }
@@ -783,27 +740,12 @@ impl Endpoint for HttpServer {
                 (r.bytes, !r.streaming, r.close, streaming)
             }
         };
-        let max = cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
-        let queued = self.conn().map_or(0, |c| c.pending());
-        if queued > 0 && queued + bytes.len() > max {
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!(
-                    "socket_write: {} more bytes would exceed SO_MAX_BUFFERED ({max}); nothing was written",
-                    bytes.len()
-                ),
-            ));
-        }
-        // The listener's connections together queue a bounded amount: the
-        // ones stalled longest make room (this one too, if it is among them).
+        let max = self.max_buffered(cx);
+        // SO_MAX_BUFFERED (a reply onto an empty queue always fits), then the
+        // listener's budget: the connections stalled longest make room (this
+        // one too, if it is among them).
         if let Some(c) = self.conn() {
-            if let Err(why) = c.make_room(cx, bytes.len(), TIMER_SEND) {
-                cx.die(Some(why.clone()));
-                return Err(Error::new(
-                    ResultCode::EeSend,
-                    format!("socket_write: nothing was written: the connection is closed, {why}"),
-                ));
-            }
+            c.admit(cx, bytes.len(), max, true, TIMER_SEND)?;
         }
         let slot = self.slots.front_mut().expect("front slot");
         if streaming.is_some() {
@@ -833,12 +775,12 @@ impl Endpoint for HttpServer {
         if cx.core.dead {
             return Ok(ResultCode::Ok);
         }
-        let pending = self.conn().map_or(0, |c| c.pending());
-        let result = if pending > 0 {
-            self.blocked = true;
-            ResultCode::EeCallback
-        } else {
-            ResultCode::Ok
+        let result = match self.conn() {
+            Some(c) if c.pending() > 0 => {
+                c.block();
+                ResultCode::EeCallback
+            }
+            _ => ResultCode::Ok,
         };
         // Replies went out: requests that were held back may be read now
         // (when reading was not held back, everything readable was read).
@@ -879,16 +821,13 @@ impl Endpoint for HttpServer {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let done = crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH);
-        if !done {
-            self.arm_send(cx);
-        }
-        done
+        let limit = send_limit(self.mode);
+        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH, TIMER_SEND, limit)
     }
 
     fn abort(&mut self, cx: &mut Cx) {
         match std::mem::replace(&mut self.sock, Sock::None) {
-            Sock::Connected(mut c) => cx.reactor.deregister(&mut c.stream, c.token),
+            Sock::Connected(c) => c.deregister(cx),
             Sock::Listening(mut l) => {
                 cx.reactor.deregister(&mut l.listener, l.token);
                 l.refused.clear(cx);

@@ -9,8 +9,7 @@ use mio::Token;
 
 use super::codec::{self, Decoded, Scan, Scanner};
 use super::transport::Stream;
-use crate::core::Cx;
-pub use crate::transport::ReadEnd;
+pub use crate::transport::{Deadline, ReadEnd};
 use crate::value::Value;
 
 /// Largest message accepted from a peer (bytes of MessagePack).
@@ -165,35 +164,6 @@ impl Link {
             self.out = VecDeque::new();
         }
         Ok(written)
-    }
-}
-
-/// One reactor timer (`key`) kept no later than the earliest of a set of
-/// deadlines: `arm` adds a timer only for a deadline earlier than the one
-/// pending. Timers cannot be taken back, so the endpoint calls `forget` when
-/// its key comes (and when the deadlines may have moved earlier) and checks
-/// the real deadlines itself; a stale timer costs one extra look.
-#[derive(Default)]
-pub struct Deadline {
-    at: Option<Instant>,
-}
-
-impl Deadline {
-    pub fn arm(&mut self, cx: &mut Cx, due: Instant, key: u64) {
-        if self.at.is_some_and(|t| t <= due) {
-            return;
-        }
-        self.at = Some(due);
-        cx.timer(due.saturating_duration_since(Instant::now()), key);
-    }
-
-    pub fn is_armed(&self) -> bool {
-        self.at.is_some()
-    }
-
-    /// The timer came, or the next `arm` must arm whatever it is given.
-    pub fn forget(&mut self) {
-        self.at = None;
     }
 }
 

@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::Interest;
-use socket2::{SockRef, Socket};
+use socket2::Socket;
 
 use super::framing::{mud_frame, split_text, MudDecoder, Utf8Chunker, MAX_CHUNK};
 use crate::core::addr::{self, Target};
@@ -31,7 +30,7 @@ use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::{CompletionKind, Readiness};
 use crate::transport::output::Budget;
-use crate::transport::{tcp, Conn, ReadEnd};
+use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
 use crate::value::Value;
 
 const SO_IDLE_TIMEOUT: u16 = 15;
@@ -74,8 +73,6 @@ pub struct Stream {
     sock: Sock,
     text: Utf8Chunker,
     mud: MudDecoder,
-    /// Output waits in the queue; the write callback is owed once it drains.
-    blocked: bool,
     /// TCP connect in progress.
     connecting: bool,
     /// Host given to socket_connect (SNI, verification, messages).
@@ -87,6 +84,8 @@ pub struct Stream {
     /// An accepted connection's share of its listener's output budget.
     budget: Option<Budget>,
     last_activity: Instant,
+    /// SO_IDLE_TIMEOUT's timer (accepted connections).
+    idle_timer: Deadline,
     closing: bool,
     /// Handed over by the driver: may be a Unix socketpair, so TCP options are best effort.
     adopted: bool,
@@ -107,13 +106,13 @@ impl Stream {
             sock: Sock::None,
             text: Utf8Chunker::default(),
             mud: MudDecoder::default(),
-            blocked: false,
             connecting: false,
             host: String::new(),
             live: Arc::new(AtomicUsize::new(0)),
             counted: None,
             budget: None,
             last_activity: Instant::now(),
+            idle_timer: Deadline::default(),
             closing: false,
             adopted: false,
         }
@@ -141,20 +140,20 @@ impl Stream {
     /// SO_SEND_TIMEOUT: how long queued output may make no progress (None:
     /// no deadline, as upstream). A stream handed over by the driver
     /// (external_start) talks to a local child, not a remote peer: none.
-    fn send_limit(&self, cx: &Cx) -> Option<Duration> {
-        let ms = cx.core.options.int(SO_SEND_TIMEOUT, self.mode);
-        (ms > 0 && !self.adopted).then(|| Duration::from_millis(ms as u64))
+    fn send_limit(&self) -> impl FnOnce(&Cx) -> Option<Duration> {
+        let (mode, adopted) = (self.mode, self.adopted);
+        move |cx| {
+            let ms = cx.core.options.int(SO_SEND_TIMEOUT, mode);
+            (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
+        }
     }
 
     /// Arms the no-progress deadline while output is queued (runs after
     /// every readiness: with nothing queued, the option is not even read).
     fn arm_send(&mut self, cx: &mut Cx) {
-        if cx.core.dead || !matches!(&self.sock, Sock::Connected(c) if c.pending() > 0) {
-            return;
-        }
-        let limit = self.send_limit(cx);
-        if let Sock::Connected(c) = &mut self.sock {
-            c.arm_deadline(cx, limit, TIMER_SEND);
+        let limit = self.send_limit();
+        if let (Sock::Connected(c), false) = (&mut self.sock, cx.core.dead) {
+            c.arm_send(cx, TIMER_SEND, limit);
         }
     }
 
@@ -164,28 +163,19 @@ impl Stream {
             Sock::Bound(s) => s,
             _ => tcp::new_socket(&addr, false)?,
         };
-        tcp::apply_options(SockRef::from(&socket), &cx.core.options, self.mode)?;
-        if let Err(e) = socket.connect(&addr.into()) {
-            if e.raw_os_error() != Some(libc::EINPROGRESS)
-                && e.kind() != std::io::ErrorKind::WouldBlock
-            {
-                return Err(Error::io(
-                    &format!("socket_connect to {}", addr::format(&addr)),
-                    ResultCode::EeConnect,
-                    &e,
-                ));
-            }
-        }
-        let mut stream = TcpStream::from_std(socket.into());
-        let token = cx
-            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Error::io("register", ResultCode::EeSocket, &e))?;
         let host = if self.host.is_empty() {
             addr.ip().to_string()
         } else {
             self.host.clone()
         };
-        self.sock = Sock::Connected(Box::new(Conn::new(stream, token, None, host)));
+        let conn = Conn::connect(cx, socket, addr, self.mode, host, |e| {
+            Error::io(
+                &format!("socket_connect to {}", addr::format(&addr)),
+                ResultCode::EeConnect,
+                &e,
+            )
+        })?;
+        self.sock = Sock::Connected(conn);
         self.connecting = true;
         cx.core.peer = Some(addr);
         cx.core.state = State::Connecting;
@@ -199,20 +189,14 @@ impl Stream {
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
-        match conn.stream.take_error() {
-            Ok(Some(e)) | Err(e) => {
+        match conn.connect_result(cx) {
+            Connecting::Pending => return,
+            Connecting::Failed(e) | Connecting::Lost(e) => {
                 let msg = format!("connect {}: {e}", peer_text(cx));
                 return cx.die(Some(msg));
             }
-            Ok(None) => {}
+            Connecting::Done => {}
         }
-        match conn.stream.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return, // still connecting
-            Err(e) => return cx.die(Some(format!("connect {}: {e}", peer_text(cx)))),
-        }
-        cx.core.local = conn.stream.local_addr().ok();
-        cx.core.mark_connected();
         self.connecting = false;
         if tls {
             let host = conn.host.clone();
@@ -268,10 +252,10 @@ impl Stream {
             return;
         };
         let handshaking = cx.core.state == State::Handshake;
-        if writable || readable || self.blocked || handshaking {
-            match conn.flush() {
-                Ok((n, all_out)) => {
-                    cx.core.stats.bytes_out += n as u64;
+        if writable || readable || conn.is_blocked() || handshaking {
+            // The write callback once everything is out.
+            match conn.flush_out(cx, 1) {
+                Ok(n) => {
                     if n > 0 {
                         self.last_activity = Instant::now();
                     }
@@ -281,17 +265,9 @@ impl Stream {
                         if conn.pending() == 0 {
                             cx.emit(EventKind::Write, None, None);
                         } else {
-                            self.blocked = true;
+                            conn.block();
                         }
-                        return self.pump(cx, false, true);
-                    }
-                    if all_out && conn.pending() == 0 {
-                        if self.closing {
-                            cx.core.state = State::Closed;
-                        } else if self.blocked {
-                            self.blocked = false;
-                            cx.emit(EventKind::Write, None, None);
-                        }
+                        self.pump(cx, false, true);
                     }
                 }
                 Err(e) => {
@@ -458,41 +434,22 @@ impl Endpoint for Stream {
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(mut stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Sock::Accepted(stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Ok(());
-        };
-        let applied = tcp::apply_options(SockRef::from(&stream), &cx.core.options, self.mode);
-        if !self.adopted {
-            applied?;
-        }
-        let token = cx
-            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Error::io("register", ResultCode::EeAccept, &e))?;
-        let server = match tls {
-            Some(cfg) => Some(
-                rustls::ServerConnection::new(cfg)
-                    .map_err(|e| Error::new(ResultCode::EeAccept, format!("tls: {e}")))?
-                    .into(),
-            ),
-            None => None,
         };
         if cx.core.peer.is_none() {
             cx.core.peer = stream.peer_addr().ok();
             cx.core.local = stream.local_addr().ok();
         }
-        let host = cx
-            .core
-            .local
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        let mut conn = Box::new(Conn::new(stream, token, server, host));
-        if let Some(b) = &self.budget {
-            conn.join(b, cx.core.serial);
-        }
+        // A stream the driver handed over may be a socketpair: TCP options
+        // are best effort there.
+        let strict = !self.adopted;
+        let conn = Conn::accepted(cx, stream, tls, self.budget.as_ref(), self.mode, strict)?;
         self.sock = Sock::Connected(conn);
         let idle = cx.core.options.int(SO_IDLE_TIMEOUT, self.mode);
         if idle > 0 {
-            cx.timer(Duration::from_millis(idle as u64), TIMER_IDLE);
+            let at = self.last_activity + Duration::from_millis(idle as u64);
+            self.idle_timer.arm(cx, at, TIMER_IDLE);
         }
         // Data may have arrived before the registration; read it now.
         self.pump(cx, true, true);
@@ -602,22 +559,23 @@ impl Endpoint for Stream {
         match key {
             TIMER_READ_MORE => self.pump(cx, true, false),
             TIMER_IDLE => {
+                self.idle_timer.forget();
                 let idle = Duration::from_millis(
                     cx.core.options.int(SO_IDLE_TIMEOUT, self.mode).max(0) as u64,
                 );
                 if idle.is_zero() {
                     return;
                 }
-                let quiet = self.last_activity.elapsed();
-                if quiet >= idle {
+                if self.last_activity.elapsed() >= idle {
                     cx.die(Some("idle timeout".into()));
                 } else {
-                    cx.timer(idle - quiet, TIMER_IDLE);
+                    self.idle_timer
+                        .arm(cx, self.last_activity + idle, TIMER_IDLE);
                 }
             }
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = self.send_limit(cx);
+                let limit = self.send_limit()(cx);
                 if let Sock::Connected(c) = &mut self.sock {
                     if let Some(why) = c.deadline_fired(cx, limit, TIMER_SEND, "SO_SEND_TIMEOUT") {
                         cx.die(Some(why));
@@ -650,7 +608,7 @@ impl Endpoint for Stream {
                 "socket_write: stream sockets take no address",
             ));
         }
-        if self.blocked {
+        if self.conn().is_some_and(|c| c.is_blocked()) {
             return Err(Error::new(
                 ResultCode::EeAlready,
                 "socket_write: earlier output is still being sent; wait for the write callback",
@@ -661,39 +619,22 @@ impl Endpoint for Stream {
             return Ok(ResultCode::Ok);
         }
         let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
-        let queued = self.conn().map_or(0, |c| c.pending());
-        if queued + bytes.len() > max {
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!(
-                    "socket_write: {} bytes would exceed SO_MAX_BUFFERED ({max}); nothing was written",
-                    bytes.len()
-                ),
-            ));
-        }
         let Some(conn) = self.conn() else {
             return Err(Error::code(ResultCode::EeNotconn));
         };
-        // The listener's connections together queue a bounded amount: the
-        // ones stalled longest make room (this one too, if it is among them).
-        if let Err(why) = conn.make_room(cx, bytes.len(), TIMER_SEND) {
-            cx.die(Some(why.clone()));
-            return Err(Error::new(
-                ResultCode::EeSend,
-                format!("socket_write: nothing was written: the connection is closed, {why}"),
-            ));
-        }
+        // SO_MAX_BUFFERED, then the listener's budget: the connections
+        // stalled longest make room (this one too, if it is among them).
+        conn.admit(cx, bytes.len(), max, false, TIMER_SEND)?;
         cx.core.stats.messages_out += 1;
         conn.queue(&bytes);
-        match conn.flush() {
-            Ok((n, _)) => {
-                cx.core.stats.bytes_out += n as u64;
+        match conn.flush_out(cx, 1) {
+            Ok(_) => {
                 self.last_activity = Instant::now();
                 let conn = self.conn().expect("connected");
                 if conn.pending() == 0 {
                     Ok(ResultCode::Ok)
                 } else {
-                    self.blocked = true;
+                    conn.block();
                     self.arm_send(cx);
                     Ok(ResultCode::EeCallback)
                 }
@@ -723,16 +664,13 @@ impl Endpoint for Stream {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let done = crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH);
-        if !done {
-            self.arm_send(cx);
-        }
-        done
+        let limit = self.send_limit();
+        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH, TIMER_SEND, limit)
     }
 
     fn abort(&mut self, cx: &mut Cx) {
         match std::mem::replace(&mut self.sock, Sock::None) {
-            Sock::Connected(mut c) => cx.reactor.deregister(&mut c.stream, c.token),
+            Sock::Connected(c) => c.deregister(cx),
             Sock::Listening {
                 mut listener,
                 token,
