@@ -43,12 +43,8 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
-use mio::Token;
 use socket2::Socket;
 
 use super::request_parser::{Parsed, Reject, RequestParser};
@@ -59,8 +55,7 @@ use crate::core::{Accepted, Cx, Endpoint, EventKind, State, CLOSED_BY_PEER};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::Readiness;
-use crate::transport::linger::Lingering;
-use crate::transport::output::Budget;
+use crate::transport::listener::{self, Incoming, Listener, Refusal, Ticket};
 use crate::transport::{tcp, Conn, Deadline, ReadEnd};
 use crate::value::Value;
 
@@ -88,24 +83,12 @@ enum Read {
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-struct Listener {
-    listener: TcpListener,
-    token: Token,
-    waiting: VecDeque<(TcpStream, SocketAddr)>,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    /// Connections turned away over SO_MAX_CONNECTIONS, kept open briefly
-    /// so that the 503 is read before the close.
-    refused: Lingering<TcpStream>,
-    /// What the accepted connections queue together.
-    budget: Budget,
-}
-
 enum Sock {
     None,
     Bound(Socket),
     Listening(Box<Listener>),
     /// Accepted, not yet given its id by `attach`.
-    Accepted(TcpStream, Option<Arc<rustls::ServerConfig>>),
+    Accepted(Incoming),
     Connected(Box<Conn>),
 }
 
@@ -121,11 +104,8 @@ struct Slot {
 pub struct HttpServer {
     mode: u8,
     sock: Sock,
-    /// Live connections of a listener (shared with the ones it accepted).
-    live: Arc<AtomicUsize>,
-    counted: Option<Arc<AtomicUsize>>,
-    /// An accepted connection's share of its listener's output budget.
-    budget: Option<Budget>,
+    /// An accepted connection: counted among its listener's live ones.
+    _ticket: Option<Ticket>,
     peer_text: String,
     inbuf: Vec<u8>,
     parser: RequestParser,
@@ -152,23 +132,13 @@ pub struct HttpServer {
     held: bool,
 }
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        if let Some(c) = self.counted.take() {
-            c.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
 impl HttpServer {
     pub fn new(mode: u8) -> HttpServer {
         let now = Instant::now();
         HttpServer {
             mode,
             sock: Sock::None,
-            live: Arc::new(AtomicUsize::new(0)),
-            counted: None,
-            budget: None,
+            _ticket: None,
             peer_text: String::new(),
             inbuf: Vec::new(),
             parser: RequestParser::default(),
@@ -523,49 +493,11 @@ impl HttpServer {
         }
         self.arm(cx);
     }
+}
 
-    /// Accepts what the listener has; over the limit, turns connections away.
-    fn accept_ready(&mut self, cx: &mut Cx) {
-        let max = cx
-            .core
-            .options
-            .int(opt::SO_MAX_CONNECTIONS, self.mode)
-            .max(1) as usize;
-        let live = Arc::clone(&self.live);
-        let Sock::Listening(l) = &mut self.sock else {
-            return;
-        };
-        loop {
-            match l.listener.accept() {
-                Ok((stream, peer)) => {
-                    if live.load(Ordering::Relaxed) >= max {
-                        cx.core.stats.errors += 1;
-                        Self::turn_away(cx, l, stream);
-                        continue;
-                    }
-                    live.fetch_add(1, Ordering::Relaxed);
-                    l.waiting.push_back((stream, peer));
-                    cx.emit(EventKind::Listen, None, None);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    cx.core.stats.errors += 1;
-                    break;
-                }
-            }
-        }
-    }
-
-    fn turn_away(cx: &mut Cx, l: &mut Listener, stream: TcpStream) {
-        if l.tls.is_some() {
-            return; // dropped: closed at once
-        }
-        let reply = response_writer::canned(503, "too many connections (SO_MAX_CONNECTIONS)", 1);
-        l.refused.add(cx, stream, Some(&reply), |s| {
-            let _ = s.shutdown(std::net::Shutdown::Write);
-        });
-    }
+/// What a connection over SO_MAX_CONNECTIONS is told.
+fn too_many() -> Vec<u8> {
+    response_writer::canned(503, "too many connections (SO_MAX_CONNECTIONS)", 1)
 }
 
 impl Endpoint for HttpServer {
@@ -577,70 +509,48 @@ impl Endpoint for HttpServer {
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
         tcp::check_can_listen(cx)?;
         let tls = if self.tls() {
-            Some(
-                crate::tls::server_config(&cx.core.options, &[b"http/1.1"])
-                    .map_err(|e| Error::new(e.code.or_security(ResultCode::EeListen), e.message))?,
-            )
+            Some(listener::server_tls(cx, &[b"http/1.1"])?)
         } else {
             None
         };
         let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Err(Error::code(ResultCode::EeNoaddr));
         };
-        let (listener, token) = match tcp::listen_on(cx, s, self.mode, 1024) {
-            Ok(l) => l,
+        // Over SO_MAX_CONNECTIONS a connection gets 503 (plain HTTP; the
+        // 503 is read before the close) or is closed at once (HTTPS).
+        let refusal = tls
+            .is_none()
+            .then_some((too_many as Refusal, TIMER_REFUSED));
+        let max = self.max_buffered(cx);
+        match Listener::listen(cx, s, self.mode, 1024, tls, max, refusal) {
+            Ok(l) => self.sock = Sock::Listening(Box::new(l)),
             Err((s, e)) => {
                 self.sock = Sock::Bound(s);
                 return Err(e);
             }
-        };
-        self.sock = Sock::Listening(Box::new(Listener {
-            listener,
-            token,
-            waiting: VecDeque::new(),
-            tls,
-            refused: Lingering::new(TIMER_REFUSED),
-            budget: Budget::new(self.max_buffered(cx)),
-        }));
+        }
         Ok(())
     }
 
     fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
-        let Sock::Listening(l) = &mut self.sock else {
-            return Err(Error::new(
-                ResultCode::EeNotlistn,
-                "socket_accept: socket is not listening",
-            ));
+        let l = match &mut self.sock {
+            Sock::Listening(l) => Some(&mut **l),
+            _ => None,
         };
-        let (stream, peer) = l.waiting.pop_front().ok_or_else(|| {
-            Error::new(
-                ResultCode::EeWouldblock,
-                "socket_accept: no connection is waiting",
-            )
-        })?;
-        let local = stream.local_addr().ok();
-        let mut child = HttpServer::new(self.mode);
-        child.counted = Some(Arc::clone(&self.live));
-        child.budget = Some(l.budget.clone());
-        child.sock = Sock::Accepted(stream, l.tls.clone());
-        let state = if l.tls.is_some() {
-            State::Handshake
-        } else {
-            State::DataXfer
-        };
-        Ok(Accepted {
-            endpoint: Box::new(child),
-            peer: Some(peer),
-            local,
-            state,
+        let mode = self.mode;
+        Listener::accept(l, |incoming, ticket| {
+            let mut child = HttpServer::new(mode);
+            child._ticket = Some(ticket);
+            child.sock = Sock::Accepted(incoming);
+            Box::new(child)
         })
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Sock::Accepted(incoming) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Ok(());
         };
-        let conn = Conn::accepted(cx, stream, tls, self.budget.as_ref(), self.mode, true)?;
+        let conn = Conn::accepted(cx, incoming, self.mode, true)?;
         self.peer_text = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
         self.sock = Sock::Connected(conn);
         // The first request is awaited from now (the TLS handshake included).
@@ -652,11 +562,12 @@ impl Endpoint for HttpServer {
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         match &mut self.sock {
             Sock::Listening(l) => {
-                if r.token == l.token {
-                    self.accept_ready(cx);
-                } else {
-                    l.refused.ready(cx, r.token);
-                }
+                let max = cx
+                    .core
+                    .options
+                    .int(opt::SO_MAX_CONNECTIONS, self.mode)
+                    .max(1) as usize;
+                l.ready(cx, r.token, max);
             }
             Sock::Connected(_) => {
                 let was_handshaking = cx.core.state == State::Handshake;
@@ -698,7 +609,7 @@ impl Endpoint for HttpServer {
             }
             TIMER_REFUSED => {
                 if let Sock::Listening(l) = &mut self.sock {
-                    l.refused.expire(cx);
+                    l.expire_refused(cx);
                 }
             }
             _ => {}
@@ -805,7 +716,7 @@ impl Endpoint for HttpServer {
             super::check_tls_files(cx, id)?;
         }
         if let (Sock::Listening(l), opt::SO_MAX_BUFFERED) = (&self.sock, id) {
-            l.budget.set_limit(self.max_buffered(cx));
+            l.set_max_buffered(self.max_buffered(cx));
         }
         if matches!(self.sock, Sock::Connected(_))
             && matches!(
@@ -828,10 +739,7 @@ impl Endpoint for HttpServer {
     fn abort(&mut self, cx: &mut Cx) {
         match std::mem::replace(&mut self.sock, Sock::None) {
             Sock::Connected(c) => c.deregister(cx),
-            Sock::Listening(mut l) => {
-                cx.reactor.deregister(&mut l.listener, l.token);
-                l.refused.clear(cx);
-            }
+            Sock::Listening(l) => l.deregister(cx),
             _ => {}
         }
     }
@@ -849,12 +757,12 @@ impl Endpoint for HttpServer {
                 );
             }
             Sock::Listening(l) => {
-                out.insert(Value::str("waiting"), Value::Int(l.waiting.len() as i64));
+                out.insert(Value::str("waiting"), Value::Int(l.waiting() as i64));
                 out.insert(
                     Value::str("connections"),
-                    Value::Int(self.live.load(Ordering::Relaxed) as i64),
+                    Value::Int(l.connections() as i64),
                 );
-                out.insert(Value::str("queued"), Value::Int(l.budget.queued() as i64));
+                out.insert(Value::str("queued"), Value::Int(l.queued() as i64));
             }
             _ => {}
         }
@@ -863,9 +771,9 @@ impl Endpoint for HttpServer {
     fn raw_fd(&self) -> i32 {
         match &self.sock {
             Sock::Connected(c) => c.stream.as_raw_fd(),
-            Sock::Listening(l) => l.listener.as_raw_fd(),
+            Sock::Listening(l) => l.raw_fd(),
             Sock::Bound(s) => s.as_raw_fd(),
-            Sock::Accepted(s, _) => s.as_raw_fd(),
+            Sock::Accepted(i) => i.stream.as_raw_fd(),
             Sock::None => -1,
         }
     }

@@ -13,14 +13,11 @@
 //!   of a listener queue at most 16 × its SO_MAX_BUFFERED together
 //!   (`transport::output`).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use socket2::Socket;
 
 use super::framing::{mud_frame, split_text, MudDecoder, Utf8Chunker, MAX_CHUNK};
@@ -29,7 +26,7 @@ use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::{CompletionKind, Readiness};
-use crate::transport::output::Budget;
+use crate::transport::listener::{self, Incoming, Listener, Ticket};
 use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
 use crate::value::Value;
 
@@ -50,14 +47,7 @@ const TIMER_SEND: u64 = 4;
 enum Sock {
     None,
     Bound(Socket),
-    Listening {
-        listener: TcpListener,
-        token: mio::Token,
-        waiting: VecDeque<(TcpStream, SocketAddr)>,
-        tls: Option<Arc<rustls::ServerConfig>>,
-        /// What the accepted connections queue together.
-        budget: Budget,
-    },
+    Listening(Box<Listener>),
     /// Resolving a host name on a helper thread.
     Resolving {
         host: String,
@@ -65,7 +55,7 @@ enum Sock {
     },
     Connected(Box<Conn>),
     /// Accepted, not yet given its id by `attach`.
-    Accepted(TcpStream, Option<Arc<rustls::ServerConfig>>),
+    Accepted(Incoming),
 }
 
 pub struct Stream {
@@ -77,26 +67,14 @@ pub struct Stream {
     connecting: bool,
     /// Host given to socket_connect (SNI, verification, messages).
     host: String,
-    /// Live connections of a listener (shared with the ones it accepted).
-    live: Arc<AtomicUsize>,
-    /// Set on an accepted connection: decremented when it goes.
-    counted: Option<Arc<AtomicUsize>>,
-    /// An accepted connection's share of its listener's output budget.
-    budget: Option<Budget>,
+    /// An accepted connection: counted among its listener's live ones.
+    _ticket: Option<Ticket>,
     last_activity: Instant,
     /// SO_IDLE_TIMEOUT's timer (accepted connections).
     idle_timer: Deadline,
     closing: bool,
     /// Handed over by the driver: may be a Unix socketpair, so TCP options are best effort.
     adopted: bool,
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        if let Some(c) = self.counted.take() {
-            c.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
 }
 
 impl Stream {
@@ -108,9 +86,7 @@ impl Stream {
             mud: MudDecoder::default(),
             connecting: false,
             host: String::new(),
-            live: Arc::new(AtomicUsize::new(0)),
-            counted: None,
-            budget: None,
+            _ticket: None,
             last_activity: Instant::now(),
             idle_timer: Deadline::default(),
             closing: false,
@@ -121,7 +97,7 @@ impl Stream {
     /// An already connected stream handed over by the driver (external_start).
     pub fn adopted(mode: u8, stream: std::net::TcpStream) -> Stream {
         let mut s = Stream::new(mode);
-        s.sock = Sock::Accepted(TcpStream::from_std(stream), None);
+        s.sock = Sock::Accepted(Incoming::adopted(TcpStream::from_std(stream)));
         s.adopted = true;
         s
     }
@@ -367,84 +343,51 @@ impl Endpoint for Stream {
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
         tcp::check_can_listen(cx)?;
         let tls = if self.tls() {
-            Some(
-                crate::tls::server_config(&cx.core.options, &[])
-                    .map_err(|e| Error::new(e.code.or_security(ResultCode::EeListen), e.message))?,
-            )
+            Some(listener::server_tls(cx, &[])?)
         } else {
             None
         };
         let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Err(Error::code(ResultCode::EeNoaddr));
         };
-        let (listener, token) = match tcp::listen_on(cx, s, self.mode, 128) {
-            Ok(l) => l,
+        let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        // Over SO_MAX_CONNECTIONS a connection is closed at once.
+        match Listener::listen(cx, s, self.mode, 128, tls, max, None) {
+            Ok(l) => self.sock = Sock::Listening(Box::new(l)),
             Err((s, e)) => {
                 self.sock = Sock::Bound(s);
                 return Err(e);
             }
-        };
-        let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
-        self.sock = Sock::Listening {
-            listener,
-            token,
-            waiting: VecDeque::new(),
-            tls,
-            budget: Budget::new(max),
-        };
+        }
         Ok(())
     }
 
-    fn accept(&mut self, cx: &mut Cx) -> Result<Accepted> {
-        let Sock::Listening {
-            waiting,
-            tls,
-            budget,
-            ..
-        } = &mut self.sock
-        else {
-            return Err(Error::new(
-                ResultCode::EeNotlistn,
-                "socket_accept: socket is not listening",
-            ));
+    fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
+        let l = match &mut self.sock {
+            Sock::Listening(l) => Some(&mut **l),
+            _ => None,
         };
-        let (stream, peer) = waiting.pop_front().ok_or_else(|| {
-            Error::new(
-                ResultCode::EeWouldblock,
-                "socket_accept: no connection is waiting",
-            )
-        })?;
-        let local = stream.local_addr().ok();
-        let mut child = Stream::new(self.mode);
-        child.counted = Some(Arc::clone(&self.live));
-        child.budget = Some(budget.clone());
-        child.sock = Sock::Accepted(stream, tls.clone());
-        let state = if tls.is_some() {
-            State::Handshake
-        } else {
-            State::DataXfer
-        };
-        let _ = cx;
-        Ok(Accepted {
-            endpoint: Box::new(child),
-            peer: Some(peer),
-            local,
-            state,
+        let mode = self.mode;
+        Listener::accept(l, |incoming, ticket| {
+            let mut child = Stream::new(mode);
+            child._ticket = Some(ticket);
+            child.sock = Sock::Accepted(incoming);
+            Box::new(child)
         })
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Sock::Accepted(incoming) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Ok(());
         };
         if cx.core.peer.is_none() {
-            cx.core.peer = stream.peer_addr().ok();
-            cx.core.local = stream.local_addr().ok();
+            cx.core.peer = incoming.stream.peer_addr().ok();
+            cx.core.local = incoming.stream.local_addr().ok();
         }
         // A stream the driver handed over may be a socketpair: TCP options
         // are best effort there.
         let strict = !self.adopted;
-        let conn = Conn::accepted(cx, stream, tls, self.budget.as_ref(), self.mode, strict)?;
+        let conn = Conn::accepted(cx, incoming, self.mode, strict)?;
         self.sock = Sock::Connected(conn);
         let idle = cx.core.options.int(SO_IDLE_TIMEOUT, self.mode);
         if idle > 0 {
@@ -514,32 +457,9 @@ impl Endpoint for Stream {
 
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         match &mut self.sock {
-            Sock::Listening {
-                listener, waiting, ..
-            } => {
+            Sock::Listening(l) => {
                 let max = cx.core.options.int(SO_MAX_CONNECTIONS, self.mode).max(1) as usize;
-                loop {
-                    match listener.accept() {
-                        Ok((stream, peer)) => {
-                            if self.live.load(Ordering::Relaxed) >= max {
-                                // Over SO_MAX_CONNECTIONS: refuse by closing at once.
-                                cx.core.stats.errors += 1;
-                                drop(stream);
-                                continue;
-                            }
-                            self.live.fetch_add(1, Ordering::Relaxed);
-                            // Counted as live from now; the accepted child releases it.
-                            waiting.push_back((stream, peer));
-                            cx.emit(EventKind::Listen, None, None);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(_) => {
-                            cx.core.stats.errors += 1;
-                            break;
-                        }
-                    }
-                }
+                l.ready(cx, r.token, max);
             }
             Sock::Connected(_) => {
                 if self.connecting {
@@ -650,8 +570,8 @@ impl Endpoint for Stream {
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
         match (&self.sock, id) {
             (Sock::Connected(conn), _) => conn.option_changed(id, &cx.core.options, self.mode),
-            (Sock::Listening { budget, .. }, SO_MAX_BUFFERED) => {
-                budget.set_limit(cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize)
+            (Sock::Listening(l), SO_MAX_BUFFERED) => {
+                l.set_max_buffered(cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize)
             }
             _ => {}
         }
@@ -671,11 +591,7 @@ impl Endpoint for Stream {
     fn abort(&mut self, cx: &mut Cx) {
         match std::mem::replace(&mut self.sock, Sock::None) {
             Sock::Connected(c) => c.deregister(cx),
-            Sock::Listening {
-                mut listener,
-                token,
-                ..
-            } => cx.reactor.deregister(&mut listener, token),
+            Sock::Listening(l) => l.deregister(cx),
             _ => {}
         }
     }
@@ -687,21 +603,18 @@ impl Endpoint for Stream {
             }
             out.insert(Value::str("queued"), Value::Int(c.pending() as i64));
         }
-        if let Sock::Listening {
-            waiting, budget, ..
-        } = &self.sock
-        {
-            out.insert(Value::str("waiting"), Value::Int(waiting.len() as i64));
-            out.insert(Value::str("queued"), Value::Int(budget.queued() as i64));
+        if let Sock::Listening(l) = &self.sock {
+            out.insert(Value::str("waiting"), Value::Int(l.waiting() as i64));
+            out.insert(Value::str("queued"), Value::Int(l.queued() as i64));
         }
     }
 
     fn raw_fd(&self) -> i32 {
         match &self.sock {
             Sock::Connected(c) => c.stream.as_raw_fd(),
-            Sock::Listening { listener, .. } => listener.as_raw_fd(),
+            Sock::Listening(l) => l.raw_fd(),
             Sock::Bound(s) => s.as_raw_fd(),
-            Sock::Accepted(s, _) => s.as_raw_fd(),
+            Sock::Accepted(i) => i.stream.as_raw_fd(),
             _ => -1,
         }
     }

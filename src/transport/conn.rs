@@ -20,14 +20,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use socket2::{SockRef, Socket};
 
-use super::output::Budget;
+use super::listener::Incoming;
 use super::queue::OutQueue;
 use crate::core::{Cx, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
@@ -379,17 +378,15 @@ impl Conn {
         self.arm_deadline(cx, limit, key);
     }
 
-    /// A connection a listener accepted (`tls`: its server config, `budget`:
-    /// its output budget), given its id: TCP options applied (errors ignored
-    /// unless `strict`), registered, TLS started, counted in the budget.
-    pub fn accepted(
-        cx: &mut Cx,
-        mut stream: TcpStream,
-        tls: Option<Arc<rustls::ServerConfig>>,
-        budget: Option<&Budget>,
-        mode: u8,
-        strict: bool,
-    ) -> Result<Box<Conn>> {
+    /// A connection a listener accepted, given its id: TCP options applied
+    /// (errors ignored unless `strict`), registered, TLS started with the
+    /// listener's config, counted in the listener's budget.
+    pub fn accepted(cx: &mut Cx, incoming: Incoming, mode: u8, strict: bool) -> Result<Box<Conn>> {
+        let Incoming {
+            mut stream,
+            tls,
+            budget,
+        } = incoming;
         let applied = super::tcp::apply_options(SockRef::from(&stream), &cx.core.options, mode);
         if strict {
             applied?;
@@ -411,7 +408,7 @@ impl Conn {
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
         let mut conn = Box::new(Conn::new(stream, token, server, host));
-        if let Some(b) = budget {
+        if let Some(b) = &budget {
             conn.join(b, cx.core.serial);
         }
         Ok(conn)
