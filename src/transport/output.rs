@@ -49,6 +49,12 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// Since when queued output has waited without a byte of it going out;
+    /// None while nothing is queued.
+    pub fn since(&self) -> Option<Instant> {
+        self.since
+    }
+
     /// Counts this connection's queued bytes in `budget` (accepted connections).
     pub fn join(&mut self, budget: &Budget, serial: u64) {
         let slot = Arc::new(Slot::default());

@@ -52,19 +52,57 @@ impl OutQueue {
     ) -> (usize, io::Result<()>) {
         let mut written = 0;
         while !self.is_empty() {
-            match write(self.front()) {
-                Ok(0) => return (written, Err(io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    self.consume(n);
-                    written += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            let (n, r) = write_slice(self.front(), &mut write);
+            self.consume(n);
+            written += n;
+            match r {
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) => return (written, Err(e)),
             }
         }
         (written, Ok(()))
     }
+
+    /// Writes `bytes` after what is queued: straight from `bytes` while
+    /// nothing is queued (no copy), and what the writer does not take is
+    /// queued (not after a failure). As `write_with`, returns the bytes
+    /// written now and the failure.
+    pub fn send_with(
+        &mut self,
+        bytes: &[u8],
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> (usize, io::Result<()>) {
+        if !self.is_empty() {
+            self.push(bytes);
+            return self.write_with(write);
+        }
+        let (n, r) = write_slice(bytes, &mut write);
+        if let Err(e) = r {
+            return (n, Err(e));
+        }
+        self.push(&bytes[n..]);
+        (n, Ok(()))
+    }
+}
+
+/// Writes `buf` until it is all taken (Ok(true)), the writer would block
+/// (Ok(false)) or fails; returns how much was taken with that.
+fn write_slice(
+    buf: &[u8],
+    write: &mut impl FnMut(&[u8]) -> io::Result<usize>,
+) -> (usize, io::Result<bool>) {
+    let mut done = 0;
+    while done < buf.len() {
+        match write(&buf[done..]) {
+            Ok(0) => return (done, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (done, Ok(false)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Err(e)),
+        }
+    }
+    (done, Ok(true))
 }
 
 #[cfg(test)]
@@ -99,6 +137,30 @@ mod tests {
         });
         assert!(r.is_ok() && q.is_empty() && n == 3);
         assert_eq!(sink, b"hello world");
+    }
+
+    #[test]
+    fn send_writes_directly_only_when_nothing_waits() {
+        let mut q = OutQueue::default();
+        let mut sink = Vec::new();
+        let mut room = 4;
+        let (n, r) = q.send_with(b"abcdef", |b| {
+            if room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let k = b.len().min(room);
+            room -= k;
+            sink.extend_from_slice(&b[..k]);
+            Ok(k)
+        });
+        assert!(r.is_ok());
+        assert_eq!((n, q.len(), &sink[..]), (4, 2, &b"abcd"[..]));
+        let (n, r) = q.send_with(b"gh", |b| {
+            sink.extend_from_slice(b);
+            Ok(b.len())
+        });
+        assert!(r.is_ok() && q.is_empty() && n == 4);
+        assert_eq!(sink, b"abcdefgh");
     }
 
     #[test]
