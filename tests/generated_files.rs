@@ -1,7 +1,7 @@
 //! The generated headers and docs must match the catalog and mode table, and
 //! the catalog must be internally consistent.
 //!
-//! After changing `src/options/catalog.rs` or `src/modes.rs`, regenerate with
+//! After changing `src/options/catalog/rows.rs` or `src/modes.rs`, regenerate with
 //! `UNISOCK_BLESS=1 cargo test --test generated_files`.
 
 use std::collections::HashMap;

@@ -251,14 +251,9 @@ pub trait Endpoint: Send {
     /// An option was stored: apply it to a live connection if it can take
     /// effect now. An error (a certificate file that does not load) puts the
     /// previous value back and reaches LPC as socket_set_option's error; it
-    /// may only come for ids `may_refuse` names.
+    /// may only come for options the catalog marks `refusable`.
     fn option_set(&mut self, _cx: &mut Cx, _id: u16) -> Result<()> {
         Ok(())
-    }
-    /// Whether `option_set` can refuse option `id`: the core then keeps the
-    /// previous value to put back (no copy on the common path).
-    fn may_refuse(&self, _id: i64) -> bool {
-        false
     }
     /// socket_close by LPC. Returns true when fully closed, false when it must
     /// finish flushing in the background (the core then keeps it without an id).

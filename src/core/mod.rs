@@ -16,11 +16,10 @@ pub use event::{Event, EventKind, CLOSED_BY_PEER};
 
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
+use crate::options::ids::SO_STATISTICS;
 use crate::options::{catalog, Access};
 use crate::reactor::{Happening, Reactor};
 use crate::value::Value;
-
-const SO_STATISTICS: i64 = 18;
 
 struct Socket {
     core: SocketCore,
@@ -75,10 +74,19 @@ fn applied(
 ) -> Result<()> {
     let r = ep.option_set(cx, id);
     if r.is_err() {
-        let before = before.expect("option_set refused an id may_refuse did not name");
+        let before =
+            before.expect("option_set refused an option the catalog says is not refusable");
         cx.core.options.restore(id, before);
     }
     r
+}
+
+/// The value to put back should the endpoint refuse option `id`: kept only
+/// for the options the catalog marks refusable (no copy on the common path).
+fn kept_for_refusal(cx: &Cx, id: i64) -> Option<Option<Value>> {
+    catalog::find(id)
+        .filter(|d| d.refusable)
+        .map(|_| cx.core.options.snapshot(id))
 }
 
 fn bad_socket(id: i32) -> Error {
@@ -373,9 +381,7 @@ impl Unisock {
     pub fn set_option(&mut self, id: i32, option: i64, value: &Value) -> Result<()> {
         self.with(id, |cx, ep| {
             let started = !matches!(cx.core.state, State::Unbound | State::Bound);
-            let before = ep
-                .may_refuse(option)
-                .then(|| cx.core.options.snapshot(option));
+            let before = kept_for_refusal(cx, option);
             let def = cx.core.options.set(option, value, cx.core.mode, started)?;
             applied(cx, ep, def.id, before)
         })?
@@ -385,9 +391,7 @@ impl Unisock {
     pub fn set_option_int(&mut self, id: i32, option: i64, value: i64) -> Result<()> {
         self.with(id, |cx, ep| {
             let started = !matches!(cx.core.state, State::Unbound | State::Bound);
-            let before = ep
-                .may_refuse(option)
-                .then(|| cx.core.options.snapshot(option));
+            let before = kept_for_refusal(cx, option);
             let def = cx
                 .core
                 .options
@@ -399,7 +403,7 @@ impl Unisock {
     /// get_option for an int: Ok(None) when the value is not an int.
     pub fn get_option_int(&self, id: i32, option: i64) -> Result<Option<i64>> {
         let s = self.sockets.get(&id).ok_or_else(|| bad_socket(id))?;
-        if option == SO_STATISTICS {
+        if option == i64::from(SO_STATISTICS) {
             return self.get_option(id, option).map(|v| v.as_int());
         }
         s.core.options.get_int(option, s.core.mode)
@@ -407,7 +411,7 @@ impl Unisock {
 
     pub fn get_option(&self, id: i32, option: i64) -> Result<Value> {
         let s = self.sockets.get(&id).ok_or_else(|| bad_socket(id))?;
-        if option == SO_STATISTICS {
+        if option == i64::from(SO_STATISTICS) {
             let def = catalog::find(option).expect("SO_STATISTICS is in the catalog");
             debug_assert_eq!(def.access, Access::ReadOnly);
             crate::options::validate::check_mode(def, s.core.mode, "socket_get_option")?;

@@ -27,30 +27,8 @@ use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::value::Value;
 
-/// The option ids this family reads.
-pub(crate) mod opt {
-    pub(crate) const SO_MAX_BUFFERED: u16 = 17;
-    pub(crate) const EXTERNAL_COMMAND: u16 = 140;
-    pub(crate) const EXTERNAL_ARGS: u16 = 141;
-    pub(crate) const EXTERNAL_ENV: u16 = 142;
-    pub(crate) const EXTERNAL_WATCH_PATH: u16 = 143;
-    pub(crate) const EXTERNAL_WORKING_DIR: u16 = 144;
-    pub(crate) const EXTERNAL_USER: u16 = 145;
-    pub(crate) const EXTERNAL_GROUP: u16 = 146;
-    pub(crate) const EXTERNAL_TIMEOUT: u16 = 147;
-    pub(crate) const EXTERNAL_BUFFER_SIZE: u16 = 148;
-    pub(crate) const EXTERNAL_ASYNC: u16 = 149;
-    pub(crate) const EXTERNAL_STDIN_MODE: u16 = 150;
-    pub(crate) const EXTERNAL_STDOUT_MODE: u16 = 151;
-    pub(crate) const EXTERNAL_STDERR_MODE: u16 = 152;
-    pub(crate) const EXTERNAL_SHELL: u16 = 153;
-    pub(crate) const EXTERNAL_PRIORITY: u16 = 154;
-    pub(crate) const EXTERNAL_CPU_LIMIT: u16 = 155;
-    pub(crate) const EXTERNAL_MEMORY_LIMIT: u16 = 156;
-    pub(crate) const EXTERNAL_FILE_LIMIT: u16 = 157;
-    pub(crate) const EXTERNAL_SANDBOX: u16 = 158;
-    pub(crate) const EXTERNAL_RESTART_POLICY: u16 = 159;
-}
+/// The option ids (generated from the catalog).
+pub(crate) use crate::options::ids as opt;
 
 /// The external_* efuns (callbacks.md "External process"), as the core
 /// hands them to the endpoint of an external-process socket.
@@ -101,13 +79,6 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
             format!("mode {} is not an external-process mode", modes::name(mode)),
         )),
     }
-}
-
-/// Options of this family that may be refused after they were stored:
-/// EXTERNAL_WATCH_PATH (a path that cannot be watched) and those that need a
-/// privilege the driver may lack (`check_privilege`).
-pub fn may_refuse(id: i64) -> bool {
-    matches!(id, 143 | 154 | 157)
 }
 
 /// The check made when one of this family's options has just been stored.
@@ -188,6 +159,14 @@ fn nofile_refusal(n: u64, hard: u64, nr_open: u64, cap_sys_resource: bool) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Options of this family that may be refused after they were stored
+    /// (the catalog's `refusable`): EXTERNAL_WATCH_PATH (a path that cannot
+    /// be watched) and those that need a privilege the driver may lack
+    /// (`check_privilege`).
+    fn may_refuse(id: i64) -> bool {
+        crate::options::catalog::find(id).is_some_and(|d| d.refusable)
+    }
 
     #[test]
     fn only_the_watch_path_and_privileged_options_may_be_refused() {

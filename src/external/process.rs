@@ -1442,10 +1442,6 @@ impl Endpoint for Process {
         Ok(())
     }
 
-    fn may_refuse(&self, id: i64) -> bool {
-        super::may_refuse(id)
-    }
-
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
         self.drop_watches(cx);

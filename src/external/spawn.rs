@@ -130,14 +130,16 @@ impl Spec {
         let id_of = |id: u16, group: bool| -> Result<Option<u32>> {
             match o.raw(id) {
                 None | Some(Value::Undefined) => Ok(None),
-                Some(v) => catalog::run_as(v, group).map(Some).map_err(|why| {
-                    let name = if group {
-                        "EXTERNAL_GROUP"
-                    } else {
-                        "EXTERNAL_USER"
-                    };
-                    fail(format!("{name}: {why}"))
-                }),
+                Some(v) => crate::options::validate::external::run_as(v, group)
+                    .map(Some)
+                    .map_err(|why| {
+                        let name = if group {
+                            "EXTERNAL_GROUP"
+                        } else {
+                            "EXTERNAL_USER"
+                        };
+                        fail(format!("{name}: {why}"))
+                    }),
             }
         };
         let uid = id_of(opt::EXTERNAL_USER, false)?;
@@ -173,7 +175,11 @@ impl Spec {
             files: positive(opt::EXTERNAL_FILE_LIMIT).map(|n| n as u64),
             priority: match o.int(opt::EXTERNAL_PRIORITY, mode) {
                 0 => None,
-                n => Some(n.clamp(-20, 19) as i32),
+                n => {
+                    let (lo, hi) = catalog::int_range(opt::EXTERNAL_PRIORITY)
+                        .expect("EXTERNAL_PRIORITY is an int range");
+                    Some(n.clamp(lo, hi) as i32)
+                }
             },
             child_uid: uid,
         };

@@ -3,6 +3,9 @@
 
 use std::ffi::{c_char, CString};
 
+use super::castable::{
+    free_box, to_boxed_mut_ptr, to_const_ptr, try_ref_from_ptr, Castable, OwnershipBox,
+};
 use super::values::UnisockValue;
 use super::{boundary, boundary_value, put, with_context};
 use crate::core::{Event, EventKind};
@@ -14,9 +17,13 @@ pub struct UnisockEvent {
     addr: Option<CString>,
 }
 
+impl Castable for UnisockEvent {
+    type Ownership = OwnershipBox;
+    type RustType = UnisockEvent;
+}
+
 fn event_ref<'a>(e: *const UnisockEvent) -> Option<&'a UnisockEvent> {
-    // SAFETY: NULL or a pointer from unisock_next_event not yet freed (documented).
-    unsafe { e.as_ref() }
+    try_ref_from_ptr(e)
 }
 
 /// The reactor's file descriptor into `*out` (non-blocking): add it to the
@@ -59,7 +66,7 @@ pub extern "C" fn unisock_next_event(out: *mut *mut UnisockEvent) -> ResultCode 
                     .addr
                     .as_ref()
                     .map(|a| CString::new(a.replace('\0', "")).unwrap_or_default());
-                Box::into_raw(Box::new(UnisockEvent { event, addr }))
+                to_boxed_mut_ptr::<UnisockEvent>(UnisockEvent { event, addr })
             }
             None => std::ptr::null_mut(),
         };
@@ -88,7 +95,7 @@ pub extern "C" fn unisock_event_data(e: *const UnisockEvent) -> *const UnisockVa
     boundary_value(std::ptr::null(), || {
         event_ref(e)
             .and_then(|e| e.event.data.as_ref())
-            .map_or(std::ptr::null(), |v| v as *const _ as *const UnisockValue)
+            .map_or(std::ptr::null(), to_const_ptr::<UnisockValue>)
     })
 }
 
@@ -120,10 +127,7 @@ pub extern "C" fn unisock_event_addr(e: *const UnisockEvent) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn unisock_event_free(e: *mut UnisockEvent) {
     let _ = boundary(|| {
-        if !e.is_null() {
-            // SAFETY: from Box::into_raw in unisock_next_event, freed once (documented).
-            drop(unsafe { Box::from_raw(e) });
-        }
+        free_box(e);
         Ok(ResultCode::Ok)
     });
 }

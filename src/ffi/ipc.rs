@@ -131,6 +131,7 @@ pub extern "C" fn unisock_ipc_encode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ffi::castable::{to_const_ptr, try_box_from_ptr};
     use std::ptr;
 
     const BUS: *const c_char = b"bus\0".as_ptr() as *const c_char;
@@ -139,16 +140,14 @@ mod tests {
         let mut out: *mut UnisockValue = ptr::null_mut();
         let mut n = usize::MAX;
         let rc = unisock_ipc_decode(b.as_ptr(), b.len(), BUS, &mut out, &mut n);
-        // SAFETY (test): a value this library boxed for the caller.
-        let v = (!out.is_null()).then(|| *unsafe { Box::from_raw(out as *mut Value) });
+        let v = try_box_from_ptr(out).map(|b| *b);
         (rc, v, n)
     }
 
     fn enc(m: &Value) -> (ResultCode, Option<Value>) {
         let mut out: *mut UnisockValue = ptr::null_mut();
-        let rc = unisock_ipc_encode(BUS, m as *const Value as *const UnisockValue, &mut out);
-        // SAFETY (test): as in `dec`.
-        let v = (!out.is_null()).then(|| *unsafe { Box::from_raw(out as *mut Value) });
+        let rc = unisock_ipc_encode(BUS, to_const_ptr::<UnisockValue>(m), &mut out);
+        let v = try_box_from_ptr(out).map(|b| *b);
         (rc, v)
     }
 

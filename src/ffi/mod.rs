@@ -17,6 +17,7 @@
 //! contract (validity, lifetime) for C callers, for whom `unsafe` means nothing.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod castable;
 pub mod catalog;
 pub mod events;
 pub mod external;

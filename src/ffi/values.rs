@@ -5,6 +5,10 @@
 
 use std::ffi::c_char;
 
+use super::castable::{
+    to_boxed_mut_ptr, to_const_ptr, try_box_from_ptr, try_mut_from_ptr, try_ref_from_ptr, Castable,
+    OwnershipBox,
+};
 use super::{boundary, c_bytes, put};
 use crate::error::{Error, Result, ResultCode};
 use crate::value::Value;
@@ -13,6 +17,11 @@ use crate::value::Value;
 /// pointers to [`Value`]; this zero-sized marker only names the type for C.
 pub struct UnisockValue {
     _private: [u8; 0],
+}
+
+impl Castable for UnisockValue {
+    type Ownership = OwnershipBox;
+    type RustType = Value;
 }
 
 /// The kind of a value.
@@ -65,7 +74,7 @@ fn too_deep() -> Error {
 }
 
 fn boxed(v: Value) -> *mut UnisockValue {
-    Box::into_raw(Box::new(v)) as *mut UnisockValue
+    to_boxed_mut_ptr::<UnisockValue>(v)
 }
 
 /// Hands `v` to the caller through `out` (checked first, so nothing leaks
@@ -79,29 +88,20 @@ pub(crate) fn put_value(out: *mut *mut UnisockValue, v: Value) -> Result<ResultC
 }
 
 pub(crate) fn borrow<'a>(p: *const UnisockValue, name: &str) -> Result<&'a Value> {
-    // SAFETY: the caller passes NULL or a pointer obtained from this library
-    // that has not been freed (documented contract); NULL is checked by as_ref.
-    unsafe { (p as *const Value).as_ref() }
+    try_ref_from_ptr(p)
         .ok_or_else(|| Error::new(ResultCode::NullParameter, format!("{name} is NULL")))
 }
 
 fn borrow_mut<'a>(p: *mut UnisockValue, name: &str) -> Result<&'a mut Value> {
-    // SAFETY: as `borrow`; the caller owns the value and no other reference to it is live.
-    unsafe { (p as *mut Value).as_mut() }
+    try_mut_from_ptr(p)
         .ok_or_else(|| Error::new(ResultCode::NullParameter, format!("{name} is NULL")))
 }
 
 /// Takes back ownership of a value handed to a consuming function.
 fn take(p: *mut UnisockValue, name: &str) -> Result<Value> {
-    if p.is_null() {
-        return Err(Error::new(
-            ResultCode::NullParameter,
-            format!("{name} is NULL"),
-        ));
-    }
-    // SAFETY: non-null, created by `boxed` and owned by the caller, who hands
-    // ownership over with this call (documented).
-    Ok(*unsafe { Box::from_raw(p as *mut Value) })
+    try_box_from_ptr(p)
+        .map(|b| *b)
+        .ok_or_else(|| Error::new(ResultCode::NullParameter, format!("{name} is NULL")))
 }
 
 fn new_value(out: *mut *mut UnisockValue, v: Value) -> ResultCode {
@@ -355,7 +355,7 @@ pub extern "C" fn unisock_value_array_get(
             let item = a
                 .get(index)
                 .ok_or_else(|| Error::code(ResultCode::IndexOutOfRange))?;
-            put(out, item as *const Value as *const UnisockValue, "out").map(|_| ResultCode::Ok)
+            put(out, to_const_ptr::<UnisockValue>(item), "out").map(|_| ResultCode::Ok)
         }
         other => Err(wrong_kind("an array", other)),
     })
@@ -377,8 +377,8 @@ pub extern "C" fn unisock_value_mapping_get(
             if key.is_null() || val.is_null() {
                 return Err(Error::new(ResultCode::NullParameter, "key or val is NULL"));
             }
-            put(key, k as *const Value as *const UnisockValue, "key")?;
-            put(val, x as *const Value as *const UnisockValue, "val")?;
+            put(key, to_const_ptr::<UnisockValue>(k), "key")?;
+            put(val, to_const_ptr::<UnisockValue>(x), "val")?;
             Ok(ResultCode::Ok)
         }
         other => Err(wrong_kind("a mapping", other)),

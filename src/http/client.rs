@@ -835,7 +835,7 @@ impl Endpoint for HttpClient {
         if target.tls {
             // Fail now, not after connecting, when the TLS settings cannot work.
             let o = &cx.core.options;
-            use crate::tls::{SO_TLS_CERT, SO_TLS_KEY};
+            use crate::options::ids::{SO_TLS_CERT, SO_TLS_KEY};
             match (o.string(SO_TLS_CERT), o.string(SO_TLS_KEY)) {
                 (Some(_), None) | (None, Some(_)) => {
                     return Err(Error::new(
@@ -984,10 +984,6 @@ impl Endpoint for HttpClient {
             }
             _ => Ok(ResultCode::Ok),
         }
-    }
-
-    fn may_refuse(&self, id: i64) -> bool {
-        super::may_refuse(id)
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {

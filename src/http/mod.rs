@@ -20,22 +20,8 @@ use crate::core::{Cx, Endpoint};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 
-/// The option ids this family reads.
-pub mod opt {
-    pub const SO_IDLE_TIMEOUT: u16 = 15;
-    pub const SO_MAX_CONNECTIONS: u16 = 16;
-    pub const SO_MAX_BUFFERED: u16 = 17;
-    pub const SO_HTTP_HEADERS: u16 = 100;
-    pub const SO_HTTP_METHOD: u16 = 101;
-    pub const SO_HTTP_URL: u16 = 102;
-    pub const SO_HTTP_BODY: u16 = 103;
-    pub const SO_HTTP_TIMEOUT: u16 = 104;
-    pub const SO_HTTP_USER_AGENT: u16 = 105;
-    pub const SO_HTTP_FOLLOW_REDIRECTS: u16 = 106;
-    pub const SO_HTTP_MAX_REDIRECTS: u16 = 107;
-    pub const SO_HTTP_CONNECT_TIMEOUT: u16 = 108;
-    pub const SO_HTTP_READ_TIMEOUT: u16 = 109;
-}
+/// The option ids (generated from the catalog).
+pub(crate) use crate::options::ids as opt;
 
 /// A timeout option's value (milliseconds; 0 and below: none).
 fn ms(cx: &Cx, id: u16, mode: u8) -> std::time::Duration {
@@ -61,29 +47,22 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     }
 }
 
-/// The options an HTTP endpoint's `option_set` may refuse (see
-/// `refuse_unbuilt` and `check_tls_files`).
-pub fn may_refuse(id: i64) -> bool {
-    matches!(id, 3 | 4 | 10 | 200..=209 | 300..=309)
-}
-
 /// Refuses the response-cache (200–209) and front-server (300–309) options:
 /// the catalog accepts them on HTTP modes, but their families are not built
-/// yet, and storing a setting that does nothing would be a silent no-op.
+/// yet (`Family::not_built`), and storing a setting that does nothing would
+/// be a silent no-op.
 pub fn refuse_unbuilt(id: u16) -> Result<()> {
-    let family = match id {
-        200..=209 => "the response cache (options 200-209)",
-        300..=309 => "the Apache/nginx integration (options 300-309)",
-        _ => return Ok(()),
-    };
-    Err(crate::options::validate::not_built_yet(id, family))
+    match crate::options::Family::of(id).not_built() {
+        Some(family) => Err(crate::options::validate::not_built_yet(id, family)),
+        None => Ok(()),
+    }
 }
 
 /// Checks SO_TLS_CERT / SO_TLS_KEY / SO_TLS_CA files when one is set, so a
 /// wrong path or a key that does not match the certificate is an error at
 /// socket_set_option time rather than at listen or connect.
 pub fn check_tls_files(cx: &Cx, id: u16) -> Result<()> {
-    use crate::tls::{SO_TLS_CA, SO_TLS_CERT, SO_TLS_KEY};
+    use crate::options::ids::{SO_TLS_CA, SO_TLS_CERT, SO_TLS_KEY};
     let opts = &cx.core.options;
     // The code is kept: EESECURITY for a file outside the policy's tls_dirs.
     let with_name = |e: Error, name: &str| {

@@ -703,10 +703,6 @@ impl Endpoint for HttpServer {
         Ok(result)
     }
 
-    fn may_refuse(&self, id: i64) -> bool {
-        super::may_refuse(id)
-    }
-
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
         super::refuse_unbuilt(id)?;
         if let Sock::Connected(conn) = &self.sock {

@@ -24,27 +24,8 @@ use crate::value::Value;
 const MODE_SERVER: u8 = modes::IPC_SERVER;
 const MODE_CLIENT: u8 = modes::IPC_CLIENT;
 
-/// The option ids this family reads.
-pub(crate) mod opt {
-    pub(crate) const SO_IDLE_TIMEOUT: u16 = 15;
-    pub(crate) const SO_MAX_CONNECTIONS: u16 = 16;
-    pub(crate) const SO_MAX_BUFFERED: u16 = 17;
-    pub(crate) const SO_SEND_TIMEOUT: u16 = 19;
-    pub(crate) const IPC_EVENT_NAME: u16 = 440;
-    pub(crate) const IPC_TRANSPORT: u16 = 441;
-    pub(crate) const IPC_SOCKET_DIR: u16 = 442;
-    pub(crate) const IPC_PERMISSIONS: u16 = 443;
-    pub(crate) const IPC_AUTO_REMOVE: u16 = 444;
-    pub(crate) const IPC_HOST: u16 = 445;
-    pub(crate) const IPC_PORT_RANGE: u16 = 446;
-    pub(crate) const IPC_MAX_CONNECTIONS: u16 = 447;
-    pub(crate) const IPC_QUEUE_SIZE: u16 = 448;
-    pub(crate) const IPC_ALLOW_CLIENT_SEND: u16 = 449;
-    pub(crate) const IPC_AUTO_RECONNECT: u16 = 450;
-    pub(crate) const IPC_RECONNECT_DELAY: u16 = 451;
-    pub(crate) const IPC_TIMEZONE: u16 = 452;
-    pub(crate) const IPC_CLIENTS: u16 = 453;
-}
+/// The option ids (generated from the catalog).
+pub(crate) use crate::options::ids as opt;
 
 /// The endpoint for a new socket of an IPC mode.
 pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {

@@ -25,15 +25,12 @@ use crate::core::addr::{self, Target};
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
+use crate::options::ids::{SO_IDLE_TIMEOUT, SO_MAX_BUFFERED, SO_MAX_CONNECTIONS, SO_SEND_TIMEOUT};
+use crate::options::store::OptionStore;
 use crate::reactor::{CompletionKind, Readiness};
 use crate::transport::listener::{self, Incoming, Listener, Ticket};
 use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
 use crate::value::Value;
-
-const SO_IDLE_TIMEOUT: u16 = 15;
-const SO_MAX_CONNECTIONS: u16 = 16;
-const SO_MAX_BUFFERED: u16 = 17;
-const SO_SEND_TIMEOUT: u16 = 19;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
 const READ_ROUND: usize = 1 << 20;
@@ -58,8 +55,43 @@ enum Sock {
     Accepted(Incoming),
 }
 
+/// The options a stream socket acts on, read from its store when the
+/// endpoint is made (defaults), when an accepted connection starts (the
+/// listener's, which the core copies), and again whenever one of them is
+/// set (`option_set`), so every use sees the value the store holds then.
+#[derive(Clone, Copy, Debug)]
+struct StreamConfig {
+    /// SO_IDLE_TIMEOUT, ms (0 = none).
+    idle_timeout: i64,
+    /// SO_MAX_CONNECTIONS of a listener.
+    max_connections: i64,
+    /// SO_MAX_BUFFERED, bytes: queued output, and the longest MUD frame.
+    max_buffered: i64,
+    /// SO_SEND_TIMEOUT, ms (0 = none).
+    send_timeout: i64,
+}
+
+impl StreamConfig {
+    const IDS: [u16; 4] = [
+        SO_IDLE_TIMEOUT,
+        SO_MAX_CONNECTIONS,
+        SO_MAX_BUFFERED,
+        SO_SEND_TIMEOUT,
+    ];
+
+    fn read(o: &OptionStore, mode: u8) -> StreamConfig {
+        StreamConfig {
+            idle_timeout: o.int(SO_IDLE_TIMEOUT, mode),
+            max_connections: o.int(SO_MAX_CONNECTIONS, mode),
+            max_buffered: o.int(SO_MAX_BUFFERED, mode),
+            send_timeout: o.int(SO_SEND_TIMEOUT, mode),
+        }
+    }
+}
+
 pub struct Stream {
     mode: u8,
+    cfg: StreamConfig,
     sock: Sock,
     text: Utf8Chunker,
     mud: MudDecoder,
@@ -81,6 +113,7 @@ impl Stream {
     pub fn new(mode: u8) -> Stream {
         Stream {
             mode,
+            cfg: StreamConfig::read(&OptionStore::default(), mode),
             sock: Sock::None,
             text: Utf8Chunker::default(),
             mud: MudDecoder::default(),
@@ -117,11 +150,8 @@ impl Stream {
     /// no deadline, as upstream). A stream handed over by the driver
     /// (external_start) talks to a local child, not a remote peer: none.
     fn send_limit(&self) -> impl FnOnce(&Cx) -> Option<Duration> {
-        let (mode, adopted) = (self.mode, self.adopted);
-        move |cx| {
-            let ms = cx.core.options.int(SO_SEND_TIMEOUT, mode);
-            (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
-        }
+        let (ms, adopted) = (self.cfg.send_timeout, self.adopted);
+        move |_| (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
     }
 
     /// Arms the no-progress deadline while output is queued (runs after
@@ -192,7 +222,7 @@ impl Stream {
 
     /// Reads, delivers and flushes as readiness allows.
     fn pump(&mut self, cx: &mut Cx, readable: bool, writable: bool) {
-        let max_frame = cx.core.options.int(SO_MAX_BUFFERED, self.mode) as usize;
+        let max_frame = self.cfg.max_buffered as usize;
         let mode = self.mode;
         let Sock::Connected(conn) = &mut self.sock else {
             return;
@@ -350,7 +380,7 @@ impl Endpoint for Stream {
         let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Err(Error::code(ResultCode::EeNoaddr));
         };
-        let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let max = self.cfg.max_buffered.max(0) as usize;
         // Over SO_MAX_CONNECTIONS a connection is closed at once.
         match Listener::listen(cx, s, self.mode, 128, tls, max, None) {
             Ok(l) => self.sock = Sock::Listening(Box::new(l)),
@@ -367,9 +397,11 @@ impl Endpoint for Stream {
             Sock::Listening(l) => Some(&mut **l),
             _ => None,
         };
-        let mode = self.mode;
+        let (mode, cfg) = (self.mode, self.cfg);
         Listener::accept(l, |incoming, ticket| {
             let mut child = Stream::new(mode);
+            // The core gives the child a copy of the listener's options.
+            child.cfg = cfg;
             child._ticket = Some(ticket);
             child.sock = Sock::Accepted(incoming);
             Box::new(child)
@@ -389,7 +421,7 @@ impl Endpoint for Stream {
         let strict = !self.adopted;
         let conn = Conn::accepted(cx, incoming, self.mode, strict)?;
         self.sock = Sock::Connected(conn);
-        let idle = cx.core.options.int(SO_IDLE_TIMEOUT, self.mode);
+        let idle = self.cfg.idle_timeout;
         if idle > 0 {
             let at = self.last_activity + Duration::from_millis(idle as u64);
             self.idle_timer.arm(cx, at, TIMER_IDLE);
@@ -458,7 +490,7 @@ impl Endpoint for Stream {
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         match &mut self.sock {
             Sock::Listening(l) => {
-                let max = cx.core.options.int(SO_MAX_CONNECTIONS, self.mode).max(1) as usize;
+                let max = self.cfg.max_connections.max(1) as usize;
                 l.ready(cx, r.token, max);
             }
             Sock::Connected(_) => {
@@ -480,9 +512,7 @@ impl Endpoint for Stream {
             TIMER_READ_MORE => self.pump(cx, true, false),
             TIMER_IDLE => {
                 self.idle_timer.forget();
-                let idle = Duration::from_millis(
-                    cx.core.options.int(SO_IDLE_TIMEOUT, self.mode).max(0) as u64,
-                );
+                let idle = Duration::from_millis(self.cfg.idle_timeout.max(0) as u64);
                 if idle.is_zero() {
                     return;
                 }
@@ -538,7 +568,7 @@ impl Endpoint for Stream {
         if bytes.is_empty() {
             return Ok(ResultCode::Ok);
         }
-        let max = cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let max = self.cfg.max_buffered.max(0) as usize;
         let Some(conn) = self.conn() else {
             return Err(Error::code(ResultCode::EeNotconn));
         };
@@ -568,10 +598,13 @@ impl Endpoint for Stream {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        if StreamConfig::IDS.contains(&id) {
+            self.cfg = StreamConfig::read(&cx.core.options, self.mode);
+        }
         match (&self.sock, id) {
             (Sock::Connected(conn), _) => conn.option_changed(id, &cx.core.options, self.mode),
             (Sock::Listening(l), SO_MAX_BUFFERED) => {
-                l.set_max_buffered(cx.core.options.int(SO_MAX_BUFFERED, self.mode).max(0) as usize)
+                l.set_max_buffered(self.cfg.max_buffered.max(0) as usize)
             }
             _ => {}
         }

@@ -7,6 +7,7 @@
 //! it consumes from the socket's [`store::OptionStore`].
 
 pub mod catalog;
+pub mod ids;
 pub mod store;
 pub mod validate;
 
@@ -79,6 +80,52 @@ pub enum Access {
     Secret,
     /// Never accepted (SO_INVALID).
     Invalid,
+}
+
+/// Which part of unisock an option belongs to: the catalog's sections by id
+/// range (spec/options.md). Cache and Apache are features of the HTTP modes,
+/// not mode families; TLS options sit in the core range but are read by
+/// `src/tls`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Core,
+    Tls,
+    Http,
+    Rest,
+    WebSocket,
+    Mqtt,
+    External,
+    Cache,
+    Apache,
+    Ipc,
+}
+
+impl Family {
+    /// The family of option `id`, from the spec's id ranges.
+    pub const fn of(id: u16) -> Family {
+        match id {
+            1..=4 | 10 => Family::Tls,
+            0..=99 => Family::Core,
+            100..=109 => Family::Http,
+            110..=119 => Family::Rest,
+            120..=129 => Family::WebSocket,
+            130..=139 => Family::Mqtt,
+            140..=199 => Family::External,
+            200..=299 => Family::Cache,
+            300..=399 => Family::Apache,
+            _ => Family::Ipc,
+        }
+    }
+
+    /// For a family whose options some built modes accept although the
+    /// family itself is not built yet: how the refusal names it.
+    pub const fn not_built(self) -> Option<&'static str> {
+        match self {
+            Family::Cache => Some("the response cache (options 200-209)"),
+            Family::Apache => Some("the Apache/nginx integration (options 300-309)"),
+            _ => None,
+        }
+    }
 }
 
 /// When an option may change.
@@ -167,8 +214,14 @@ pub struct OptionDef {
     /// "an int in 1000..300000 (ms)".
     pub wants: &'static str,
     pub modes: ModeSet,
+    /// The part of unisock that reads it (from the id range).
+    pub family: Family,
     pub access: Access,
     pub when: When,
+    /// The family may refuse it after it was stored (`Endpoint::option_set`
+    /// fails): the core then keeps the previous value to put back. Options
+    /// of a family not built yet are refusable (they are refused).
+    pub refusable: bool,
     /// Setting appends the (validated) value to an array the store keeps;
     /// getting returns that array (REST_ADD_ROUTE).
     pub append: bool,

@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 use super::fs::{self, Last};
 use super::{current, Denied, Dirs};
 use crate::error::{Error, Result, ResultCode};
+use crate::options::ids::{
+    EXTERNAL_COMMAND, EXTERNAL_ENV, EXTERNAL_GROUP, EXTERNAL_SHELL, EXTERNAL_STDERR_MODE,
+    EXTERNAL_STDIN_MODE, EXTERNAL_STDOUT_MODE, EXTERNAL_USER, EXTERNAL_WATCH_PATH, IPC_SOCKET_DIR,
+    SO_TLS_CA, SO_TLS_CERT, SO_TLS_KEY,
+};
 use crate::value::Value;
 
 /// Most bytes read from a TLS file (a CA bundle of the whole web is ~250 KiB).
@@ -26,7 +31,19 @@ fn security(verb: &str, msg: &str) -> Error {
 pub fn gates(id: u16) -> bool {
     matches!(
         id,
-        3 | 4 | 10 | 140 | 142 | 143 | 145 | 146 | 150 | 151 | 152 | 153 | 442
+        SO_TLS_CERT
+            | SO_TLS_KEY
+            | SO_TLS_CA
+            | EXTERNAL_COMMAND
+            | EXTERNAL_ENV
+            | EXTERNAL_WATCH_PATH
+            | EXTERNAL_USER
+            | EXTERNAL_GROUP
+            | EXTERNAL_STDIN_MODE
+            | EXTERNAL_STDOUT_MODE
+            | EXTERNAL_STDERR_MODE
+            | EXTERNAL_SHELL
+            | IPC_SOCKET_DIR
     )
 }
 
@@ -68,27 +85,29 @@ pub fn option(id: u16, name: &str, value: &Value) -> Result<()> {
         _ => Ok(()),
     };
     match (id, value) {
-        (3 | 4 | 10, Value::Str(s)) => path(Dirs::Tls, s, false),
-        (442, Value::Str(s)) => path(Dirs::Socket, s, false),
-        (143, Value::Str(s)) => path(Dirs::Watch, watch_base(s), false),
-        (143, Value::Array(a)) => a
+        (SO_TLS_CERT | SO_TLS_KEY | SO_TLS_CA, Value::Str(s)) => path(Dirs::Tls, s, false),
+        (IPC_SOCKET_DIR, Value::Str(s)) => path(Dirs::Socket, s, false),
+        (EXTERNAL_WATCH_PATH, Value::Str(s)) => path(Dirs::Watch, watch_base(s), false),
+        (EXTERNAL_WATCH_PATH, Value::Array(a)) => a
             .iter()
             .filter_map(Value::as_str)
             .try_for_each(|s| path(Dirs::Watch, watch_base(s), false)),
-        (150..=152, Value::Str(s)) => match stdio_file(s) {
-            Some(f) => path(Dirs::File, f, id != 150),
+        (EXTERNAL_STDIN_MODE..=EXTERNAL_STDERR_MODE, Value::Str(s)) => match stdio_file(s) {
+            Some(f) => path(Dirs::File, f, id != EXTERNAL_STDIN_MODE),
             None => Ok(()),
         },
         // With a shell allowed any command line may run; else it must be
         // an allowed executable (the start checks again, with the shell).
-        (140, Value::Str(s)) if !p.allows_shell() => match p.check_command(s) {
+        (EXTERNAL_COMMAND, Value::Str(s)) if !p.allows_shell() => match p.check_command(s) {
             Err(Denied::Policy(m)) => Err(security(verb, &m)),
             _ => Ok(()),
         },
-        (153, v) if !matches!(v, Value::Int(0)) => p.check_shell().map_err(|m| security(verb, &m)),
-        (145 | 146, v) => {
-            let group = id == 146;
-            let Ok(n) = crate::options::catalog::run_as(v, group) else {
+        (EXTERNAL_SHELL, v) if !matches!(v, Value::Int(0)) => {
+            p.check_shell().map_err(|m| security(verb, &m))
+        }
+        (EXTERNAL_USER | EXTERNAL_GROUP, v) => {
+            let group = id == EXTERNAL_GROUP;
+            let Ok(n) = crate::options::validate::external::run_as(v, group) else {
                 return Ok(()); // validation said why already
             };
             let asked = match v {
@@ -102,7 +121,7 @@ pub fn option(id: u16, name: &str, value: &Value) -> Result<()> {
             };
             r.map_err(|m| security(verb, &m))
         }
-        (142, Value::Mapping(m)) => {
+        (EXTERNAL_ENV, Value::Mapping(m)) => {
             m.iter()
                 .try_for_each(|(k, v)| match (k.as_str(), v.as_str()) {
                     (Some(k), Some(v)) => p.check_env(k, v).map_err(|m| security(verb, &m)),

@@ -16,13 +16,10 @@ use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
 use crate::error::{Error, Result, ResultCode};
+use crate::options::ids::{
+    SO_TLS_CA, SO_TLS_CERT, SO_TLS_KEY, SO_TLS_SNI_HOSTNAME, SO_TLS_VERIFY_PEER,
+};
 use crate::options::store::OptionStore;
-
-pub const SO_TLS_VERIFY_PEER: u16 = 1;
-pub const SO_TLS_SNI_HOSTNAME: u16 = 2;
-pub const SO_TLS_CERT: u16 = 3;
-pub const SO_TLS_KEY: u16 = 4;
-pub const SO_TLS_CA: u16 = 10;
 
 fn provider() -> Arc<CryptoProvider> {
     static P: OnceLock<Arc<CryptoProvider>> = OnceLock::new();

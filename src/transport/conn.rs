@@ -475,7 +475,7 @@ impl Conn {
         host: &str,
     ) -> Result<()> {
         let host = opts
-            .string(crate::tls::SO_TLS_SNI_HOSTNAME)
+            .string(crate::options::ids::SO_TLS_SNI_HOSTNAME)
             .unwrap_or(host)
             .to_string();
         let cfg = crate::tls::client_config(opts, mode, alpn)?;

@@ -10,12 +10,8 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::core::{Cx, State};
 use crate::error::{Error, Result, ResultCode};
+use crate::options::ids::{SO_KEEPALIVE, SO_NODELAY, SO_RCVBUF, SO_SNDBUF};
 use crate::options::store::OptionStore;
-
-pub const SO_KEEPALIVE: u16 = 11;
-pub const SO_NODELAY: u16 = 12;
-pub const SO_RCVBUF: u16 = 13;
-pub const SO_SNDBUF: u16 = 14;
 
 /// A new non-blocking socket for `addr`'s family. IPv6 sockets are dual-stack.
 pub fn new_socket(addr: &SocketAddr, udp: bool) -> Result<Socket> {

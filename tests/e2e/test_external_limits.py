@@ -2,7 +2,7 @@
 child's own where one is writable (v1 here; v2 elsewhere), else the rlimit fallbacks (forced
 with UNISOCK_EXTERNAL_CGROUPS=off); the "limit" exit reason; external_set_resource_limits on a
 running process; the "limits" report of external_get_process_stats. options.md 155-157,
-docs/modes/external.md "Limits". (src/external/limits.rs's own tests go further.)
+docs/modes/external.md "Limits". (src/external/limits/tests.rs goes further.)
 
 The CPU test measures the child's CPU use over a 3 s window: the limit is what is measured.
 """

@@ -1,6 +1,6 @@
 """EXTERNAL_SANDBOX (158) through the harness: each escape fails inside the sandbox and works
 without it, so the sandbox is what stopped it; external_get_process_stats reports each layer.
-options.md 158, docs/modes/external.md "Sandbox". (src/external/sandbox.rs's own tests check
+options.md 158, docs/modes/external.md "Sandbox". (src/external/sandbox/tests.rs checks
 each layer in more detail.)
 """
 import os

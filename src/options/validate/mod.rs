@@ -1,6 +1,21 @@
 //! Validation of one option value against its catalog row, producing the
 //! error text of `spec/options.md`:
 //! `socket_set_option: SO_HTTP_TIMEOUT (104) wants an int in 1000..300000 (ms), got 5`.
+//!
+//! The custom checks the catalog's rows name live one file per family
+//! (`tls`, `http`, `rest`, `websocket`, `mqtt`, `external`, `cache`,
+//! `apache`, `ipc`), with the helpers they share in `fields`.
+
+pub mod apache;
+pub mod cache;
+pub mod external;
+pub(crate) mod fields;
+pub mod http;
+pub mod ipc;
+pub mod mqtt;
+pub mod rest;
+pub mod tls;
+pub mod websocket;
 
 use super::{catalog, Access, Check, OptionDef};
 use crate::error::{Error, ResultCode};
