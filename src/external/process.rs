@@ -42,6 +42,7 @@ use crate::core::{Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::{CompletionKind, Readiness};
+use crate::transport::OutQueue;
 use crate::value::Value;
 
 const TIMER_TIMEOUT: u64 = 1;
@@ -138,7 +139,7 @@ enum Hold {
 struct Input {
     tx: Sender,
     token: Token,
-    queue: VecDeque<u8>,
+    queue: OutQueue,
     /// ([ "eof": 1 ]) was written: close after the queue is out.
     eof: bool,
 }
@@ -516,7 +517,7 @@ impl Process {
                 self.stdin = Some(Input {
                     tx,
                     token,
-                    queue: VecDeque::new(),
+                    queue: OutQueue::default(),
                     eof: false,
                 });
             }
@@ -1145,23 +1146,12 @@ impl Process {
         let Some(s) = &mut self.stdin else {
             return Ok(());
         };
-        while !s.queue.is_empty() {
-            let (a, _) = s.queue.as_slices();
-            match sys::without_sigpipe(|| s.tx.write(a)) {
-                Ok(n) => {
-                    s.queue.drain(..n);
-                    cx.core.stats.bytes_out += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.close_stdin(cx, "the process closed its stdin");
-                    return Err(e);
-                }
-            }
-        }
-        if s.queue.is_empty() && s.queue.capacity() > 256 * 1024 {
-            s.queue = VecDeque::new();
+        let tx = &mut s.tx;
+        let (n, r) = s.queue.write_with(|b| sys::without_sigpipe(|| tx.write(b)));
+        cx.core.stats.bytes_out += n as u64;
+        if let Err(e) = r {
+            self.close_stdin(cx, "the process closed its stdin");
+            return Err(e);
         }
         if s.queue.is_empty() && s.eof {
             self.close_stdin(cx, "stdin was closed with ([ \"eof\": 1 ])");
@@ -1428,7 +1418,7 @@ impl Endpoint for Process {
                 ),
             ));
         }
-        s.queue.extend(bytes);
+        s.queue.push(bytes);
         cx.core.stats.messages_out += 1;
         if let Err(e) = self.flush(cx) {
             return Err(Error::new(

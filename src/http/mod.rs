@@ -23,6 +23,18 @@ use crate::modes;
 /// The option ids (generated from the catalog).
 pub(crate) use crate::options::ids as opt;
 
+/// A timeout option's value (milliseconds; 0 and below: none).
+fn ms(cx: &Cx, id: u16, mode: u8) -> std::time::Duration {
+    std::time::Duration::from_millis(cx.core.options.int(id, mode).max(0) as u64)
+}
+
+/// The no-progress deadline of queued output, both sides: SO_HTTP_READ_TIMEOUT,
+/// the "between bytes" deadline, applied in this direction too (bytes
+/// arriving meanwhile do not count as the output's progress).
+fn send_limit(mode: u8) -> impl FnOnce(&Cx) -> Option<std::time::Duration> {
+    move |cx| Some(ms(cx, opt::SO_HTTP_READ_TIMEOUT, mode))
+}
+
 /// The endpoint for a new socket of an HTTP mode.
 pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     match mode {

@@ -43,25 +43,20 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Token};
-use socket2::{SockRef, Socket};
+use socket2::Socket;
 
 use super::request_parser::{Parsed, Reject, RequestParser};
 use super::response_writer::{self, Answering};
-use super::{opt, request_mapping};
+use super::{ms, opt, request_mapping, send_limit};
 use crate::core::addr;
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State, CLOSED_BY_PEER};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::Readiness;
-use crate::transport::linger::Lingering;
-use crate::transport::output::Budget;
-use crate::transport::{tcp, Conn, ReadEnd};
+use crate::transport::listener::{self, Incoming, Listener, Refusal, Ticket};
+use crate::transport::{tcp, Conn, Deadline, ReadEnd};
 use crate::value::Value;
 
 /// Most requests a connection may have waiting for LPC replies.
@@ -88,24 +83,12 @@ enum Read {
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-struct Listener {
-    listener: TcpListener,
-    token: Token,
-    waiting: VecDeque<(TcpStream, SocketAddr)>,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    /// Connections turned away over SO_MAX_CONNECTIONS, kept open briefly
-    /// so that the 503 is read before the close.
-    refused: Lingering<TcpStream>,
-    /// What the accepted connections queue together.
-    budget: Budget,
-}
-
 enum Sock {
     None,
     Bound(Socket),
     Listening(Box<Listener>),
     /// Accepted, not yet given its id by `attach`.
-    Accepted(TcpStream, Option<Arc<rustls::ServerConfig>>),
+    Accepted(Incoming),
     Connected(Box<Conn>),
 }
 
@@ -121,11 +104,8 @@ struct Slot {
 pub struct HttpServer {
     mode: u8,
     sock: Sock,
-    /// Live connections of a listener (shared with the ones it accepted).
-    live: Arc<AtomicUsize>,
-    counted: Option<Arc<AtomicUsize>>,
-    /// An accepted connection's share of its listener's output budget.
-    budget: Option<Budget>,
+    /// An accepted connection: counted among its listener's live ones.
+    _ticket: Option<Ticket>,
     peer_text: String,
     inbuf: Vec<u8>,
     parser: RequestParser,
@@ -133,8 +113,6 @@ pub struct HttpServer {
     next_request_id: i64,
     /// A 100 Continue is owed once the replies before it are out.
     continue_owed: bool,
-    /// Output waits; the write callback is owed once it drains.
-    blocked: bool,
     /// The server will close once its output is out.
     close_after: bool,
     /// Why it will (close_cb's reason): the client closed its side, or the
@@ -148,21 +126,10 @@ pub struct HttpServer {
     request_bytes: bool,
     last_byte: Instant,
     last_activity: Instant,
-    timer_at: Option<Instant>,
+    /// TIMER_CHECK, armed for the earliest of the deadlines.
+    timer: Deadline,
     /// The server was holding the current request up when last looked at.
     held: bool,
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        if let Some(c) = self.counted.take() {
-            c.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
-fn ms(cx: &Cx, id: u16, mode: u8) -> Duration {
-    Duration::from_millis(cx.core.options.int(id, mode).max(0) as u64)
 }
 
 impl HttpServer {
@@ -171,16 +138,13 @@ impl HttpServer {
         HttpServer {
             mode,
             sock: Sock::None,
-            live: Arc::new(AtomicUsize::new(0)),
-            counted: None,
-            budget: None,
+            _ticket: None,
             peer_text: String::new(),
             inbuf: Vec::new(),
             parser: RequestParser::default(),
             slots: VecDeque::new(),
             next_request_id: 1,
             continue_owed: false,
-            blocked: false,
             close_after: false,
             close_why: None,
             closing: false,
@@ -188,7 +152,7 @@ impl HttpServer {
             request_bytes: false,
             last_byte: now,
             last_activity: now,
-            timer_at: None,
+            timer: Deadline::default(),
             held: false,
         }
     }
@@ -422,21 +386,12 @@ impl HttpServer {
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
-        match conn.flush() {
-            Ok((n, _)) => {
-                cx.core.stats.bytes_out += n as u64;
+        match conn.flush_out(cx, half) {
+            Ok(n) => {
                 if n > 0 {
                     self.last_activity = Instant::now();
                 }
-                if self.blocked && !self.closing && conn.pending() < half {
-                    self.blocked = false;
-                    cx.emit(EventKind::Write, None, None);
-                }
-                if conn.pending() > 0 || conn.is_handshaking() {
-                    return;
-                }
-                if self.closing {
-                    cx.core.state = State::Closed;
+                if conn.pending() > 0 || conn.is_handshaking() || self.closing {
                     return;
                 }
                 if self.close_after && self.slots.is_empty() {
@@ -486,29 +441,21 @@ impl HttpServer {
     /// wait, while reading is held, and after socket_close.
     fn arm_send(&mut self, cx: &mut Cx) {
         // Runs after every readiness: with nothing queued, no option is read.
-        let Sock::Connected(c) = &mut self.sock else {
-            return;
-        };
-        if c.pending() == 0 {
-            return;
+        if let Sock::Connected(c) = &mut self.sock {
+            c.arm_send(cx, TIMER_SEND, send_limit(self.mode));
         }
-        let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
-        c.arm_deadline(cx, Some(limit), TIMER_SEND);
     }
 
     fn arm(&mut self, cx: &mut Cx) {
         self.note_hold(cx);
         self.arm_send(cx);
-        let Some(at) = self.deadline(cx) else { return };
-        if self.timer_at.is_some_and(|t| t <= at) {
-            return;
+        if let Some(at) = self.deadline(cx) {
+            self.timer.arm(cx, at, TIMER_CHECK);
         }
-        self.timer_at = Some(at);
-        cx.timer(at.saturating_duration_since(Instant::now()), TIMER_CHECK);
     }
 
     fn check_deadlines(&mut self, cx: &mut Cx) {
-        self.timer_at = None;
+        self.timer.forget();
         if !matches!(self.sock, Sock::Connected(_)) {
             return;
         }
@@ -546,49 +493,11 @@ impl HttpServer {
         }
         self.arm(cx);
     }
+}
 
-    /// Accepts what the listener has; over the limit, turns connections away.
-    fn accept_ready(&mut self, cx: &mut Cx) {
-        let max = cx
-            .core
-            .options
-            .int(opt::SO_MAX_CONNECTIONS, self.mode)
-            .max(1) as usize;
-        let live = Arc::clone(&self.live);
-        let Sock::Listening(l) = &mut self.sock else {
-            return;
-        };
-        loop {
-            match l.listener.accept() {
-                Ok((stream, peer)) => {
-                    if live.load(Ordering::Relaxed) >= max {
-                        cx.core.stats.errors += 1;
-                        Self::turn_away(cx, l, stream);
-                        continue;
-                    }
-                    live.fetch_add(1, Ordering::Relaxed);
-                    l.waiting.push_back((stream, peer));
-                    cx.emit(EventKind::Listen, None, None);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    cx.core.stats.errors += 1;
-                    break;
-                }
-            }
-        }
-    }
-
-    fn turn_away(cx: &mut Cx, l: &mut Listener, stream: TcpStream) {
-        if l.tls.is_some() {
-            return; // dropped: closed at once
-        }
-        let reply = response_writer::canned(503, "too many connections (SO_MAX_CONNECTIONS)", 1);
-        l.refused.add(cx, stream, Some(&reply), |s| {
-            let _ = s.shutdown(std::net::Shutdown::Write);
-        });
-    }
+/// What a connection over SO_MAX_CONNECTIONS is told.
+fn too_many() -> Vec<u8> {
+    response_writer::canned(503, "too many connections (SO_MAX_CONNECTIONS)", 1)
 }
 
 impl Endpoint for HttpServer {
@@ -600,91 +509,49 @@ impl Endpoint for HttpServer {
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
         tcp::check_can_listen(cx)?;
         let tls = if self.tls() {
-            Some(
-                crate::tls::server_config(&cx.core.options, &[b"http/1.1"])
-                    .map_err(|e| Error::new(e.code.or_security(ResultCode::EeListen), e.message))?,
-            )
+            Some(listener::server_tls(cx, &[b"http/1.1"])?)
         } else {
             None
         };
         let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Err(Error::code(ResultCode::EeNoaddr));
         };
-        let (listener, token) = match tcp::listen_on(cx, s, self.mode, 1024) {
-            Ok(l) => l,
+        // Over SO_MAX_CONNECTIONS a connection gets 503 (plain HTTP; the
+        // 503 is read before the close) or is closed at once (HTTPS).
+        let refusal = tls
+            .is_none()
+            .then_some((too_many as Refusal, TIMER_REFUSED));
+        let max = self.max_buffered(cx);
+        match Listener::listen(cx, s, self.mode, 1024, tls, max, refusal) {
+            Ok(l) => self.sock = Sock::Listening(Box::new(l)),
             Err((s, e)) => {
                 self.sock = Sock::Bound(s);
                 return Err(e);
             }
-        };
-        self.sock = Sock::Listening(Box::new(Listener {
-            listener,
-            token,
-            waiting: VecDeque::new(),
-            tls,
-            refused: Lingering::new(TIMER_REFUSED),
-            budget: Budget::new(self.max_buffered(cx)),
-        }));
+        }
         Ok(())
     }
 
     fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
-        let Sock::Listening(l) = &mut self.sock else {
-            return Err(Error::new(
-                ResultCode::EeNotlistn,
-                "socket_accept: socket is not listening",
-            ));
+        let l = match &mut self.sock {
+            Sock::Listening(l) => Some(&mut **l),
+            _ => None,
         };
-        let (stream, peer) = l.waiting.pop_front().ok_or_else(|| {
-            Error::new(
-                ResultCode::EeWouldblock,
-                "socket_accept: no connection is waiting",
-            )
-        })?;
-        let local = stream.local_addr().ok();
-        let mut child = HttpServer::new(self.mode);
-        child.counted = Some(Arc::clone(&self.live));
-        child.budget = Some(l.budget.clone());
-        child.sock = Sock::Accepted(stream, l.tls.clone());
-        let state = if l.tls.is_some() {
-            State::Handshake
-        } else {
-            State::DataXfer
-        };
-        Ok(Accepted {
-            endpoint: Box::new(child),
-            peer: Some(peer),
-            local,
-            state,
+        let mode = self.mode;
+        Listener::accept(l, |incoming, ticket| {
+            let mut child = HttpServer::new(mode);
+            child._ticket = Some(ticket);
+            child.sock = Sock::Accepted(incoming);
+            Box::new(child)
         })
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(mut stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Sock::Accepted(incoming) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Ok(());
         };
-        tcp::apply_options(SockRef::from(&stream), &cx.core.options, self.mode)?;
-        let token = cx
-            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Error::io("register", ResultCode::EeAccept, &e))?;
-        let server = match tls {
-            Some(cfg) => Some(
-                rustls::ServerConnection::new(cfg)
-                    .map_err(|e| Error::new(ResultCode::EeAccept, format!("tls: {e}")))?
-                    .into(),
-            ),
-            None => None,
-        };
+        let conn = Conn::accepted(cx, incoming, self.mode, true)?;
         self.peer_text = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
-        let host = cx
-            .core
-            .local
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        let mut conn = Box::new(Conn::new(stream, token, server, host));
-        if let Some(b) = &self.budget {
-            conn.join(b, cx.core.serial);
-        }
         self.sock = Sock::Connected(conn);
         // The first request is awaited from now (the TLS handshake included).
         self.request_started = Some(Instant::now());
@@ -695,11 +562,12 @@ impl Endpoint for HttpServer {
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         match &mut self.sock {
             Sock::Listening(l) => {
-                if r.token == l.token {
-                    self.accept_ready(cx);
-                } else {
-                    l.refused.ready(cx, r.token);
-                }
+                let max = cx
+                    .core
+                    .options
+                    .int(opt::SO_MAX_CONNECTIONS, self.mode)
+                    .max(1) as usize;
+                l.ready(cx, r.token, max);
             }
             Sock::Connected(_) => {
                 let was_handshaking = cx.core.state == State::Handshake;
@@ -731,9 +599,9 @@ impl Endpoint for HttpServer {
             TIMER_READ_MORE => self.pump(cx, Read::Drain),
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+                let limit = send_limit(self.mode)(cx);
                 if let Sock::Connected(c) = &mut self.sock {
-                    let why = c.deadline_fired(cx, Some(limit), TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
+                    let why = c.deadline_fired(cx, limit, TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
                     if let Some(why) = why {
                         cx.die(Some(why));
                     }
@@ -741,7 +609,7 @@ impl Endpoint for HttpServer {
             }
             TIMER_REFUSED => {
                 if let Sock::Listening(l) = &mut self.sock {
-                    l.refused.expire(cx);
+                    l.expire_refused(cx);
                 }
             }
             _ => {}
@@ -783,27 +651,12 @@ impl Endpoint for HttpServer {
                 (r.bytes, !r.streaming, r.close, streaming)
             }
         };
-        let max = cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
-        let queued = self.conn().map_or(0, |c| c.pending());
-        if queued > 0 && queued + bytes.len() > max {
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!(
-                    "socket_write: {} more bytes would exceed SO_MAX_BUFFERED ({max}); nothing was written",
-                    bytes.len()
-                ),
-            ));
-        }
-        // The listener's connections together queue a bounded amount: the
-        // ones stalled longest make room (this one too, if it is among them).
+        let max = self.max_buffered(cx);
+        // SO_MAX_BUFFERED (a reply onto an empty queue always fits), then the
+        // listener's budget: the connections stalled longest make room (this
+        // one too, if it is among them).
         if let Some(c) = self.conn() {
-            if let Err(why) = c.make_room(cx, bytes.len(), TIMER_SEND) {
-                cx.die(Some(why.clone()));
-                return Err(Error::new(
-                    ResultCode::EeSend,
-                    format!("socket_write: nothing was written: the connection is closed, {why}"),
-                ));
-            }
+            c.admit(cx, bytes.len(), max, true, TIMER_SEND)?;
         }
         let slot = self.slots.front_mut().expect("front slot");
         if streaming.is_some() {
@@ -833,12 +686,12 @@ impl Endpoint for HttpServer {
         if cx.core.dead {
             return Ok(ResultCode::Ok);
         }
-        let pending = self.conn().map_or(0, |c| c.pending());
-        let result = if pending > 0 {
-            self.blocked = true;
-            ResultCode::EeCallback
-        } else {
-            ResultCode::Ok
+        let result = match self.conn() {
+            Some(c) if c.pending() > 0 => {
+                c.block();
+                ResultCode::EeCallback
+            }
+            _ => ResultCode::Ok,
         };
         // Replies went out: requests that were held back may be read now
         // (when reading was not held back, everything readable was read).
@@ -859,7 +712,7 @@ impl Endpoint for HttpServer {
             super::check_tls_files(cx, id)?;
         }
         if let (Sock::Listening(l), opt::SO_MAX_BUFFERED) = (&self.sock, id) {
-            l.budget.set_limit(self.max_buffered(cx));
+            l.set_max_buffered(self.max_buffered(cx));
         }
         if matches!(self.sock, Sock::Connected(_))
             && matches!(
@@ -875,20 +728,14 @@ impl Endpoint for HttpServer {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let done = crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH);
-        if !done {
-            self.arm_send(cx);
-        }
-        done
+        let limit = send_limit(self.mode);
+        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH, TIMER_SEND, limit)
     }
 
     fn abort(&mut self, cx: &mut Cx) {
         match std::mem::replace(&mut self.sock, Sock::None) {
-            Sock::Connected(mut c) => cx.reactor.deregister(&mut c.stream, c.token),
-            Sock::Listening(mut l) => {
-                cx.reactor.deregister(&mut l.listener, l.token);
-                l.refused.clear(cx);
-            }
+            Sock::Connected(c) => c.deregister(cx),
+            Sock::Listening(l) => l.deregister(cx),
             _ => {}
         }
     }
@@ -906,12 +753,12 @@ impl Endpoint for HttpServer {
                 );
             }
             Sock::Listening(l) => {
-                out.insert(Value::str("waiting"), Value::Int(l.waiting.len() as i64));
+                out.insert(Value::str("waiting"), Value::Int(l.waiting() as i64));
                 out.insert(
                     Value::str("connections"),
-                    Value::Int(self.live.load(Ordering::Relaxed) as i64),
+                    Value::Int(l.connections() as i64),
                 );
-                out.insert(Value::str("queued"), Value::Int(l.budget.queued() as i64));
+                out.insert(Value::str("queued"), Value::Int(l.queued() as i64));
             }
             _ => {}
         }
@@ -920,9 +767,9 @@ impl Endpoint for HttpServer {
     fn raw_fd(&self) -> i32 {
         match &self.sock {
             Sock::Connected(c) => c.stream.as_raw_fd(),
-            Sock::Listening(l) => l.listener.as_raw_fd(),
+            Sock::Listening(l) => l.raw_fd(),
             Sock::Bound(s) => s.as_raw_fd(),
-            Sock::Accepted(s, _) => s.as_raw_fd(),
+            Sock::Accepted(i) => i.stream.as_raw_fd(),
             Sock::None => -1,
         }
     }

@@ -1,5 +1,7 @@
 //! One bus connection as both ends see it: bytes in, whole MessagePack
-//! messages out of them; messages in, bytes out with a bounded queue.
+//! messages out of them; messages in, bytes out with a bounded queue (the
+//! transport's `OutQueue`, its no-progress clock a `transport::output::Watch`
+//! outside any listener's budget: the bus keeps its own).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -9,8 +11,9 @@ use mio::Token;
 
 use super::codec::{self, Decoded, Scan, Scanner};
 use super::transport::Stream;
-use crate::core::Cx;
-pub use crate::transport::ReadEnd;
+use crate::transport::output::Watch;
+use crate::transport::OutQueue;
+pub use crate::transport::{Deadline, ReadEnd};
 use crate::value::Value;
 
 /// Largest message accepted from a peer (bytes of MessagePack).
@@ -27,10 +30,10 @@ pub struct Link {
     start: usize,
     /// How far into the message at `start` the bytes have been checked.
     scanner: Scanner,
-    out: VecDeque<u8>,
-    /// When the output last moved: the last write that took bytes, or the
-    /// moment the queue started (SO_SEND_TIMEOUT counts from here).
-    progress: Instant,
+    out: OutQueue,
+    /// Since when the queued output has waited without a byte of it going
+    /// out (SO_SEND_TIMEOUT counts from here).
+    watch: Watch,
 }
 
 impl Link {
@@ -41,8 +44,8 @@ impl Link {
             inbuf: Vec::new(),
             start: 0,
             scanner: Scanner::default(),
-            out: VecDeque::new(),
-            progress: Instant::now(),
+            out: OutQueue::default(),
+            watch: Watch::default(),
         }
     }
 
@@ -55,7 +58,7 @@ impl Link {
     /// write that took bytes, or when the queue started). None when nothing
     /// waits.
     pub fn waiting_since(&self) -> Option<Instant> {
-        (!self.out.is_empty()).then_some(self.progress)
+        self.watch.since()
     }
 
     /// Reads what the kernel has (at most READ_ROUND); returns how it ended
@@ -120,80 +123,20 @@ impl Link {
     /// Writes `bytes` after whatever is queued; what the kernel does not
     /// take now is queued. Ok(bytes written now).
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        if !self.out.is_empty() {
-            self.out.extend(bytes);
-            return self.flush();
-        }
-        let mut done = 0;
-        while done < bytes.len() {
-            match self.stream.write(&bytes[done..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if done < bytes.len() {
-            // The queue starts now: the no-progress clock with it.
-            self.progress = Instant::now();
-            self.out.extend(&bytes[done..]);
-        }
-        Ok(done)
+        let stream = &mut self.stream;
+        let (n, r) = self.out.send_with(bytes, |b| stream.write(b));
+        r?;
+        self.watch.note(self.out.len(), n > 0);
+        Ok(n)
     }
 
     /// Writes queued bytes until the kernel stops taking them; Ok(bytes written).
     pub fn flush(&mut self) -> io::Result<usize> {
-        let mut written = 0;
-        while !self.out.is_empty() {
-            let (a, _) = self.out.as_slices();
-            match self.stream.write(a) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out.drain(..n);
-                    written += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if written > 0 {
-            self.progress = Instant::now();
-        }
-        if self.out.is_empty() && self.out.capacity() > 256 * 1024 {
-            self.out = VecDeque::new();
-        }
-        Ok(written)
-    }
-}
-
-/// One reactor timer (`key`) kept no later than the earliest of a set of
-/// deadlines: `arm` adds a timer only for a deadline earlier than the one
-/// pending. Timers cannot be taken back, so the endpoint calls `forget` when
-/// its key comes (and when the deadlines may have moved earlier) and checks
-/// the real deadlines itself; a stale timer costs one extra look.
-#[derive(Default)]
-pub struct Deadline {
-    at: Option<Instant>,
-}
-
-impl Deadline {
-    pub fn arm(&mut self, cx: &mut Cx, due: Instant, key: u64) {
-        if self.at.is_some_and(|t| t <= due) {
-            return;
-        }
-        self.at = Some(due);
-        cx.timer(due.saturating_duration_since(Instant::now()), key);
-    }
-
-    pub fn is_armed(&self) -> bool {
-        self.at.is_some()
-    }
-
-    /// The timer came, or the next `arm` must arm whatever it is given.
-    pub fn forget(&mut self) {
-        self.at = None;
+        let stream = &mut self.stream;
+        let (n, r) = self.out.write_with(|b| stream.write(b));
+        r?;
+        self.watch.note(self.out.len(), n > 0);
+        Ok(n)
     }
 }
 

@@ -13,16 +13,12 @@
 //!   of a listener queue at most 16 × its SO_MAX_BUFFERED together
 //!   (`transport::output`).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
-use mio::Interest;
-use socket2::{SockRef, Socket};
+use mio::net::TcpStream;
+use socket2::Socket;
 
 use super::framing::{mud_frame, split_text, MudDecoder, Utf8Chunker, MAX_CHUNK};
 use crate::core::addr::{self, Target};
@@ -32,8 +28,8 @@ use crate::modes;
 use crate::options::ids::{SO_IDLE_TIMEOUT, SO_MAX_BUFFERED, SO_MAX_CONNECTIONS, SO_SEND_TIMEOUT};
 use crate::options::store::OptionStore;
 use crate::reactor::{CompletionKind, Readiness};
-use crate::transport::output::Budget;
-use crate::transport::{tcp, Conn, ReadEnd};
+use crate::transport::listener::{self, Incoming, Listener, Ticket};
+use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
 use crate::value::Value;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
@@ -48,14 +44,7 @@ const TIMER_SEND: u64 = 4;
 enum Sock {
     None,
     Bound(Socket),
-    Listening {
-        listener: TcpListener,
-        token: mio::Token,
-        waiting: VecDeque<(TcpStream, SocketAddr)>,
-        tls: Option<Arc<rustls::ServerConfig>>,
-        /// What the accepted connections queue together.
-        budget: Budget,
-    },
+    Listening(Box<Listener>),
     /// Resolving a host name on a helper thread.
     Resolving {
         host: String,
@@ -63,7 +52,7 @@ enum Sock {
     },
     Connected(Box<Conn>),
     /// Accepted, not yet given its id by `attach`.
-    Accepted(TcpStream, Option<Arc<rustls::ServerConfig>>),
+    Accepted(Incoming),
 }
 
 /// The options a stream socket acts on, read from its store when the
@@ -106,30 +95,18 @@ pub struct Stream {
     sock: Sock,
     text: Utf8Chunker,
     mud: MudDecoder,
-    /// Output waits in the queue; the write callback is owed once it drains.
-    blocked: bool,
     /// TCP connect in progress.
     connecting: bool,
     /// Host given to socket_connect (SNI, verification, messages).
     host: String,
-    /// Live connections of a listener (shared with the ones it accepted).
-    live: Arc<AtomicUsize>,
-    /// Set on an accepted connection: decremented when it goes.
-    counted: Option<Arc<AtomicUsize>>,
-    /// An accepted connection's share of its listener's output budget.
-    budget: Option<Budget>,
+    /// An accepted connection: counted among its listener's live ones.
+    _ticket: Option<Ticket>,
     last_activity: Instant,
+    /// SO_IDLE_TIMEOUT's timer (accepted connections).
+    idle_timer: Deadline,
     closing: bool,
     /// Handed over by the driver: may be a Unix socketpair, so TCP options are best effort.
     adopted: bool,
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        if let Some(c) = self.counted.take() {
-            c.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
 }
 
 impl Stream {
@@ -140,13 +117,11 @@ impl Stream {
             sock: Sock::None,
             text: Utf8Chunker::default(),
             mud: MudDecoder::default(),
-            blocked: false,
             connecting: false,
             host: String::new(),
-            live: Arc::new(AtomicUsize::new(0)),
-            counted: None,
-            budget: None,
+            _ticket: None,
             last_activity: Instant::now(),
+            idle_timer: Deadline::default(),
             closing: false,
             adopted: false,
         }
@@ -155,7 +130,7 @@ impl Stream {
     /// An already connected stream handed over by the driver (external_start).
     pub fn adopted(mode: u8, stream: std::net::TcpStream) -> Stream {
         let mut s = Stream::new(mode);
-        s.sock = Sock::Accepted(TcpStream::from_std(stream), None);
+        s.sock = Sock::Accepted(Incoming::adopted(TcpStream::from_std(stream)));
         s.adopted = true;
         s
     }
@@ -174,20 +149,17 @@ impl Stream {
     /// SO_SEND_TIMEOUT: how long queued output may make no progress (None:
     /// no deadline, as upstream). A stream handed over by the driver
     /// (external_start) talks to a local child, not a remote peer: none.
-    fn send_limit(&self) -> Option<Duration> {
-        let ms = self.cfg.send_timeout;
-        (ms > 0 && !self.adopted).then(|| Duration::from_millis(ms as u64))
+    fn send_limit(&self) -> impl FnOnce(&Cx) -> Option<Duration> {
+        let (ms, adopted) = (self.cfg.send_timeout, self.adopted);
+        move |_| (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
     }
 
     /// Arms the no-progress deadline while output is queued (runs after
     /// every readiness: with nothing queued, the option is not even read).
     fn arm_send(&mut self, cx: &mut Cx) {
-        if cx.core.dead || !matches!(&self.sock, Sock::Connected(c) if c.pending() > 0) {
-            return;
-        }
         let limit = self.send_limit();
-        if let Sock::Connected(c) = &mut self.sock {
-            c.arm_deadline(cx, limit, TIMER_SEND);
+        if let (Sock::Connected(c), false) = (&mut self.sock, cx.core.dead) {
+            c.arm_send(cx, TIMER_SEND, limit);
         }
     }
 
@@ -197,28 +169,19 @@ impl Stream {
             Sock::Bound(s) => s,
             _ => tcp::new_socket(&addr, false)?,
         };
-        tcp::apply_options(SockRef::from(&socket), &cx.core.options, self.mode)?;
-        if let Err(e) = socket.connect(&addr.into()) {
-            if e.raw_os_error() != Some(libc::EINPROGRESS)
-                && e.kind() != std::io::ErrorKind::WouldBlock
-            {
-                return Err(Error::io(
-                    &format!("socket_connect to {}", addr::format(&addr)),
-                    ResultCode::EeConnect,
-                    &e,
-                ));
-            }
-        }
-        let mut stream = TcpStream::from_std(socket.into());
-        let token = cx
-            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Error::io("register", ResultCode::EeSocket, &e))?;
         let host = if self.host.is_empty() {
             addr.ip().to_string()
         } else {
             self.host.clone()
         };
-        self.sock = Sock::Connected(Box::new(Conn::new(stream, token, None, host)));
+        let conn = Conn::connect(cx, socket, addr, self.mode, host, |e| {
+            Error::io(
+                &format!("socket_connect to {}", addr::format(&addr)),
+                ResultCode::EeConnect,
+                &e,
+            )
+        })?;
+        self.sock = Sock::Connected(conn);
         self.connecting = true;
         cx.core.peer = Some(addr);
         cx.core.state = State::Connecting;
@@ -232,20 +195,14 @@ impl Stream {
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
-        match conn.stream.take_error() {
-            Ok(Some(e)) | Err(e) => {
+        match conn.connect_result(cx) {
+            Connecting::Pending => return,
+            Connecting::Failed(e) | Connecting::Lost(e) => {
                 let msg = format!("connect {}: {e}", peer_text(cx));
                 return cx.die(Some(msg));
             }
-            Ok(None) => {}
+            Connecting::Done => {}
         }
-        match conn.stream.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return, // still connecting
-            Err(e) => return cx.die(Some(format!("connect {}: {e}", peer_text(cx)))),
-        }
-        cx.core.local = conn.stream.local_addr().ok();
-        cx.core.mark_connected();
         self.connecting = false;
         if tls {
             let host = conn.host.clone();
@@ -301,10 +258,10 @@ impl Stream {
             return;
         };
         let handshaking = cx.core.state == State::Handshake;
-        if writable || readable || self.blocked || handshaking {
-            match conn.flush() {
-                Ok((n, all_out)) => {
-                    cx.core.stats.bytes_out += n as u64;
+        if writable || readable || conn.is_blocked() || handshaking {
+            // The write callback once everything is out.
+            match conn.flush_out(cx, 1) {
+                Ok(n) => {
                     if n > 0 {
                         self.last_activity = Instant::now();
                     }
@@ -314,17 +271,9 @@ impl Stream {
                         if conn.pending() == 0 {
                             cx.emit(EventKind::Write, None, None);
                         } else {
-                            self.blocked = true;
+                            conn.block();
                         }
-                        return self.pump(cx, false, true);
-                    }
-                    if all_out && conn.pending() == 0 {
-                        if self.closing {
-                            cx.core.state = State::Closed;
-                        } else if self.blocked {
-                            self.blocked = false;
-                            cx.emit(EventKind::Write, None, None);
-                        }
+                        self.pump(cx, false, true);
                     }
                 }
                 Err(e) => {
@@ -424,110 +373,58 @@ impl Endpoint for Stream {
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
         tcp::check_can_listen(cx)?;
         let tls = if self.tls() {
-            Some(
-                crate::tls::server_config(&cx.core.options, &[])
-                    .map_err(|e| Error::new(e.code.or_security(ResultCode::EeListen), e.message))?,
-            )
+            Some(listener::server_tls(cx, &[])?)
         } else {
             None
         };
         let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Err(Error::code(ResultCode::EeNoaddr));
         };
-        let (listener, token) = match tcp::listen_on(cx, s, self.mode, 128) {
-            Ok(l) => l,
+        let max = self.cfg.max_buffered.max(0) as usize;
+        // Over SO_MAX_CONNECTIONS a connection is closed at once.
+        match Listener::listen(cx, s, self.mode, 128, tls, max, None) {
+            Ok(l) => self.sock = Sock::Listening(Box::new(l)),
             Err((s, e)) => {
                 self.sock = Sock::Bound(s);
                 return Err(e);
             }
-        };
-        let max = self.cfg.max_buffered.max(0) as usize;
-        self.sock = Sock::Listening {
-            listener,
-            token,
-            waiting: VecDeque::new(),
-            tls,
-            budget: Budget::new(max),
-        };
+        }
         Ok(())
     }
 
-    fn accept(&mut self, cx: &mut Cx) -> Result<Accepted> {
-        let Sock::Listening {
-            waiting,
-            tls,
-            budget,
-            ..
-        } = &mut self.sock
-        else {
-            return Err(Error::new(
-                ResultCode::EeNotlistn,
-                "socket_accept: socket is not listening",
-            ));
+    fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
+        let l = match &mut self.sock {
+            Sock::Listening(l) => Some(&mut **l),
+            _ => None,
         };
-        let (stream, peer) = waiting.pop_front().ok_or_else(|| {
-            Error::new(
-                ResultCode::EeWouldblock,
-                "socket_accept: no connection is waiting",
-            )
-        })?;
-        let local = stream.local_addr().ok();
-        let mut child = Stream::new(self.mode);
-        // The core gives the child a copy of the listener's options.
-        child.cfg = self.cfg;
-        child.counted = Some(Arc::clone(&self.live));
-        child.budget = Some(budget.clone());
-        child.sock = Sock::Accepted(stream, tls.clone());
-        let state = if tls.is_some() {
-            State::Handshake
-        } else {
-            State::DataXfer
-        };
-        let _ = cx;
-        Ok(Accepted {
-            endpoint: Box::new(child),
-            peer: Some(peer),
-            local,
-            state,
+        let (mode, cfg) = (self.mode, self.cfg);
+        Listener::accept(l, |incoming, ticket| {
+            let mut child = Stream::new(mode);
+            // The core gives the child a copy of the listener's options.
+            child.cfg = cfg;
+            child._ticket = Some(ticket);
+            child.sock = Sock::Accepted(incoming);
+            Box::new(child)
         })
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(mut stream, tls) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Sock::Accepted(incoming) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Ok(());
         };
-        let applied = tcp::apply_options(SockRef::from(&stream), &cx.core.options, self.mode);
-        if !self.adopted {
-            applied?;
-        }
-        let token = cx
-            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Error::io("register", ResultCode::EeAccept, &e))?;
-        let server = match tls {
-            Some(cfg) => Some(
-                rustls::ServerConnection::new(cfg)
-                    .map_err(|e| Error::new(ResultCode::EeAccept, format!("tls: {e}")))?
-                    .into(),
-            ),
-            None => None,
-        };
         if cx.core.peer.is_none() {
-            cx.core.peer = stream.peer_addr().ok();
-            cx.core.local = stream.local_addr().ok();
+            cx.core.peer = incoming.stream.peer_addr().ok();
+            cx.core.local = incoming.stream.local_addr().ok();
         }
-        let host = cx
-            .core
-            .local
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        let mut conn = Box::new(Conn::new(stream, token, server, host));
-        if let Some(b) = &self.budget {
-            conn.join(b, cx.core.serial);
-        }
+        // A stream the driver handed over may be a socketpair: TCP options
+        // are best effort there.
+        let strict = !self.adopted;
+        let conn = Conn::accepted(cx, incoming, self.mode, strict)?;
         self.sock = Sock::Connected(conn);
         let idle = self.cfg.idle_timeout;
         if idle > 0 {
-            cx.timer(Duration::from_millis(idle as u64), TIMER_IDLE);
+            let at = self.last_activity + Duration::from_millis(idle as u64);
+            self.idle_timer.arm(cx, at, TIMER_IDLE);
         }
         // Data may have arrived before the registration; read it now.
         self.pump(cx, true, true);
@@ -592,32 +489,9 @@ impl Endpoint for Stream {
 
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         match &mut self.sock {
-            Sock::Listening {
-                listener, waiting, ..
-            } => {
+            Sock::Listening(l) => {
                 let max = self.cfg.max_connections.max(1) as usize;
-                loop {
-                    match listener.accept() {
-                        Ok((stream, peer)) => {
-                            if self.live.load(Ordering::Relaxed) >= max {
-                                // Over SO_MAX_CONNECTIONS: refuse by closing at once.
-                                cx.core.stats.errors += 1;
-                                drop(stream);
-                                continue;
-                            }
-                            self.live.fetch_add(1, Ordering::Relaxed);
-                            // Counted as live from now; the accepted child releases it.
-                            waiting.push_back((stream, peer));
-                            cx.emit(EventKind::Listen, None, None);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(_) => {
-                            cx.core.stats.errors += 1;
-                            break;
-                        }
-                    }
-                }
+                l.ready(cx, r.token, max);
             }
             Sock::Connected(_) => {
                 if self.connecting {
@@ -637,20 +511,21 @@ impl Endpoint for Stream {
         match key {
             TIMER_READ_MORE => self.pump(cx, true, false),
             TIMER_IDLE => {
+                self.idle_timer.forget();
                 let idle = Duration::from_millis(self.cfg.idle_timeout.max(0) as u64);
                 if idle.is_zero() {
                     return;
                 }
-                let quiet = self.last_activity.elapsed();
-                if quiet >= idle {
+                if self.last_activity.elapsed() >= idle {
                     cx.die(Some("idle timeout".into()));
                 } else {
-                    cx.timer(idle - quiet, TIMER_IDLE);
+                    self.idle_timer
+                        .arm(cx, self.last_activity + idle, TIMER_IDLE);
                 }
             }
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = self.send_limit();
+                let limit = self.send_limit()(cx);
                 if let Sock::Connected(c) = &mut self.sock {
                     if let Some(why) = c.deadline_fired(cx, limit, TIMER_SEND, "SO_SEND_TIMEOUT") {
                         cx.die(Some(why));
@@ -683,7 +558,7 @@ impl Endpoint for Stream {
                 "socket_write: stream sockets take no address",
             ));
         }
-        if self.blocked {
+        if self.conn().is_some_and(|c| c.is_blocked()) {
             return Err(Error::new(
                 ResultCode::EeAlready,
                 "socket_write: earlier output is still being sent; wait for the write callback",
@@ -694,39 +569,22 @@ impl Endpoint for Stream {
             return Ok(ResultCode::Ok);
         }
         let max = self.cfg.max_buffered.max(0) as usize;
-        let queued = self.conn().map_or(0, |c| c.pending());
-        if queued + bytes.len() > max {
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!(
-                    "socket_write: {} bytes would exceed SO_MAX_BUFFERED ({max}); nothing was written",
-                    bytes.len()
-                ),
-            ));
-        }
         let Some(conn) = self.conn() else {
             return Err(Error::code(ResultCode::EeNotconn));
         };
-        // The listener's connections together queue a bounded amount: the
-        // ones stalled longest make room (this one too, if it is among them).
-        if let Err(why) = conn.make_room(cx, bytes.len(), TIMER_SEND) {
-            cx.die(Some(why.clone()));
-            return Err(Error::new(
-                ResultCode::EeSend,
-                format!("socket_write: nothing was written: the connection is closed, {why}"),
-            ));
-        }
+        // SO_MAX_BUFFERED, then the listener's budget: the connections
+        // stalled longest make room (this one too, if it is among them).
+        conn.admit(cx, bytes.len(), max, false, TIMER_SEND)?;
         cx.core.stats.messages_out += 1;
         conn.queue(&bytes);
-        match conn.flush() {
-            Ok((n, _)) => {
-                cx.core.stats.bytes_out += n as u64;
+        match conn.flush_out(cx, 1) {
+            Ok(_) => {
                 self.last_activity = Instant::now();
                 let conn = self.conn().expect("connected");
                 if conn.pending() == 0 {
                     Ok(ResultCode::Ok)
                 } else {
-                    self.blocked = true;
+                    conn.block();
                     self.arm_send(cx);
                     Ok(ResultCode::EeCallback)
                 }
@@ -745,8 +603,8 @@ impl Endpoint for Stream {
         }
         match (&self.sock, id) {
             (Sock::Connected(conn), _) => conn.option_changed(id, &cx.core.options, self.mode),
-            (Sock::Listening { budget, .. }, SO_MAX_BUFFERED) => {
-                budget.set_limit(self.cfg.max_buffered.max(0) as usize)
+            (Sock::Listening(l), SO_MAX_BUFFERED) => {
+                l.set_max_buffered(self.cfg.max_buffered.max(0) as usize)
             }
             _ => {}
         }
@@ -759,21 +617,14 @@ impl Endpoint for Stream {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let done = crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH);
-        if !done {
-            self.arm_send(cx);
-        }
-        done
+        let limit = self.send_limit();
+        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH, TIMER_SEND, limit)
     }
 
     fn abort(&mut self, cx: &mut Cx) {
         match std::mem::replace(&mut self.sock, Sock::None) {
-            Sock::Connected(mut c) => cx.reactor.deregister(&mut c.stream, c.token),
-            Sock::Listening {
-                mut listener,
-                token,
-                ..
-            } => cx.reactor.deregister(&mut listener, token),
+            Sock::Connected(c) => c.deregister(cx),
+            Sock::Listening(l) => l.deregister(cx),
             _ => {}
         }
     }
@@ -785,21 +636,18 @@ impl Endpoint for Stream {
             }
             out.insert(Value::str("queued"), Value::Int(c.pending() as i64));
         }
-        if let Sock::Listening {
-            waiting, budget, ..
-        } = &self.sock
-        {
-            out.insert(Value::str("waiting"), Value::Int(waiting.len() as i64));
-            out.insert(Value::str("queued"), Value::Int(budget.queued() as i64));
+        if let Sock::Listening(l) = &self.sock {
+            out.insert(Value::str("waiting"), Value::Int(l.waiting() as i64));
+            out.insert(Value::str("queued"), Value::Int(l.queued() as i64));
         }
     }
 
     fn raw_fd(&self) -> i32 {
         match &self.sock {
             Sock::Connected(c) => c.stream.as_raw_fd(),
-            Sock::Listening { listener, .. } => listener.as_raw_fd(),
+            Sock::Listening(l) => l.raw_fd(),
             Sock::Bound(s) => s.as_raw_fd(),
-            Sock::Accepted(s, _) => s.as_raw_fd(),
+            Sock::Accepted(i) => i.stream.as_raw_fd(),
             _ => -1,
         }
     }

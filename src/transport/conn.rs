@@ -1,13 +1,35 @@
-//! A connected stream, plain or TLS, driven by readiness: `read` drains what
-//! the kernel has (decrypting when TLS), `queue` + `flush` write as much as the
-//! kernel takes and keep the rest. TLS handshakes progress inside both.
+//! A connected stream, plain or TLS, driven by readiness, and what every TCP
+//! family does with it the same way:
+//!
+//! - `read` drains what the kernel has (decrypting when TLS); `queue` +
+//!   `flush` write as much as the kernel takes and keep the rest (an
+//!   [`OutQueue`]); TLS handshakes progress inside both;
+//! - opening: `accepted` (a connection from a [`super::Listener`]: TCP
+//!   options, registration, the TLS server side, the listener's budget) and
+//!   `connect` / `connect_result` (a non-blocking connect and its outcome);
+//! - writing: `admit` (SO_MAX_BUFFERED and the listener's budget, before
+//!   anything is queued), `block` when a write leaves output queued, and
+//!   `flush_out`, which counts the bytes, fires the write callback owed once
+//!   the queue is low enough, and marks a socket LPC closed as Closed once
+//!   it has flushed;
+//! - deadlines: `arm_send` / `deadline_fired` (no progress of the queued
+//!   output, `transport::output`), and [`super::Deadline`] for the family's
+//!   own (request, read, idle);
+//! - closing: `close_by_lpc` (flush in the background for at most
+//!   FLUSH_DEADLINE) and `deregister`.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use mio::net::TcpStream;
-use mio::Token;
+use mio::{Interest, Token};
+use socket2::{SockRef, Socket};
+
+use super::listener::Incoming;
+use super::queue::OutQueue;
+use crate::core::{Cx, EventKind, State};
+use crate::error::{Error, Result, ResultCode};
 
 /// How a read round ended.
 #[derive(Debug, PartialEq)]
@@ -28,7 +50,11 @@ pub struct Conn {
     /// Boxed: rustls's state is over 1 KiB, and plain connections carry none.
     tls: Option<Box<rustls::Connection>>,
     /// Plaintext waiting to be written (or handed to TLS).
-    queue: VecDeque<u8>,
+    queue: OutQueue,
+    /// A write left output queued: the write callback is owed once it drains.
+    blocked: bool,
+    /// LPC closed the socket: only flushing remains, no write callback.
+    closing: bool,
     /// Host name for error messages (TLS verification).
     pub host: String,
     /// The no-progress clock of the queued output (see `transport::output`).
@@ -53,7 +79,9 @@ impl Conn {
             stream,
             token,
             tls: tls.map(Box::new),
-            queue: VecDeque::new(),
+            queue: OutQueue::default(),
+            blocked: false,
+            closing: false,
             host,
             watch: super::output::Watch::default(),
         }
@@ -164,7 +192,10 @@ impl Conn {
     }
 
     /// Moves decrypted bytes out of rustls; Ok(true) when the peer sent close_notify.
-    fn drain_plain(tls: &mut rustls::Connection, out: &mut Vec<u8>) -> Result<bool, String> {
+    fn drain_plain(
+        tls: &mut rustls::Connection,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<bool, String> {
         let mut buf = [0u8; 16384];
         loop {
             match tls.reader().read(&mut buf) {
@@ -181,7 +212,7 @@ impl Conn {
 
     /// Adds plaintext to the write queue (nothing is written until `flush`).
     pub fn queue(&mut self, data: &[u8]) {
-        self.queue.extend(data);
+        self.queue.push(data);
         self.watch.note(self.pending(), false);
     }
 
@@ -200,30 +231,18 @@ impl Conn {
         loop {
             match &mut self.tls {
                 None => {
-                    if self.queue.is_empty() {
-                        return Ok((written, true));
-                    }
-                    let (a, _) = self.queue.as_slices();
-                    match self.stream.write(a) {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                        Ok(n) => {
-                            self.queue.drain(..n);
-                            written += n;
-                            *moved = true;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            return Ok((written, false))
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
+                    let stream = &mut self.stream;
+                    let (n, r) = self.queue.write_with(|b| stream.write(b));
+                    written += n;
+                    *moved |= n > 0;
+                    r?;
+                    return Ok((written, self.queue.is_empty()));
                 }
                 Some(tls) => {
                     // Hand plaintext to rustls once the handshake allows it.
                     if !tls.is_handshaking() && !self.queue.is_empty() {
-                        let (a, _) = self.queue.as_slices();
-                        let n = tls.writer().write(a)?;
-                        self.queue.drain(..n);
+                        let n = tls.writer().write(self.queue.front())?;
+                        self.queue.consume(n);
                         written += n;
                     }
                     if !tls.wants_write() {
@@ -255,7 +274,7 @@ impl Conn {
     /// Arms timer `key` for the no-progress deadline `limit` of the queued
     /// output (None: no deadline). Call after queueing or flushing; cheap
     /// when nothing is queued or the timer is armed already.
-    pub fn arm_deadline(&mut self, cx: &mut crate::core::Cx, limit: Option<Duration>, key: u64) {
+    pub fn arm_deadline(&mut self, cx: &mut Cx, limit: Option<Duration>, key: u64) {
         self.watch.arm(cx, limit, key);
     }
 
@@ -264,7 +283,7 @@ impl Conn {
     /// the deadline in it.
     pub fn deadline_fired(
         &mut self,
-        cx: &mut crate::core::Cx,
+        cx: &mut Cx,
         limit: Option<Duration>,
         key: u64,
         option: &str,
@@ -278,11 +297,171 @@ impl Conn {
     /// them now). Err(reason) when this connection is the one to close.
     pub fn make_room(
         &mut self,
-        cx: &mut crate::core::Cx,
+        cx: &mut Cx,
         incoming: usize,
         key: u64,
-    ) -> Result<(), String> {
+    ) -> std::result::Result<(), String> {
         self.watch.make_room(cx, incoming, key)
+    }
+
+    /// Before a socket_write queues `incoming` bytes: refused (EEWOULDBLOCK,
+    /// nothing written) when they would take the queue past `max`
+    /// (SO_MAX_BUFFERED; with `first_fits`, a write onto an empty queue
+    /// always fits); then room is made in the listener's budget, closing the
+    /// connections stalled longest (timer `key` reaches them now) — when this
+    /// one is among them it is closed and the write fails (EESEND).
+    pub fn admit(
+        &mut self,
+        cx: &mut Cx,
+        incoming: usize,
+        max: usize,
+        first_fits: bool,
+        key: u64,
+    ) -> Result<()> {
+        let queued = self.pending();
+        if (queued > 0 || !first_fits) && queued + incoming > max {
+            let more = if first_fits { "more " } else { "" };
+            return Err(Error::new(
+                ResultCode::EeWouldblock,
+                format!(
+                    "socket_write: {incoming} {more}bytes would exceed SO_MAX_BUFFERED ({max}); nothing was written"
+                ),
+            ));
+        }
+        if let Err(why) = self.make_room(cx, incoming, key) {
+            cx.die(Some(why.clone()));
+            return Err(Error::new(
+                ResultCode::EeSend,
+                format!("socket_write: nothing was written: the connection is closed, {why}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A write left output queued: the write callback is owed (see `flush_out`).
+    pub fn block(&mut self) {
+        self.blocked = true;
+    }
+
+    /// Whether the write callback is still owed.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// `flush`, counted in the socket's statistics. Then, while LPC has the
+    /// socket, the write callback owed fires once fewer than `resume_below`
+    /// bytes wait (1: when the queue is empty); after socket_close the
+    /// socket is Closed once everything is out. Ok(bytes written).
+    pub fn flush_out(&mut self, cx: &mut Cx, resume_below: usize) -> io::Result<usize> {
+        let (n, _) = self.flush()?;
+        cx.core.stats.bytes_out += n as u64;
+        let pending = self.pending();
+        if self.closing {
+            if pending == 0 {
+                cx.core.state = State::Closed;
+            }
+        } else if self.blocked && pending < resume_below {
+            self.blocked = false;
+            cx.emit(EventKind::Write, None, None);
+        }
+        Ok(n)
+    }
+
+    /// Arms timer `key` for the no-progress deadline of the queued output,
+    /// `limit` (read only when output is queued: this runs after every
+    /// readiness).
+    pub fn arm_send(&mut self, cx: &mut Cx, key: u64, limit: impl FnOnce(&Cx) -> Option<Duration>) {
+        if self.pending() == 0 {
+            return;
+        }
+        let limit = limit(cx);
+        self.arm_deadline(cx, limit, key);
+    }
+
+    /// A connection a listener accepted, given its id: TCP options applied
+    /// (errors ignored unless `strict`), registered, TLS started with the
+    /// listener's config, counted in the listener's budget.
+    pub fn accepted(cx: &mut Cx, incoming: Incoming, mode: u8, strict: bool) -> Result<Box<Conn>> {
+        let Incoming {
+            mut stream,
+            tls,
+            budget,
+        } = incoming;
+        let applied = super::tcp::apply_options(SockRef::from(&stream), &cx.core.options, mode);
+        if strict {
+            applied?;
+        }
+        let token = cx
+            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| Error::io("register", ResultCode::EeAccept, &e))?;
+        let server = match tls {
+            Some(cfg) => Some(
+                rustls::ServerConnection::new(cfg)
+                    .map_err(|e| Error::new(ResultCode::EeAccept, format!("tls: {e}")))?
+                    .into(),
+            ),
+            None => None,
+        };
+        let host = cx
+            .core
+            .local
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        let mut conn = Box::new(Conn::new(stream, token, server, host));
+        if let Some(b) = &budget {
+            conn.join(b, cx.core.serial);
+        }
+        Ok(conn)
+    }
+
+    /// Starts a non-blocking connect of `socket` (TCP options applied) to
+    /// `addr` and registers it; `refused` makes the error of a connect that
+    /// failed at once. `host` names the peer in TLS errors. The outcome comes
+    /// with readiness: see `connect_result`.
+    pub fn connect(
+        cx: &mut Cx,
+        socket: Socket,
+        addr: SocketAddr,
+        mode: u8,
+        host: String,
+        refused: impl FnOnce(io::Error) -> Error,
+    ) -> Result<Box<Conn>> {
+        super::tcp::apply_options(SockRef::from(&socket), &cx.core.options, mode)?;
+        if let Err(e) = socket.connect(&addr.into()) {
+            if e.raw_os_error() != Some(libc::EINPROGRESS) && e.kind() != io::ErrorKind::WouldBlock
+            {
+                return Err(refused(e));
+            }
+        }
+        let mut stream = TcpStream::from_std(socket.into());
+        let token = cx
+            .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| Error::io("register", ResultCode::EeSocket, &e))?;
+        Ok(Box::new(Conn::new(stream, token, None, host)))
+    }
+
+    /// After readiness on a connecting stream: whether the TCP connect is
+    /// done. When it is, the socket's local address is recorded and it is
+    /// marked connected.
+    pub fn connect_result(&self, cx: &mut Cx) -> Connecting {
+        match self.stream.take_error() {
+            Ok(Some(e)) | Err(e) => return Connecting::Failed(e),
+            Ok(None) => {}
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Connecting::Pending,
+            Err(e) => return Connecting::Lost(e),
+        }
+        cx.core.local = self.stream.local_addr().ok();
+        cx.core.mark_connected();
+        Connecting::Done
+    }
+
+    /// Takes the stream off the reactor (the endpoint is aborted or drops
+    /// this connection).
+    pub fn deregister(mut self, cx: &mut Cx) {
+        cx.reactor.deregister(&mut self.stream, self.token);
     }
 
     /// Starts TLS as a client on this (just connected, plain) connection:
@@ -294,16 +473,15 @@ impl Conn {
         mode: u8,
         alpn: &[&[u8]],
         host: &str,
-    ) -> crate::error::Result<()> {
+    ) -> Result<()> {
         let host = opts
             .string(crate::options::ids::SO_TLS_SNI_HOSTNAME)
             .unwrap_or(host)
             .to_string();
         let cfg = crate::tls::client_config(opts, mode, alpn)?;
         let name = crate::tls::server_name(opts, &host)?;
-        let client = rustls::ClientConnection::new(cfg, name).map_err(|e| {
-            crate::error::Error::new(crate::error::ResultCode::TlsConfig, format!("tls: {e}"))
-        })?;
+        let client = rustls::ClientConnection::new(cfg, name)
+            .map_err(|e| Error::new(ResultCode::TlsConfig, format!("tls: {e}")))?;
         self.tls = Some(Box::new(client.into()));
         self.host = host;
         Ok(())
@@ -313,6 +491,7 @@ impl Conn {
     /// True when everything is out (or the connection failed); false when
     /// output remains and the caller must keep flushing in the background.
     pub fn finish(&mut self) -> bool {
+        self.closing = true;
         self.send_close_notify();
         match self.flush() {
             Ok((_, true)) => self.pending() == 0,
@@ -337,17 +516,37 @@ impl Conn {
     }
 }
 
+/// Where a non-blocking connect stands (`Conn::connect_result`).
+pub enum Connecting {
+    /// Still connecting.
+    Pending,
+    Done,
+    /// The connect failed (the socket's pending error).
+    Failed(io::Error),
+    /// The connection is unusable for another reason.
+    Lost(io::Error),
+}
+
 /// How long a socket LPC closed may keep flushing its output in the background.
 pub const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// socket_close by LPC for an endpoint holding `conn`: true when it is fully
 /// closed now; otherwise the endpoint's `flush_timer` fires after
-/// FLUSH_DEADLINE and the core keeps the socket, without an id, until then.
-pub fn close_by_lpc(conn: Option<&mut Conn>, cx: &mut crate::core::Cx, flush_timer: u64) -> bool {
+/// FLUSH_DEADLINE, the no-progress deadline `send_limit` of what remains is
+/// armed on `send_timer`, and the core keeps the socket, without an id,
+/// until then.
+pub fn close_by_lpc(
+    conn: Option<&mut Conn>,
+    cx: &mut Cx,
+    flush_timer: u64,
+    send_timer: u64,
+    send_limit: impl FnOnce(&Cx) -> Option<Duration>,
+) -> bool {
     let Some(conn) = conn else { return true };
     if conn.finish() {
         return true;
     }
     cx.timer(FLUSH_DEADLINE, flush_timer);
+    conn.arm_send(cx, send_timer, send_limit);
     false
 }

@@ -1,12 +1,22 @@
 //! Byte transports shared by the families: a non-blocking TCP connection with
-//! optional TLS (rustls) and a plaintext write queue, plus helpers to create
-//! and configure sockets from the option store, the lingering close of
-//! connections a server turns away, and the no-progress deadline and listener
-//! budget of queued output.
+//! optional TLS (rustls), its write queue and what every TCP family does with
+//! it (`conn`), the byte queue itself (`queue`, also the IPC link's and an
+//! external process's stdin), one reactor timer for a set of deadlines
+//! (`deadline`), the listener every TCP family's server side uses
+//! (`listener`), helpers to create and configure sockets from the option
+//! store (`tcp`), the lingering close of connections a server turns away
+//! (`linger`), and the no-progress deadline and listener budget of queued
+//! output (`output`).
 
 pub mod conn;
+pub mod deadline;
 pub mod linger;
+pub mod listener;
 pub mod output;
+pub mod queue;
 pub mod tcp;
 
-pub use conn::{close_by_lpc, Conn, ReadEnd, FLUSH_DEADLINE};
+pub use conn::{close_by_lpc, Conn, Connecting, ReadEnd, FLUSH_DEADLINE};
+pub use deadline::Deadline;
+pub use listener::{Incoming, Listener, Ticket};
+pub use queue::OutQueue;

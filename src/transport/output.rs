@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::Deadline;
 use crate::core::Cx;
 
 /// A listener's connections together queue at most this many times the
@@ -42,12 +43,18 @@ pub struct Watch {
     since: Option<Instant>,
     /// The bytes queued as last noted.
     queued: usize,
-    /// When the timer armed for the deadline fires; None when none is armed.
-    timer_at: Option<Instant>,
+    /// The timer armed for the deadline.
+    timer: Deadline,
     seat: Option<Seat>,
 }
 
 impl Watch {
+    /// Since when queued output has waited without a byte of it going out;
+    /// None while nothing is queued.
+    pub fn since(&self) -> Option<Instant> {
+        self.since
+    }
+
     /// Counts this connection's queued bytes in `budget` (accepted connections).
     pub fn join(&mut self, budget: &Budget, serial: u64) {
         let slot = Arc::new(Slot::default());
@@ -98,12 +105,7 @@ impl Watch {
         let (Some(since), Some(limit)) = (self.since, limit) else {
             return;
         };
-        let at = since + limit;
-        if self.timer_at.is_some_and(|t| t <= at) {
-            return;
-        }
-        self.timer_at = Some(at);
-        cx.timer(at.saturating_duration_since(Instant::now()), key);
+        self.timer.arm(cx, since + limit, key);
     }
 
     /// Timer `key` fired: the close reason when the connection must go (its
@@ -122,10 +124,10 @@ impl Watch {
             return Some(why);
         }
         let now = Instant::now();
-        if self.timer_at.is_some_and(|t| now < t) {
+        if self.timer.at().is_some_and(|t| now < t) {
             return None; // an older timer, superseded by a sooner one
         }
-        self.timer_at = None;
+        self.timer.forget();
         let (Some(since), Some(limit)) = (self.since, limit) else {
             return None;
         };

@@ -38,26 +38,28 @@
 //! and queued request bytes none of which the server takes, on their own),
 //! SO_HTTP_TIMEOUT (a whole request, redirects included); the error names
 //! the option.
+//!
+//! `messages.rs`: the requests built from the options and from LPC's
+//! mappings, and the response mapping LPC receives.
+
+mod messages;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-use mio::Interest;
-use socket2::SockRef;
-
-use super::opt;
+use self::messages::response_value;
 use super::request_writer::Outgoing;
 use super::response_parser::{Response, ResponseParser};
 use super::target::Target;
+use super::{ms, opt, send_limit};
 use crate::core::addr::{self, Target as Address};
 use crate::core::{Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::reactor::{CompletionKind, Readiness};
-use crate::transport::{tcp, Conn, ReadEnd};
+use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
 use crate::value::Value;
 
 const READ_ROUND: usize = 1 << 20;
@@ -121,8 +123,11 @@ pub struct HttpClient {
     connecting: Option<Instant>,
     tcp_pending: bool,
     last_byte: Instant,
-    timer_at: Option<Instant>,
-    blocked: bool,
+    /// TIMER_CHECK, armed for the earliest of the deadlines.
+    timer: Deadline,
+    /// The connection that owed the write callback was replaced: the next
+    /// one owes it.
+    write_owed: bool,
     closing: bool,
 }
 
@@ -131,8 +136,13 @@ fn ee(code: ResultCode) -> i64 {
     code.ee_code() as i64
 }
 
-fn ms(cx: &Cx, id: u16, mode: u8) -> Duration {
-    Duration::from_millis(cx.core.options.int(id, mode).max(0) as u64)
+/// The EE code of a failed connect.
+fn connect_code(e: &std::io::Error) -> ResultCode {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        ResultCode::EeConnrefused
+    } else {
+        ResultCode::EeConnect
+    }
 }
 
 impl HttpClient {
@@ -153,8 +163,8 @@ impl HttpClient {
             connecting: None,
             tcp_pending: false,
             last_byte: Instant::now(),
-            timer_at: None,
-            blocked: false,
+            timer: Deadline::default(),
+            write_owed: false,
             closing: false,
         }
     }
@@ -203,32 +213,6 @@ impl HttpClient {
         }
     }
 
-    /// The first request, from the socket's options.
-    fn request_from_options(cx: &Cx, mode: u8, target: Target) -> Result<Outgoing> {
-        let o = &cx.core.options;
-        let method = o.string(opt::SO_HTTP_METHOD).unwrap_or("GET").to_string();
-        let headers = match o.raw(opt::SO_HTTP_HEADERS) {
-            Some(h) => crate::http_util::headers::pairs_from_value(h)
-                .map_err(|e| Error::new(ResultCode::EeBaddata, format!("SO_HTTP_HEADERS: {e}")))?,
-            None => Vec::new(),
-        };
-        let body = o
-            .raw(opt::SO_HTTP_BODY)
-            .and_then(Value::as_bytes)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        let _ = mode;
-        let req = Outgoing {
-            method,
-            target,
-            headers,
-            body,
-        };
-        req.render("")
-            .map_err(|e| Error::new(ResultCode::EeBaddata, format!("socket_connect: {e}")))?;
-        Ok(req)
-    }
-
     /// Opens a connection to `target`'s origin (through `via` when that is home).
     fn open(&mut self, cx: &mut Cx, target: &Target) {
         self.drop_connection(cx);
@@ -256,40 +240,31 @@ impl HttpClient {
     }
 
     fn drop_connection(&mut self, cx: &mut Cx) {
-        if let Sock::Connected(mut c) = std::mem::replace(&mut self.sock, Sock::None) {
-            cx.reactor.deregister(&mut c.stream, c.token);
+        if let Sock::Connected(c) = std::mem::replace(&mut self.sock, Sock::None) {
+            // A write callback owed is still owed on the next connection.
+            self.write_owed |= c.is_blocked();
+            c.deregister(cx);
         }
     }
 
     fn start_connect(&mut self, cx: &mut Cx, a: SocketAddr) {
         let r = (|| -> Result<()> {
             let socket = tcp::new_socket(&a, false)?;
-            tcp::apply_options(SockRef::from(&socket), &cx.core.options, self.mode)?;
-            if let Err(e) = socket.connect(&a.into()) {
-                if e.raw_os_error() != Some(libc::EINPROGRESS)
-                    && e.kind() != std::io::ErrorKind::WouldBlock
-                {
-                    let code = if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                        ResultCode::EeConnrefused
-                    } else {
-                        ResultCode::EeConnect
-                    };
-                    return Err(Error::new(
-                        code,
-                        format!("connect to {}: {e}", addr::format(&a)),
-                    ));
-                }
-            }
-            let mut stream = TcpStream::from_std(socket.into());
-            let token = cx
-                .register(&mut stream, Interest::READABLE | Interest::WRITABLE)
-                .map_err(|e| Error::io("register", ResultCode::EeSocket, &e))?;
             let host = self
                 .origin
                 .as_ref()
                 .map(|t| t.host.clone())
                 .unwrap_or_default();
-            self.sock = Sock::Connected(Box::new(Conn::new(stream, token, None, host)));
+            let mut conn = Conn::connect(cx, socket, a, self.mode, host, |e| {
+                Error::new(
+                    connect_code(&e),
+                    format!("connect to {}: {e}", addr::format(&a)),
+                )
+            })?;
+            if std::mem::take(&mut self.write_owed) {
+                conn.block();
+            }
+            self.sock = Sock::Connected(conn);
             self.tcp_pending = true;
             cx.core.peer = Some(a);
             Ok(())
@@ -304,26 +279,18 @@ impl HttpClient {
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
-        match conn.stream.take_error() {
-            Ok(Some(e)) | Err(e) => {
-                let code = if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                    ResultCode::EeConnrefused
-                } else {
-                    ResultCode::EeConnect
-                };
+        match conn.connect_result(cx) {
+            Connecting::Pending => return,
+            Connecting::Failed(e) => {
                 let to = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
-                return self.fail(cx, code, format!("connect to {to}: {e}"));
+                return self.fail(cx, connect_code(&e), format!("connect to {to}: {e}"));
             }
-            Ok(None) => {}
-        }
-        match conn.stream.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
-            Err(e) => return self.fail(cx, ResultCode::EeConnect, format!("connect: {e}")),
+            Connecting::Lost(e) => {
+                return self.fail(cx, ResultCode::EeConnect, format!("connect: {e}"))
+            }
+            Connecting::Done => {}
         }
         self.tcp_pending = false;
-        cx.core.local = conn.stream.local_addr().ok();
-        cx.core.mark_connected();
         let target = self.origin.clone().expect("origin while connecting");
         if target.tls {
             // An http:// client that followed a redirect to https:// verifies, as HTTPS_CLIENT does.
@@ -493,20 +460,12 @@ impl HttpClient {
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
-        match conn.flush() {
-            Ok((n, _)) => {
-                cx.core.stats.bytes_out += n as u64;
+        // The write callback once everything is out.
+        match conn.flush_out(cx, 1) {
+            Ok(n) => {
                 if n > 0 {
                     // An upload in progress is not a silent server.
                     self.last_byte = Instant::now();
-                }
-                if conn.pending() == 0 {
-                    if self.closing {
-                        cx.core.state = State::Closed;
-                    } else if self.blocked {
-                        self.blocked = false;
-                        cx.emit(EventKind::Write, None, None);
-                    }
                 }
             }
             Err(_) if self.resend(cx) => {}
@@ -645,26 +604,18 @@ impl HttpClient {
     }
 
     fn arm(&mut self, cx: &mut Cx) {
-        // A request the server does not read: SO_HTTP_READ_TIMEOUT, the
-        // "between bytes" deadline, applies to the queued output on its own
-        // (bytes arriving meanwhile do not count as its progress).
-        // (Only while something is queued: no option is read otherwise.)
+        // A request the server does not read (only while something is
+        // queued: no option is read otherwise).
         if let Sock::Connected(c) = &mut self.sock {
-            if c.pending() > 0 {
-                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
-                c.arm_deadline(cx, Some(limit), TIMER_SEND);
-            }
+            c.arm_send(cx, TIMER_SEND, send_limit(self.mode));
         }
-        let Some(at) = self.deadline(cx) else { return };
-        if self.timer_at.is_some_and(|t| t <= at) {
-            return;
+        if let Some(at) = self.deadline(cx) {
+            self.timer.arm(cx, at, TIMER_CHECK);
         }
-        self.timer_at = Some(at);
-        cx.timer(at.saturating_duration_since(Instant::now()), TIMER_CHECK);
     }
 
     fn check_deadlines(&mut self, cx: &mut Cx) {
-        self.timer_at = None;
+        self.timer.forget();
         let now = Instant::now();
         let over = |start: Instant, id: u16| now.duration_since(start) >= ms(cx, id, self.mode);
         let origin = self
@@ -707,124 +658,6 @@ impl HttpClient {
         }
         self.arm(cx);
     }
-
-    /// A request LPC wrote: ([ "method", "url"|"path", "headers", "body" ]).
-    fn request_from_write(&self, cx: &Cx, data: &Value) -> Result<Outgoing> {
-        let bad = |m: String| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}"));
-        let Value::Mapping(m) = data else {
-            return Err(bad(format!(
-                "an HTTP client writes a request mapping ([ \"method\", \"url\" or \"path\", \"headers\", \"body\" ]), got {}",
-                data.describe()
-            )));
-        };
-        for (k, _) in m {
-            if !matches!(
-                k.as_str(),
-                Some("method" | "url" | "path" | "headers" | "body")
-            ) {
-                return Err(bad(format!(
-                    "unknown request key {} (use method, url, path, headers, body)",
-                    k.describe()
-                )));
-            }
-        }
-        let origin = self.home.as_ref().ok_or_else(|| {
-            Error::new(
-                ResultCode::EeNotconn,
-                "socket_write: call socket_connect first",
-            )
-        })?;
-        let target = match (data.get("url"), data.get("path")) {
-            (Some(_), Some(_)) => return Err(bad("give url or path, not both".into())),
-            (Some(Value::Str(u)), None) => Target::parse(u).map_err(bad)?,
-            (None, Some(Value::Str(p))) if p.starts_with('/') => origin.join(p).map_err(bad)?,
-            (None, None) => origin.clone(),
-            (Some(v), None) | (None, Some(v)) => {
-                return Err(bad(format!(
-                    "url/path must be a string (a path starts with /), got {}",
-                    v.describe()
-                )))
-            }
-        };
-        if !target.same_origin(origin) {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                format!(
-                    "socket_write: {} is not on this connection's origin ({}:{}); use another socket",
-                    target.url, origin.host, origin.port
-                ),
-            ));
-        }
-        let method = match data.get("method") {
-            None => "GET".to_string(),
-            Some(Value::Str(s)) => {
-                let up = s.to_ascii_uppercase();
-                if !crate::http_util::is_token(&up) {
-                    return Err(bad(format!("bad method {s:?}")));
-                }
-                up
-            }
-            Some(v) => {
-                return Err(bad(format!(
-                    "method must be a string, got {}",
-                    v.describe()
-                )))
-            }
-        };
-        let mut headers = match cx.core.options.raw(opt::SO_HTTP_HEADERS) {
-            Some(h) => crate::http_util::headers::pairs_from_value(h).map_err(bad)?,
-            None => Vec::new(),
-        };
-        if let Some(h) = data.get("headers") {
-            let given = crate::http_util::headers::pairs_from_value(h).map_err(bad)?;
-            headers.retain(|(n, _)| !given.iter().any(|(g, _)| g.eq_ignore_ascii_case(n)));
-            headers.extend(given);
-        }
-        let body = match data.get("body") {
-            None => Vec::new(),
-            Some(v) => v.as_bytes().map(<[u8]>::to_vec).ok_or_else(|| {
-                bad(format!(
-                    "body must be a string or a buffer, got {}",
-                    v.describe()
-                ))
-            })?,
-        };
-        let req = Outgoing {
-            method,
-            target,
-            headers,
-            body,
-        };
-        // A header that cannot be sent is this write's error, not the connection's.
-        req.render("").map_err(bad)?;
-        Ok(req)
-    }
-}
-
-/// The response mapping of callbacks.md.
-fn response_value(resp: Response, f: &InFlight) -> Value {
-    let body = Value::from_bytes_lossless(resp.body);
-    let binary = matches!(body, Value::Buffer(_)) as i64;
-    Value::Mapping(vec![
-        (Value::str("status"), Value::Int(resp.status as i64)),
-        (Value::str("reason"), Value::Str(resp.reason)),
-        (
-            Value::str("version"),
-            Value::Str(format!("HTTP/1.{}", resp.minor)),
-        ),
-        (
-            Value::str("headers"),
-            crate::http_util::headers::to_value(resp.headers),
-        ),
-        (Value::str("body"), body),
-        (Value::str("body_is_binary"), Value::Int(binary)),
-        (Value::str("url"), Value::str(f.req.target.url.as_str())),
-        (Value::str("redirects"), Value::Int(f.redirects)),
-        (
-            Value::str("elapsed_ms"),
-            Value::Int(f.started.elapsed().as_millis() as i64),
-        ),
-    ])
 }
 
 impl Endpoint for HttpClient {
@@ -940,11 +773,11 @@ impl Endpoint for HttpClient {
             TIMER_READ_MORE => self.pump(cx, true),
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+                let limit = send_limit(self.mode)(cx);
                 let Sock::Connected(c) = &mut self.sock else {
                     return;
                 };
-                let why = c.deadline_fired(cx, Some(limit), TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
+                let why = c.deadline_fired(cx, limit, TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
                 if let Some(why) = why {
                     let to = self
                         .origin
@@ -1006,12 +839,13 @@ impl Endpoint for HttpClient {
                 "socket_write: the connection failed",
             ));
         }
-        let pending = self.conn().map_or(0, |c| c.pending());
-        if pending > 0 {
-            self.blocked = true;
-            return Ok(ResultCode::EeCallback);
+        match self.conn() {
+            Some(c) if c.pending() > 0 => {
+                c.block();
+                Ok(ResultCode::EeCallback)
+            }
+            _ => Ok(ResultCode::Ok),
         }
-        Ok(ResultCode::Ok)
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
@@ -1031,11 +865,9 @@ impl Endpoint for HttpClient {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let done = crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH);
-        if !done {
-            self.arm(cx);
-        }
-        done
+        // (The request deadlines stop with the close; the output's stays.)
+        let limit = send_limit(self.mode);
+        crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH, TIMER_SEND, limit)
     }
 
     fn abort(&mut self, cx: &mut Cx) {
