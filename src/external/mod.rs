@@ -15,6 +15,7 @@
 //! Unsafe code lives only in the OS-facing files (`sys`, `limits`,
 //! `sandbox`, and the pre_exec hook in `spawn`).
 
+mod error;
 pub mod limits;
 pub mod process;
 pub mod sandbox;
@@ -22,8 +23,10 @@ pub mod spawn;
 pub(crate) mod sys;
 pub mod watch;
 
+pub use error::ExternalError;
+
 use crate::core::Endpoint;
-use crate::error::{Error, Result, ResultCode};
+use crate::error::{Error, Result};
 use crate::modes;
 use crate::value::Value;
 
@@ -74,10 +77,7 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
         modes::EXTERNAL_PROCESS | modes::EXTERNAL_COMMAND_MODE => {
             Ok(Box::new(process::Process::new(mode)))
         }
-        _ => Err(Error::new(
-            ResultCode::EeModenotsupp,
-            format!("mode {} is not an external-process mode", modes::name(mode)),
-        )),
+        _ => Err(ExternalError::NotExternalMode { mode }.into()),
     }
 }
 
@@ -87,11 +87,7 @@ pub fn option_set(id: u16, value: Option<&Value>) -> Result<()> {
 }
 
 pub(crate) fn refused(id: u16, why: String) -> Error {
-    let name = crate::options::catalog::find(id as i64).map_or("option", |d| d.name);
-    Error::new(
-        ResultCode::BadOptionValue,
-        format!("socket_set_option: {name} ({id}) {why}"),
-    )
+    ExternalError::OptionRefused { id, why }.into()
 }
 
 /// EXTERNAL_PRIORITY and EXTERNAL_FILE_LIMIT: refuses, at set time, a value
