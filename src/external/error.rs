@@ -298,9 +298,6 @@ mod tests {
                 "socket_write: the process closed its stdin: x",
             ),
         ];
-        for (e, code, text) in table {
-            let e = Error::from(e);
-            assert_eq!((e.code, e.message.as_str()), (code, text));
-        }
+        crate::error::assert_mapped(table);
     }
 }

@@ -214,9 +214,6 @@ mod tests {
                 "resolve_path: \"\" is no path (empty, or a NUL byte in it)",
             ),
         ];
-        for (e, code, text) in table {
-            let e = Error::from(e);
-            assert_eq!((e.code, e.message.as_str()), (code, text));
-        }
+        crate::error::assert_mapped(table);
     }
 }

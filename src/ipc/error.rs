@@ -353,9 +353,6 @@ mod tests {
                 "socket_bind: no free port in IPC_PORT_RANGE (5..6) on 127.0.0.1",
             ),
         ];
-        for (e, code, text) in table {
-            let e = Error::from(e);
-            assert_eq!((e.code, e.message.as_str()), (code, text));
-        }
+        crate::error::assert_mapped(table);
     }
 }

@@ -102,9 +102,6 @@ mod tests {
                 "socket_bind: dir /x: missing",
             ),
         ];
-        for (e, code, text) in table {
-            let e = Error::from(e);
-            assert_eq!((e.code, e.message.as_str()), (code, text));
-        }
+        crate::error::assert_mapped(table);
     }
 }

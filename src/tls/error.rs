@@ -160,9 +160,6 @@ mod tests {
                 "tls: w",
             ),
         ];
-        for (e, code, text) in table {
-            let e = Error::from(e);
-            assert_eq!((e.code, e.message.as_str()), (code, text));
-        }
+        crate::error::assert_mapped(table);
     }
 }
