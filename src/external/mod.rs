@@ -71,6 +71,26 @@ impl Call<'_> {
     }
 }
 
+/// The external-process family as `registry::FAMILIES` lists it.
+pub static FAMILY: crate::core::FamilyDef = crate::core::FamilyDef {
+    what: "an external process (EXTERNAL_PROCESS 22 or EXTERNAL_COMMAND_MODE 23)",
+    modes: modes::ModeSet::of(&[modes::EXTERNAL_PROCESS, modes::EXTERNAL_COMMAND_MODE]),
+    new_endpoint,
+    adopt: None,
+};
+
+/// An external_* efun on socket `id`, which must be of mode 22 or 23 (the
+/// C ABI's `ffi/external.rs` calls this).
+pub fn call(u: &mut crate::core::Unisock, id: i32, call: Call) -> Result<Value> {
+    let efun = call.efun();
+    u.family_call(id, &FAMILY, efun, |cx, ep| {
+        match ep.downcast_mut::<process::Process>() {
+            Some(p) => p.efun(cx, call),
+            None => Err(crate::core::unsupported(efun)),
+        }
+    })
+}
+
 /// The endpoint for a new socket of an external mode.
 pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     match mode {

@@ -1456,7 +1456,23 @@ impl Endpoint for Process {
         }
     }
 
-    fn external(&mut self, cx: &mut Cx, call: Call) -> Result<Value> {
+    fn status(&self, out: &mut Value) {
+        out.insert(Value::str("pid"), Value::Int(self.pid as i64));
+        out.insert(Value::str("running"), Value::Int(self.running() as i64));
+        out.insert(Value::str("restarts"), Value::Int(self.kept.restarts));
+        if self.pid > 0 {
+            out.insert(Value::str("exit_watch"), Value::str(self.exit_watch));
+        }
+    }
+
+    fn raw_fd(&self) -> i32 {
+        self.out[0].as_ref().map_or(-1, |o| o.rx.as_raw_fd())
+    }
+}
+
+impl Process {
+    /// The external_* efuns (`super::call` brings them here).
+    pub(super) fn efun(&mut self, cx: &mut Cx, call: Call) -> Result<Value> {
         match call {
             Call::Write(data) => {
                 if !matches!(data, Value::Str(_) | Value::Buffer(_)) {
@@ -1524,19 +1540,6 @@ impl Endpoint for Process {
                     .map(|_| Value::Int(0))
             }
         }
-    }
-
-    fn status(&self, out: &mut Value) {
-        out.insert(Value::str("pid"), Value::Int(self.pid as i64));
-        out.insert(Value::str("running"), Value::Int(self.running() as i64));
-        out.insert(Value::str("restarts"), Value::Int(self.kept.restarts));
-        if self.pid > 0 {
-            out.insert(Value::str("exit_watch"), Value::str(self.exit_watch));
-        }
-    }
-
-    fn raw_fd(&self) -> i32 {
-        self.out[0].as_ref().map_or(-1, |o| o.rx.as_raw_fd())
     }
 }
 

@@ -91,7 +91,7 @@ pub(crate) fn with_context<R>(f: impl FnOnce(&mut Unisock) -> Result<R>) -> Resu
     // guarantees this is the only live reference to the state.
     let state = unsafe { &mut *CONTEXT.state.get() };
     if state.is_none() {
-        *state = Some(Unisock::new()?);
+        *state = Some(Unisock::new(crate::registry::FAMILIES)?);
     }
     f(state.as_mut().expect("initialised above"))
 }

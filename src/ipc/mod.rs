@@ -111,3 +111,11 @@ fn now_secs() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// The IPC family as `registry::FAMILIES` lists it.
+pub static FAMILY: crate::core::FamilyDef = crate::core::FamilyDef {
+    what: "an IPC socket (IPC_SERVER 29 or IPC_CLIENT 30)",
+    modes: modes::ModeSet::of(&[MODE_SERVER, MODE_CLIENT]),
+    new_endpoint,
+    adopt: None,
+};
