@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::error::{Error, ResultCode};
+use super::CoreError;
+use crate::error::Error;
 
 /// Formats an address as LPC shows it: "127.0.0.1 4000", v4-mapped IPv6 as IPv4.
 pub fn format(addr: &SocketAddr) -> String {
@@ -26,11 +27,11 @@ pub enum Target {
 
 /// Parses "host port" (also "host:port" for convenience, and "[v6]:port").
 pub fn parse(text: &str) -> Result<Target, Error> {
-    let bad = || {
-        Error::new(
-            ResultCode::EeBadaddr,
-            format!("bad address {text:?}: expected \"host port\""),
-        )
+    let bad = || -> Error {
+        CoreError::BadAddress {
+            text: text.to_string(),
+        }
+        .into()
     };
     let t = text.trim();
     let (host, port) = if let Some((h, p)) = t.rsplit_once(' ') {
@@ -68,10 +69,10 @@ pub fn parse(text: &str) -> Result<Target, Error> {
 pub fn parse_numeric(text: &str) -> Result<SocketAddr, Error> {
     match parse(text)? {
         Target::Addr(a) => Ok(a),
-        Target::Host(..) => Err(Error::new(
-            ResultCode::EeBadaddr,
-            format!("bad address {text:?}: a numeric \"ip port\" is needed here"),
-        )),
+        Target::Host(..) => Err(CoreError::NotNumeric {
+            text: text.to_string(),
+        }
+        .into()),
     }
 }
 

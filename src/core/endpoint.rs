@@ -213,10 +213,10 @@ pub struct Accepted {
 
 /// EEMODENOTSUPP for an efun the socket's mode does not serve.
 pub fn unsupported(what: &str) -> Error {
-    Error::new(
-        ResultCode::EeModenotsupp,
-        format!("{what} is not supported by this mode"),
-    )
+    super::CoreError::Unsupported {
+        what: what.to_string(),
+    }
+    .into()
 }
 
 /// One socket's protocol machinery. Every family implements this; the core

@@ -5,6 +5,7 @@
 
 pub mod addr;
 pub mod endpoint;
+pub mod error;
 pub mod event;
 pub mod family;
 
@@ -13,6 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub use endpoint::{unsupported, Accepted, Cx, Endpoint, SocketCore, State};
+pub use error::CoreError;
 pub use event::{Event, EventKind, CLOSED_BY_PEER};
 pub use family::{Families, FamilyDef};
 
@@ -94,7 +96,7 @@ fn kept_for_refusal(cx: &Cx, id: i64) -> Option<Option<Value>> {
 }
 
 fn bad_socket(id: i32) -> Error {
-    Error::new(ResultCode::EeBadf, format!("socket {id} is not open"))
+    CoreError::NotOpen { id }.into()
 }
 
 impl Unisock {
@@ -172,30 +174,19 @@ impl Unisock {
     /// socket_create: the caller chose the LPC id (the shim's socket table).
     pub fn create(&mut self, id: i32, mode: i64) -> Result<()> {
         if id < 0 {
-            return Err(Error::new(
-                ResultCode::EeFdrange,
-                format!("socket id {id} is negative"),
-            ));
+            return Err(CoreError::NegativeId { id }.into());
         }
         if self.sockets.contains_key(&id) {
-            return Err(Error::new(
-                ResultCode::EeIsconn,
-                format!("socket {id} is already in use"),
-            ));
+            return Err(CoreError::InUse { id }.into());
         }
         let Some((mode, family)) = family::serving(self.families, mode) else {
-            let info = modes::info(mode).ok_or_else(|| {
-                Error::new(
-                    ResultCode::EeModenotsupp,
-                    format!("socket_create: unknown socket mode {mode}"),
-                )
-            })?;
-            let msg = format!(
-                "socket_create: mode {} ({}) is not supported by this build of unisock yet",
-                info.name, info.number
-            );
-            crate::reactor::log::warn(&msg);
-            return Err(Error::new(ResultCode::EeModenotsupp, msg));
+            let info = modes::info(mode).ok_or(CoreError::UnknownMode { mode })?;
+            let e = CoreError::NotBuilt {
+                name: info.name,
+                number: info.number,
+            };
+            crate::reactor::log::warn(&e.to_string());
+            return Err(e.into());
         };
         crate::policy::gate::mode(mode)?;
         let ep = (family.new_endpoint)(mode)?;
@@ -207,10 +198,7 @@ impl Unisock {
     /// (external_start's socketpair end). unisock owns and closes the fd.
     pub fn adopt_fd(&mut self, id: i32, fd: std::os::fd::OwnedFd, mode: i64) -> Result<()> {
         if self.sockets.contains_key(&id) {
-            return Err(Error::new(
-                ResultCode::EeIsconn,
-                format!("socket {id} is already in use"),
-            ));
+            return Err(CoreError::InUse { id }.into());
         }
         let (mode, adopt) = u8::try_from(mode)
             .ok()
@@ -220,12 +208,7 @@ impl Unisock {
                     .find_map(|f| f.adopt.filter(|(modes, _)| modes.contains(m)))
                     .map(|(_, adopt)| (m, adopt))
             })
-            .ok_or_else(|| {
-                Error::new(
-                    ResultCode::EeModenotsupp,
-                    format!("adopt_fd: mode {mode} cannot adopt an fd"),
-                )
-            })?;
+            .ok_or(CoreError::CannotAdopt { mode })?;
         let ep = adopt(fd, mode)?;
         let sock = self.insert(id, mode, ep);
         sock.core.state = State::DataXfer;
@@ -243,21 +226,13 @@ impl Unisock {
         let target = match addr {
             Some(a) => addr::parse_numeric(a)?,
             None => {
-                let port = u16::try_from(port).map_err(|_| {
-                    Error::new(
-                        ResultCode::EeBadaddr,
-                        format!("socket_bind: port {port} is out of range"),
-                    )
-                })?;
+                let port = u16::try_from(port).map_err(|_| CoreError::PortOutOfRange { port })?;
                 SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port)
             }
         };
         self.with(id, |cx, ep| {
             if cx.core.state != State::Unbound {
-                return Err(Error::new(
-                    ResultCode::EeIsbound,
-                    "socket_bind: socket is already bound",
-                ));
+                return Err(CoreError::AlreadyBound.into());
             }
             match ep.bind(cx, target) {
                 // No IPv6 on this host: the wildcard falls back to IPv4.
@@ -277,10 +252,7 @@ impl Unisock {
     /// socket_accept: the new socket gets `new_id` and a copy of the listener's options.
     pub fn accept(&mut self, listener: i32, new_id: i32) -> Result<()> {
         if self.sockets.contains_key(&new_id) {
-            return Err(Error::new(
-                ResultCode::EeIsconn,
-                format!("socket {new_id} is already in use"),
-            ));
+            return Err(CoreError::InUse { id: new_id }.into());
         }
         let accepted = self.with(listener, |cx, ep| ep.accept(cx))??;
         let (mode, options) = {
@@ -362,14 +334,13 @@ impl Unisock {
             .core
             .mode;
         if !family.modes.contains(mode) {
-            return Err(Error::new(
-                ResultCode::EeModenotsupp,
-                format!(
-                    "{efun}: socket {id} is {} (mode {mode}), not {}",
-                    modes::name(mode),
-                    family.what
-                ),
-            ));
+            return Err(CoreError::WrongFamily {
+                efun: efun.to_string(),
+                id,
+                mode,
+                what: family.what,
+            }
+            .into());
         }
         self.with(id, f)?
     }
@@ -377,7 +348,7 @@ impl Unisock {
     pub fn release(&mut self, id: i32) -> Result<()> {
         let s = self.sockets.get_mut(&id).ok_or_else(|| bad_socket(id))?;
         if s.core.released {
-            return Err(Error::code(ResultCode::EeSockrlsd));
+            return Err(CoreError::Released.into());
         }
         s.core.released = true;
         Ok(())
@@ -386,7 +357,7 @@ impl Unisock {
     pub fn acquire(&mut self, id: i32) -> Result<()> {
         let s = self.sockets.get_mut(&id).ok_or_else(|| bad_socket(id))?;
         if !s.core.released {
-            return Err(Error::code(ResultCode::EeSocknotrlsd));
+            return Err(CoreError::NotReleased.into());
         }
         s.core.released = false;
         Ok(())

@@ -57,6 +57,10 @@ pub enum FfiError {
     UnknownName { what: &'static str, name: String },
     /// resolve_path of text that names no path.
     NoPath { text: String },
+    /// adopt_fd with a negative descriptor.
+    NotFd { fd: i32 },
+    /// socket_get_option_int of an option whose value is no int.
+    NotIntOption { option: i64 },
 }
 
 impl fmt::Display for FfiError {
@@ -88,6 +92,11 @@ impl fmt::Display for FfiError {
                 f,
                 "resolve_path: {text:?} is no path (empty, or a NUL byte in it)"
             ),
+            NotFd { fd } => write!(f, "adopt_fd: {fd} is not a file descriptor"),
+            NotIntOption { option } => write!(
+                f,
+                "socket_get_option_int: option {option} does not hold an int"
+            ),
         }
     }
 }
@@ -100,7 +109,9 @@ impl From<FfiError> for Error {
             NotUtf8 { .. } | StringNotUtf8 { .. } | InvalidUtf8 | PolicyNotUtf8 | PathNotUtf8 => {
                 ResultCode::InvalidUtf8
             }
-            WrongKind { .. } | BadHeaders { .. } => ResultCode::WrongValueKind,
+            WrongKind { .. } | BadHeaders { .. } | NotIntOption { .. } => {
+                ResultCode::WrongValueKind
+            }
             TooDeep | TooManyElements | LengthTooLarge { .. } | IpcTooLarge { .. } => {
                 ResultCode::TooLarge
             }
@@ -113,6 +124,7 @@ impl From<FfiError> for Error {
             | NoPath { .. } => ResultCode::Parse,
             WrongThread | Reentered => ResultCode::WrongThread,
             IpcEncode { .. } => ResultCode::EeBaddata,
+            NotFd { .. } => ResultCode::EeBadf,
         };
         Error::new(code, e.to_string())
     }
@@ -212,6 +224,16 @@ mod tests {
                 NoPath { text: s("") },
                 C::Parse,
                 "resolve_path: \"\" is no path (empty, or a NUL byte in it)",
+            ),
+            (
+                NotFd { fd: -1 },
+                C::EeBadf,
+                "adopt_fd: -1 is not a file descriptor",
+            ),
+            (
+                NotIntOption { option: 104 },
+                C::WrongValueKind,
+                "socket_get_option_int: option 104 does not hold an int",
             ),
         ];
         crate::error::assert_mapped(table);

@@ -5,9 +5,10 @@
 
 use std::ffi::c_char;
 
+use super::error::FfiError;
 use super::values::{borrow, put_value, UnisockValue};
 use super::{boundary, c_str, put, with_context};
-use crate::error::{Error, ResultCode};
+use crate::error::ResultCode;
 use crate::external::{call, Call};
 use crate::value::Value;
 
@@ -28,7 +29,10 @@ pub extern "C" fn unisock_external_write(
     boundary(|| {
         let data = borrow(data, "data")?;
         if accepted.is_null() {
-            return Err(Error::new(ResultCode::NullParameter, "accepted is NULL"));
+            return Err(FfiError::Null {
+                name: "accepted".into(),
+            }
+            .into());
         }
         let n = with_context(|u| call(u, id, Call::Write(data)))?;
         put(accepted, int_of(n), "accepted")?;
@@ -70,7 +74,10 @@ pub extern "C" fn unisock_external_monitor_path(
     boundary(|| {
         let path = c_str(path, "path")?;
         if watch_id.is_null() {
-            return Err(Error::new(ResultCode::NullParameter, "watch_id is NULL"));
+            return Err(FfiError::Null {
+                name: "watch_id".into(),
+            }
+            .into());
         }
         let w = with_context(|u| call(u, id, Call::Monitor(path, events)))?;
         put(watch_id, int_of(w), "watch_id")?;

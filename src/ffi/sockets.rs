@@ -5,9 +5,10 @@
 use std::ffi::c_char;
 use std::os::fd::{FromRawFd, OwnedFd};
 
+use super::error::FfiError;
 use super::values::{borrow, put_value, UnisockValue};
 use super::{boundary, c_str, opt_c_str, put, with_context};
-use crate::error::{Error, ResultCode};
+use crate::error::ResultCode;
 
 fn ok<T>(r: crate::Result<T>) -> crate::Result<ResultCode> {
     r.map(|_| ResultCode::Ok)
@@ -63,10 +64,7 @@ pub extern "C" fn unisock_connect(id: i32, address: *const c_char) -> ResultCode
 pub extern "C" fn unisock_adopt_fd(id: i32, fd: i32, mode: i64) -> ResultCode {
     boundary(|| {
         if fd < 0 {
-            return Err(Error::new(
-                ResultCode::EeBadf,
-                format!("adopt_fd: {fd} is not a file descriptor"),
-            ));
+            return Err(FfiError::NotFd { fd }.into());
         }
         // SAFETY: the caller hands over an open fd it owns (documented); from
         // here on only this OwnedFd closes it.
@@ -175,14 +173,11 @@ pub extern "C" fn socket_set_option_int(id: i32, option: i64, value: i64) -> Res
 pub extern "C" fn socket_get_option_int(id: i32, option: i64, out: *mut i64) -> ResultCode {
     boundary(|| {
         if out.is_null() {
-            return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+            return Err(FfiError::Null { name: "out".into() }.into());
         }
         match with_context(|u| u.get_option_int(id, option))? {
             Some(i) => put(out, i, "out").map(|_| ResultCode::Ok),
-            None => Err(Error::new(
-                ResultCode::WrongValueKind,
-                format!("socket_get_option_int: option {option} does not hold an int"),
-            )),
+            None => Err(FfiError::NotIntOption { option }.into()),
         }
     })
 }

@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use mio::net::UdpSocket;
 use mio::{Interest, Token};
 
+use super::LegacyError;
 use crate::core::addr;
 use crate::core::{Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
@@ -69,22 +70,13 @@ impl Endpoint for Datagram {
     }
 
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
-        let target = target.ok_or_else(|| {
-            Error::new(
-                ResultCode::EeNoaddr,
-                "socket_write: datagram sockets need a target \"ip port\"",
-            )
-        })?;
+        let target = target.ok_or(LegacyError::DatagramNeedsTarget)?;
         let to = addr::parse_numeric(target)?;
-        let bytes = data.as_bytes().ok_or_else(|| {
-            Error::new(
-                ResultCode::EeTypenotsupp,
-                format!(
-                    "socket_write: datagram sockets send strings or buffers, not {}",
-                    data.describe()
-                ),
-            )
-        })?;
+        let bytes = data
+            .as_bytes()
+            .ok_or_else(|| LegacyError::DatagramNotBytes {
+                got: data.describe(),
+            })?;
         if self.sock.is_none() {
             // Unbound: send from an ephemeral port, as an unbound UDP socket does.
             let any: SocketAddr = if to.is_ipv6() {
@@ -104,7 +96,7 @@ impl Endpoint for Datagram {
                 Ok(ResultCode::Ok)
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                Err(Error::code(ResultCode::EeWouldblock))
+                Err(LegacyError::DatagramWouldBlock.into())
             }
             Err(e) => Err(Error::io(
                 &format!("socket_write: sendto {target}"),

@@ -3,8 +3,11 @@
 //! behaviour, minus upstream's defects (see docs/COMPATIBILITY.md).
 
 pub mod datagram;
+pub mod error;
 pub mod framing;
 pub mod stream;
+
+pub use error::LegacyError;
 
 use std::os::fd::OwnedFd;
 
@@ -21,13 +24,7 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
         | modes::STREAM_BINARY
         | modes::STREAM_TLS
         | modes::STREAM_TLS_BINARY => Ok(Box::new(stream::Stream::new(mode))),
-        _ => Err(Error::new(
-            ResultCode::EeModenotsupp,
-            format!(
-                "socket_create: mode {} is not served here",
-                modes::name(mode)
-            ),
-        )),
+        _ => Err(LegacyError::NotLegacyMode { mode }.into()),
     }
 }
 

@@ -7,9 +7,12 @@
 //! it consumes from the socket's [`store::OptionStore`].
 
 pub mod catalog;
+pub mod error;
 pub mod ids;
 pub mod store;
 pub mod validate;
+
+pub use error::OptionError;
 
 use crate::modes::ModeSet;
 use crate::value::Value;

@@ -1,8 +1,8 @@
 //! Per-socket option values: what LPC set, deep-copied, validated, and freed
 //! with the socket.
 
-use super::{validate, Access, Check, OptionDef, When};
-use crate::error::{Error, ResultCode};
+use super::{validate, Access, Check, OptionDef, OptionError, When};
+use crate::error::Error;
 use crate::value::Value;
 
 /// Most entries an appending option (REST_ADD_ROUTE) holds.
@@ -47,13 +47,12 @@ impl OptionStore {
         let stored = validate::validate(def, value)?;
         crate::policy::gate::option(def.id, def.name, &stored)?;
         if started && def.when == When::BeforeStart {
-            return Err(Error::new(
-                ResultCode::OptionTooLate,
-                format!(
-                    "{verb}: {} ({}) can only be set before the socket connects or listens",
-                    def.name, def.id
-                ),
-            ));
+            return Err(OptionError::TooLate {
+                verb,
+                name: def.name,
+                id: def.id,
+            }
+            .into());
         }
         if def.append {
             if self.lookup(def.id).is_none() {
@@ -62,13 +61,13 @@ impl OptionStore {
             let slot = self.values.iter_mut().find(|(k, _)| *k == def.id);
             if let Some((_, Value::Array(items))) = slot {
                 if items.len() >= MAX_APPENDED {
-                    return Err(Error::new(
-                        ResultCode::TooLarge,
-                        format!(
-                            "{verb}: {} ({}) already holds {MAX_APPENDED} entries",
-                            def.name, def.id
-                        ),
-                    ));
+                    return Err(OptionError::Full {
+                        verb,
+                        name: def.name,
+                        id: def.id,
+                        max: MAX_APPENDED,
+                    }
+                    .into());
                 }
                 items.push(stored);
             }
@@ -135,13 +134,12 @@ impl OptionStore {
         let def = validate::lookup(id, verb)?;
         validate::check_mode(def, mode, verb)?;
         match def.access {
-            Access::WriteOnly | Access::Invalid => Err(Error::new(
-                ResultCode::OptionWriteOnly,
-                format!(
-                    "{verb}: {} ({}) is write-only and cannot be read",
-                    def.name, def.id
-                ),
-            )),
+            Access::WriteOnly | Access::Invalid => Err(OptionError::WriteOnly {
+                verb,
+                name: def.name,
+                id: def.id,
+            }
+            .into()),
             Access::Secret => Ok(if self.lookup(def.id).is_some() {
                 Value::str("<set>")
             } else {

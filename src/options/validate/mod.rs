@@ -17,9 +17,9 @@ pub mod rest;
 pub mod tls;
 pub mod websocket;
 
+use super::error::OptionError;
 use super::{catalog, Access, Check, OptionDef};
-use crate::error::{Error, ResultCode};
-use crate::modes;
+use crate::error::Error;
 use crate::value::Value;
 
 /// Deepest nesting accepted in an option value (LPC values are finite trees;
@@ -52,66 +52,46 @@ pub fn got(v: &Value) -> String {
 }
 
 /// Finds the row for `id`, or the "unknown option" error.
-pub fn lookup(id: i64, verb: &str) -> Result<&'static OptionDef, Error> {
-    catalog::find(id).ok_or_else(|| {
-        Error::new(
-            ResultCode::UnknownOption,
-            format!("{verb}: unknown option {id}"),
-        )
-    })
+pub fn lookup(id: i64, verb: &'static str) -> Result<&'static OptionDef, Error> {
+    catalog::find(id).ok_or_else(|| OptionError::Unknown { verb, id }.into())
 }
 
 /// The "does not apply" error when the row does not accept `mode`.
-pub fn check_mode(def: &OptionDef, mode: u8, verb: &str) -> Result<(), Error> {
+pub fn check_mode(def: &OptionDef, mode: u8, verb: &'static str) -> Result<(), Error> {
     if def.modes.contains(mode) {
         Ok(())
     } else {
-        Err(Error::new(
-            ResultCode::OptionNotForMode,
-            format!(
-                "{verb}: {} ({}) does not apply to {} sockets",
-                def.name,
-                def.id,
-                modes::name(mode)
-            ),
-        ))
+        Err(OptionError::NotForMode {
+            verb,
+            name: def.name,
+            id: def.id,
+            mode,
+        }
+        .into())
     }
 }
 
 /// Checks `value` against the row and returns what to store.
 pub fn validate(def: &OptionDef, value: &Value) -> Result<Value, Error> {
-    let fail = |detail: Option<String>| {
+    let fail = |detail: Option<String>| -> Error {
         // A secret is never echoed back, not even in an error message.
         let got = match (def.access, value) {
             (Access::Secret, Value::Str(s)) => format!("got a string of {} bytes", s.len()),
             _ => got(value),
         };
-        let mut msg = format!(
-            "socket_set_option: {} ({}) wants {}, {}",
-            def.name, def.id, def.wants, got
-        );
-        if let Some(d) = detail {
-            msg.push_str(": ");
-            msg.push_str(&d);
+        OptionError::BadValue {
+            name: def.name,
+            id: def.id,
+            wants: def.wants,
+            got,
+            detail,
         }
-        Error::new(ResultCode::BadOptionValue, msg)
+        .into()
     };
+    let (name, id) = (def.name, def.id);
     match def.access {
-        Access::Invalid => {
-            return Err(Error::new(
-                ResultCode::UnknownOption,
-                format!(
-                    "socket_set_option: {} ({}) is not an option",
-                    def.name, def.id
-                ),
-            ))
-        }
-        Access::ReadOnly => {
-            return Err(Error::new(
-                ResultCode::OptionReadOnly,
-                format!("socket_set_option: {} ({}) is read-only", def.name, def.id),
-            ))
-        }
+        Access::Invalid => return Err(OptionError::NotAnOption { name, id }.into()),
+        Access::ReadOnly => return Err(OptionError::ReadOnly { name, id }.into()),
         _ => {}
     }
     if !def.kinds.accepts(value) {
@@ -391,17 +371,18 @@ pub fn parse_route_pattern(p: &str) -> Result<RoutePattern, String> {
 /// not built yet: storing it would be a silent no-op. `what` names the feature.
 pub fn not_built_yet(id: u16, what: &str) -> Error {
     let name = super::catalog::find(id as i64).map_or("option", |d| d.name);
-    Error::new(
-        ResultCode::OptionNotForMode,
-        format!(
-            "socket_set_option: {name} ({id}) is not available yet: this build of unisock does not include {what}"
-        ),
-    )
+    OptionError::NotBuiltYet {
+        name,
+        id,
+        what: what.to_string(),
+    }
+    .into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ResultCode;
 
     #[test]
     fn spec_example_message() {
