@@ -25,11 +25,11 @@ use crate::core::addr::{self, Target};
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
-use crate::options::ids::{SO_IDLE_TIMEOUT, SO_MAX_BUFFERED, SO_MAX_CONNECTIONS, SO_SEND_TIMEOUT};
+use crate::options::ids::{SO_MAX_BUFFERED, SO_SEND_TIMEOUT};
 use crate::options::store::OptionStore;
 use crate::reactor::{CompletionKind, Readiness};
 use crate::transport::listener::{self, Incoming, Listener, Ticket};
-use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
+use crate::transport::{tcp, Conn, ConnConfig, Connecting, Deadline, ReadEnd};
 use crate::value::Value;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
@@ -55,43 +55,12 @@ enum Sock {
     Accepted(Incoming),
 }
 
-/// The options a stream socket acts on, read from its store when the
-/// endpoint is made (defaults), when an accepted connection starts (the
-/// listener's, which the core copies), and again whenever one of them is
-/// set (`option_set`), so every use sees the value the store holds then.
-#[derive(Clone, Copy, Debug)]
-struct StreamConfig {
-    /// SO_IDLE_TIMEOUT, ms (0 = none).
-    idle_timeout: i64,
-    /// SO_MAX_CONNECTIONS of a listener.
-    max_connections: i64,
-    /// SO_MAX_BUFFERED, bytes: queued output, and the longest MUD frame.
-    max_buffered: i64,
-    /// SO_SEND_TIMEOUT, ms (0 = none).
-    send_timeout: i64,
-}
-
-impl StreamConfig {
-    const IDS: [u16; 4] = [
-        SO_IDLE_TIMEOUT,
-        SO_MAX_CONNECTIONS,
-        SO_MAX_BUFFERED,
-        SO_SEND_TIMEOUT,
-    ];
-
-    fn read(o: &OptionStore, mode: u8) -> StreamConfig {
-        StreamConfig {
-            idle_timeout: o.int(SO_IDLE_TIMEOUT, mode),
-            max_connections: o.int(SO_MAX_CONNECTIONS, mode),
-            max_buffered: o.int(SO_MAX_BUFFERED, mode),
-            send_timeout: o.int(SO_SEND_TIMEOUT, mode),
-        }
-    }
-}
-
 pub struct Stream {
     mode: u8,
-    cfg: StreamConfig,
+    /// The transport options it acts on: read when the endpoint is made
+    /// (defaults), the listener's for an accepted connection (the core gives
+    /// it a copy of the listener's options), updated in `option_set`.
+    cfg: ConnConfig,
     sock: Sock,
     text: Utf8Chunker,
     mud: MudDecoder,
@@ -113,7 +82,7 @@ impl Stream {
     pub fn new(mode: u8) -> Stream {
         Stream {
             mode,
-            cfg: StreamConfig::read(&OptionStore::default(), mode),
+            cfg: ConnConfig::read(&OptionStore::default(), mode),
             sock: Sock::None,
             text: Utf8Chunker::default(),
             mud: MudDecoder::default(),
@@ -149,13 +118,13 @@ impl Stream {
     /// SO_SEND_TIMEOUT: how long queued output may make no progress (None:
     /// no deadline, as upstream). A stream handed over by the driver
     /// (external_start) talks to a local child, not a remote peer: none.
-    fn send_limit(&self) -> impl FnOnce(&Cx) -> Option<Duration> {
+    fn send_limit(&self) -> Option<Duration> {
         let (ms, adopted) = (self.cfg.send_timeout, self.adopted);
-        move |_| (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
+        (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
     }
 
     /// Arms the no-progress deadline while output is queued (runs after
-    /// every readiness: with nothing queued, the option is not even read).
+    /// every readiness).
     fn arm_send(&mut self, cx: &mut Cx) {
         let limit = self.send_limit();
         if let (Sock::Connected(c), false) = (&mut self.sock, cx.core.dead) {
@@ -380,7 +349,7 @@ impl Endpoint for Stream {
         let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
             return Err(Error::code(ResultCode::EeNoaddr));
         };
-        let max = self.cfg.max_buffered.max(0) as usize;
+        let max = self.cfg.max_buffered_bytes();
         // Over SO_MAX_CONNECTIONS a connection is closed at once.
         match Listener::listen(cx, s, self.mode, 128, tls, max, None) {
             Ok(l) => self.sock = Sock::Listening(Box::new(l)),
@@ -421,9 +390,9 @@ impl Endpoint for Stream {
         let strict = !self.adopted;
         let conn = Conn::accepted(cx, incoming, self.mode, strict)?;
         self.sock = Sock::Connected(conn);
-        let idle = self.cfg.idle_timeout;
-        if idle > 0 {
-            let at = self.last_activity + Duration::from_millis(idle as u64);
+        let idle = self.cfg.idle();
+        if !idle.is_zero() {
+            let at = self.last_activity + idle;
             self.idle_timer.arm(cx, at, TIMER_IDLE);
         }
         // Data may have arrived before the registration; read it now.
@@ -490,8 +459,7 @@ impl Endpoint for Stream {
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         match &mut self.sock {
             Sock::Listening(l) => {
-                let max = self.cfg.max_connections.max(1) as usize;
-                l.ready(cx, r.token, max);
+                l.ready(cx, r.token, self.cfg.connection_limit());
             }
             Sock::Connected(_) => {
                 if self.connecting {
@@ -512,7 +480,7 @@ impl Endpoint for Stream {
             TIMER_READ_MORE => self.pump(cx, true, false),
             TIMER_IDLE => {
                 self.idle_timer.forget();
-                let idle = Duration::from_millis(self.cfg.idle_timeout.max(0) as u64);
+                let idle = self.cfg.idle();
                 if idle.is_zero() {
                     return;
                 }
@@ -525,7 +493,7 @@ impl Endpoint for Stream {
             }
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = self.send_limit()(cx);
+                let limit = self.send_limit();
                 if let Sock::Connected(c) = &mut self.sock {
                     if let Some(why) = c.deadline_fired(cx, limit, TIMER_SEND, "SO_SEND_TIMEOUT") {
                         cx.die(Some(why));
@@ -568,7 +536,7 @@ impl Endpoint for Stream {
         if bytes.is_empty() {
             return Ok(ResultCode::Ok);
         }
-        let max = self.cfg.max_buffered.max(0) as usize;
+        let max = self.cfg.max_buffered_bytes();
         let Some(conn) = self.conn() else {
             return Err(Error::code(ResultCode::EeNotconn));
         };
@@ -598,13 +566,11 @@ impl Endpoint for Stream {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
-        if StreamConfig::IDS.contains(&id) {
-            self.cfg = StreamConfig::read(&cx.core.options, self.mode);
-        }
+        self.cfg.update(&cx.core.options, self.mode, id);
         match (&self.sock, id) {
             (Sock::Connected(conn), _) => conn.option_changed(id, &cx.core.options, self.mode),
             (Sock::Listening(l), SO_MAX_BUFFERED) => {
-                l.set_max_buffered(self.cfg.max_buffered.max(0) as usize)
+                l.set_max_buffered(self.cfg.max_buffered_bytes())
             }
             _ => {}
         }

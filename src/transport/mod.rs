@@ -6,8 +6,10 @@
 //! (`listener`), helpers to create and configure sockets from the option
 //! store (`tcp`), the lingering close of connections a server turns away
 //! (`linger`), and the no-progress deadline and listener budget of queued
-//! output (`output`).
+//! output (`output`), and the transport options every TCP family acts on as
+//! a typed config (`config`).
 
+pub mod config;
 pub mod conn;
 pub mod deadline;
 pub mod linger;
@@ -16,6 +18,7 @@ pub mod output;
 pub mod queue;
 pub mod tcp;
 
+pub use config::ConnConfig;
 pub use conn::{close_by_lpc, Conn, Connecting, ReadEnd, FLUSH_DEADLINE};
 pub use deadline::Deadline;
 pub use listener::{Incoming, Listener, Ticket};
