@@ -42,10 +42,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
-
-use socket2::Socket;
 
 use super::config::HttpConfig;
 use super::request_parser::{Parsed, Reject, RequestParser};
@@ -57,8 +54,8 @@ use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::options::store::OptionStore;
 use crate::reactor::Readiness;
-use crate::transport::listener::{self, Incoming, Listener, Refusal, Ticket};
-use crate::transport::{tcp, Conn, Deadline, ReadEnd};
+use crate::transport::listener::{Listener, Refusal, Ticket};
+use crate::transport::{Conn, Deadline, ReadEnd, Sock};
 use crate::value::Value;
 
 /// Most requests a connection may have waiting for LPC replies.
@@ -84,15 +81,6 @@ enum Read {
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-enum Sock {
-    None,
-    Bound(Socket),
-    Listening(Box<Listener>),
-    /// Accepted, not yet given its id by `attach`.
-    Accepted(Incoming),
-    Connected(Box<Conn>),
-}
 
 /// A request LPC has been given and must answer (or the server's own answer).
 struct Slot {
@@ -172,10 +160,7 @@ impl HttpServer {
     }
 
     fn conn(&mut self) -> Option<&mut Conn> {
-        match &mut self.sock {
-            Sock::Connected(c) => Some(c),
-            _ => None,
-        }
+        self.sock.conn()
     }
 
     fn queued(&self) -> usize {
@@ -508,45 +493,25 @@ fn too_many() -> Vec<u8> {
 
 impl Endpoint for HttpServer {
     fn bind(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
-        self.sock = Sock::Bound(tcp::bind_for(cx, &addr)?);
-        Ok(())
+        self.sock.bind(cx, addr)
     }
 
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
-        tcp::check_can_listen(cx)?;
-        let tls = if self.tls() {
-            Some(listener::server_tls(cx, &[b"http/1.1"])?)
-        } else {
-            None
-        };
-        let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
-            return Err(Error::code(ResultCode::EeNoaddr));
-        };
+        let alpn: Option<&[&[u8]]> = self.tls().then_some(&[b"http/1.1"]);
         // Over SO_MAX_CONNECTIONS a connection gets 503 (plain HTTP; the
         // 503 is read before the close) or is closed at once (HTTPS).
-        let refusal = tls
+        let refusal = alpn
             .is_none()
             .then_some((too_many as Refusal, TIMER_REFUSED));
         let max = self.cfg.conn.max_buffered_bytes();
-        match Listener::listen(cx, s, self.mode, 1024, tls, max, refusal) {
-            Ok(l) => self.sock = Sock::Listening(Box::new(l)),
-            Err((s, e)) => {
-                self.sock = Sock::Bound(s);
-                return Err(e);
-            }
-        }
-        Ok(())
+        self.sock.listen(cx, self.mode, 1024, alpn, max, refusal)
     }
 
     fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
-        let l = match &mut self.sock {
-            Sock::Listening(l) => Some(&mut **l),
-            _ => None,
-        };
         let mode = self.mode;
         // The core gives the child a copy of the listener's options.
         let cfg = self.cfg.clone();
-        Listener::accept(l, |incoming, ticket| {
+        Listener::accept(self.sock.listener(), |incoming, ticket| {
             let mut child = HttpServer::with_config(mode, cfg);
             child._ticket = Some(ticket);
             child.sock = Sock::Accepted(incoming);
@@ -555,7 +520,7 @@ impl Endpoint for HttpServer {
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(incoming) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Some(incoming) = self.sock.take_accepted() else {
             return Ok(());
         };
         let conn = Conn::accepted(cx, incoming, self.mode, true)?;
@@ -735,11 +700,7 @@ impl Endpoint for HttpServer {
     }
 
     fn abort(&mut self, cx: &mut Cx) {
-        match std::mem::replace(&mut self.sock, Sock::None) {
-            Sock::Connected(c) => c.deregister(cx),
-            Sock::Listening(l) => l.deregister(cx),
-            _ => {}
-        }
+        self.sock.deregister(cx);
     }
 
     fn status(&self, out: &mut Value) {
@@ -767,12 +728,6 @@ impl Endpoint for HttpServer {
     }
 
     fn raw_fd(&self) -> i32 {
-        match &self.sock {
-            Sock::Connected(c) => c.stream.as_raw_fd(),
-            Sock::Listening(l) => l.raw_fd(),
-            Sock::Bound(s) => s.as_raw_fd(),
-            Sock::Accepted(i) => i.stream.as_raw_fd(),
-            Sock::None => -1,
-        }
+        self.sock.raw_fd()
     }
 }

@@ -14,11 +14,9 @@
 //!   (`transport::output`).
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use socket2::Socket;
 
 use super::framing::{mud_frame, split_text, MudDecoder, Utf8Chunker, MAX_CHUNK};
 use crate::core::addr::{self, Target};
@@ -28,8 +26,8 @@ use crate::modes;
 use crate::options::ids::{SO_MAX_BUFFERED, SO_SEND_TIMEOUT};
 use crate::options::store::OptionStore;
 use crate::reactor::{CompletionKind, Readiness};
-use crate::transport::listener::{self, Incoming, Listener, Ticket};
-use crate::transport::{tcp, Conn, ConnConfig, Connecting, Deadline, ReadEnd};
+use crate::transport::listener::{Incoming, Listener, Ticket};
+use crate::transport::{tcp, Conn, ConnConfig, Connecting, Deadline, ReadEnd, Sock};
 use crate::value::Value;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
@@ -40,20 +38,6 @@ const TIMER_IDLE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
 /// The no-progress deadline of queued output (SO_SEND_TIMEOUT), or the listener's budget.
 const TIMER_SEND: u64 = 4;
-
-enum Sock {
-    None,
-    Bound(Socket),
-    Listening(Box<Listener>),
-    /// Resolving a host name on a helper thread.
-    Resolving {
-        host: String,
-        port: u16,
-    },
-    Connected(Box<Conn>),
-    /// Accepted, not yet given its id by `attach`.
-    Accepted(Incoming),
-}
 
 pub struct Stream {
     mode: u8,
@@ -109,10 +93,7 @@ impl Stream {
     }
 
     fn conn(&mut self) -> Option<&mut Conn> {
-        match &mut self.sock {
-            Sock::Connected(c) => Some(c),
-            _ => None,
-        }
+        self.sock.conn()
     }
 
     /// SO_SEND_TIMEOUT: how long queued output may make no progress (None:
@@ -335,39 +316,19 @@ fn deliver(
 
 impl Endpoint for Stream {
     fn bind(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
-        self.sock = Sock::Bound(tcp::bind_for(cx, &addr)?);
-        Ok(())
+        self.sock.bind(cx, addr)
     }
 
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
-        tcp::check_can_listen(cx)?;
-        let tls = if self.tls() {
-            Some(listener::server_tls(cx, &[])?)
-        } else {
-            None
-        };
-        let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
-            return Err(Error::code(ResultCode::EeNoaddr));
-        };
+        let alpn = self.tls().then_some(&[][..]);
         let max = self.cfg.max_buffered_bytes();
         // Over SO_MAX_CONNECTIONS a connection is closed at once.
-        match Listener::listen(cx, s, self.mode, 128, tls, max, None) {
-            Ok(l) => self.sock = Sock::Listening(Box::new(l)),
-            Err((s, e)) => {
-                self.sock = Sock::Bound(s);
-                return Err(e);
-            }
-        }
-        Ok(())
+        self.sock.listen(cx, self.mode, 128, alpn, max, None)
     }
 
     fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
-        let l = match &mut self.sock {
-            Sock::Listening(l) => Some(&mut **l),
-            _ => None,
-        };
         let (mode, cfg) = (self.mode, self.cfg);
-        Listener::accept(l, |incoming, ticket| {
+        Listener::accept(self.sock.listener(), |incoming, ticket| {
             let mut child = Stream::new(mode);
             // The core gives the child a copy of the listener's options.
             child.cfg = cfg;
@@ -378,7 +339,7 @@ impl Endpoint for Stream {
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(incoming) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Some(incoming) = self.sock.take_accepted() else {
             return Ok(());
         };
         if cx.core.peer.is_none() {
@@ -419,10 +380,7 @@ impl Endpoint for Stream {
                 if let Sock::Bound(_) = self.sock {
                     // Keep the bound socket; resolution result connects it.
                 } else {
-                    self.sock = Sock::Resolving {
-                        host: host.clone(),
-                        port,
-                    };
+                    self.sock = Sock::Resolving;
                 }
                 cx.core.state = State::Connecting;
                 self.connecting = true;
@@ -436,15 +394,12 @@ impl Endpoint for Stream {
         let CompletionKind::Resolved(result) = kind else {
             return;
         };
-        let port_host = match &self.sock {
-            Sock::Resolving { host, port } => Some((host.clone(), *port)),
-            _ => None,
-        };
+        let resolving = matches!(self.sock, Sock::Resolving);
         match result {
             Ok(addrs) if !addrs.is_empty() => {
                 // Prefer IPv4 on a bound IPv6 dual-stack socket and alike: first answer wins.
                 let a = addrs[0];
-                if let Some((_, _)) = port_host {
+                if resolving {
                     self.sock = Sock::None;
                 }
                 if let Err(e) = self.start_connect(cx, a) {
@@ -588,11 +543,7 @@ impl Endpoint for Stream {
     }
 
     fn abort(&mut self, cx: &mut Cx) {
-        match std::mem::replace(&mut self.sock, Sock::None) {
-            Sock::Connected(c) => c.deregister(cx),
-            Sock::Listening(l) => l.deregister(cx),
-            _ => {}
-        }
+        self.sock.deregister(cx);
     }
 
     fn status(&self, out: &mut Value) {
@@ -609,12 +560,6 @@ impl Endpoint for Stream {
     }
 
     fn raw_fd(&self) -> i32 {
-        match &self.sock {
-            Sock::Connected(c) => c.stream.as_raw_fd(),
-            Sock::Listening(l) => l.raw_fd(),
-            Sock::Bound(s) => s.as_raw_fd(),
-            Sock::Accepted(i) => i.stream.as_raw_fd(),
-            _ => -1,
-        }
+        self.sock.raw_fd()
     }
 }

@@ -46,7 +46,6 @@ mod messages;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use self::messages::response_value;
@@ -61,7 +60,7 @@ use crate::error::{Error, Result, ResultCode};
 use crate::modes;
 use crate::options::store::OptionStore;
 use crate::reactor::{CompletionKind, Readiness};
-use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
+use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd, Sock};
 use crate::value::Value;
 
 const READ_ROUND: usize = 1 << 20;
@@ -73,12 +72,6 @@ const TIMER_READ_MORE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
 /// The no-progress deadline of the queued request (SO_HTTP_READ_TIMEOUT).
 const TIMER_SEND: u64 = 4;
-
-enum Sock {
-    None,
-    Resolving,
-    Connected(Box<Conn>),
-}
 
 /// The request being answered.
 struct InFlight {
@@ -175,10 +168,7 @@ impl HttpClient {
     }
 
     fn conn(&mut self) -> Option<&mut Conn> {
-        match &mut self.sock {
-            Sock::Connected(c) => Some(c),
-            _ => None,
-        }
+        self.sock.conn()
     }
 
     /// Reports a failure to LPC (error mapping, then close_cb).
@@ -885,9 +875,6 @@ impl Endpoint for HttpClient {
     }
 
     fn raw_fd(&self) -> i32 {
-        match &self.sock {
-            Sock::Connected(c) => c.stream.as_raw_fd(),
-            _ => -1,
-        }
+        self.sock.raw_fd()
     }
 }
