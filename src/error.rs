@@ -294,6 +294,15 @@ impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Tests of the typed errors: each of `table` becomes its code and exactly its text.
+#[cfg(test)]
+pub(crate) fn assert_mapped<E: Into<Error>>(table: Vec<(E, ResultCode, &str)>) {
+    for (e, code, text) in table {
+        let e: Error = e.into();
+        assert_eq!((e.code, e.message.as_str()), (code, text));
+    }
+}
+
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }

@@ -11,17 +11,21 @@ pub mod http_util;
 pub mod modes;
 pub mod options;
 pub mod policy;
+pub mod sys;
 pub mod value;
 
 pub use error::{Error, Result, ResultCode};
 pub use value::Value;
 
 pub mod core;
+#[cfg(test)]
+mod echo;
 pub mod external;
 pub mod ffi;
 pub mod http;
 pub mod ipc;
 pub mod legacy;
 pub mod reactor;
+pub mod registry;
 pub mod tls;
 pub mod transport;

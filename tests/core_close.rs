@@ -19,7 +19,7 @@ fn pump_until(u: &mut Unisock, mut done: impl FnMut(&Unisock) -> bool) {
 
 #[test]
 fn close_purges_events_of_a_dead_socket() {
-    let mut u = Unisock::new().unwrap();
+    let mut u = Unisock::new(unisock::registry::FAMILIES).unwrap();
     u.create(1, 1).unwrap();
     u.bind(1, 0, Some("127.0.0.1 0")).unwrap();
     u.listen(1).unwrap();

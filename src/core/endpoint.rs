@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mio::{event::Source, Interest, Token};
 
 use super::event::{Event, EventKind, CLOSED_BY_PEER};
+use super::family::AsAny;
 use crate::error::{Error, Result, ResultCode};
 use crate::options::store::OptionStore;
 use crate::reactor::{Completion, CompletionKind, Reactor, Readiness};
@@ -210,7 +211,8 @@ pub struct Accepted {
     pub state: State,
 }
 
-fn unsupported(what: &str) -> Error {
+/// EEMODENOTSUPP for an efun the socket's mode does not serve.
+pub fn unsupported(what: &str) -> Error {
     Error::new(
         ResultCode::EeModenotsupp,
         format!("{what} is not supported by this mode"),
@@ -219,7 +221,9 @@ fn unsupported(what: &str) -> Error {
 
 /// One socket's protocol machinery. Every family implements this; the core
 /// calls it from the efuns and from reactor events. Defaults say "not supported".
-pub trait Endpoint: Send {
+/// A family's own efuns (external_* …) are no methods here: they reach the
+/// endpoint through `Unisock::family_call` and `downcast_mut`.
+pub trait Endpoint: AsAny + Send {
     /// socket_bind: `addr` is the full local address to bind.
     fn bind(&mut self, _cx: &mut Cx, _addr: SocketAddr) -> Result<()> {
         Err(unsupported("socket_bind"))
@@ -260,11 +264,6 @@ pub trait Endpoint: Send {
     fn close(&mut self, cx: &mut Cx) -> bool;
     /// Releases every OS resource now (shutdown, or a flush that cannot finish).
     fn abort(&mut self, cx: &mut Cx);
-    /// An external_* efun (only the external-process family answers; the
-    /// core has already checked the socket's mode).
-    fn external(&mut self, _cx: &mut Cx, call: crate::external::Call) -> Result<Value> {
-        Err(unsupported(call.efun()))
-    }
     /// Extra fields for socket_status (fd, TLS version, ...).
     fn status(&self, _out: &mut Value) {}
     /// The OS fd, or -1.

@@ -6,13 +6,15 @@
 pub mod addr;
 pub mod endpoint;
 pub mod event;
+pub mod family;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
-pub use endpoint::{Accepted, Cx, Endpoint, SocketCore, State};
+pub use endpoint::{unsupported, Accepted, Cx, Endpoint, SocketCore, State};
 pub use event::{Event, EventKind, CLOSED_BY_PEER};
+pub use family::{Families, FamilyDef};
 
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
@@ -52,6 +54,8 @@ type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// All of unisock's state for one driver.
 pub struct Unisock {
+    /// Which family makes the endpoints of each mode (`registry::FAMILIES`).
+    families: &'static Families,
     reactor: Reactor,
     sockets: IdMap<i32, Socket>,
     /// Serial → LPC id of live sockets.
@@ -94,10 +98,12 @@ fn bad_socket(id: i32) -> Error {
 }
 
 impl Unisock {
-    pub fn new() -> Result<Unisock> {
+    /// A library state serving the modes of `families` (`registry::FAMILIES`).
+    pub fn new(families: &'static Families) -> Result<Unisock> {
         let reactor =
             Reactor::new().map_err(|e| Error::io("reactor could not start", ResultCode::Io, &e))?;
         Ok(Unisock {
+            families,
             reactor,
             sockets: IdMap::default(),
             by_serial: IdMap::default(),
@@ -177,28 +183,23 @@ impl Unisock {
                 format!("socket {id} is already in use"),
             ));
         }
-        let info = modes::info(mode).ok_or_else(|| {
-            Error::new(
-                ResultCode::EeModenotsupp,
-                format!("socket_create: unknown socket mode {mode}"),
-            )
-        })?;
-        if !info.implemented {
+        let Some((mode, family)) = family::serving(self.families, mode) else {
+            let info = modes::info(mode).ok_or_else(|| {
+                Error::new(
+                    ResultCode::EeModenotsupp,
+                    format!("socket_create: unknown socket mode {mode}"),
+                )
+            })?;
             let msg = format!(
                 "socket_create: mode {} ({}) is not supported by this build of unisock yet",
                 info.name, info.number
             );
             crate::reactor::log::warn(&msg);
             return Err(Error::new(ResultCode::EeModenotsupp, msg));
-        }
-        crate::policy::gate::mode(info.number)?;
-        let ep = match info.family {
-            modes::Family::Http => crate::http::new_endpoint(info.number)?,
-            modes::Family::Ipc => crate::ipc::new_endpoint(info.number)?,
-            modes::Family::External => crate::external::new_endpoint(info.number)?,
-            _ => crate::legacy::new_endpoint(info.number)?,
         };
-        self.insert(id, info.number, ep);
+        crate::policy::gate::mode(mode)?;
+        let ep = (family.new_endpoint)(mode)?;
+        self.insert(id, mode, ep);
         Ok(())
     }
 
@@ -211,16 +212,21 @@ impl Unisock {
                 format!("socket {id} is already in use"),
             ));
         }
-        let mode = u8::try_from(mode)
+        let (mode, adopt) = u8::try_from(mode)
             .ok()
-            .filter(|m| matches!(*m, modes::STREAM | modes::STREAM_BINARY | modes::MUD))
+            .and_then(|m| {
+                self.families
+                    .iter()
+                    .find_map(|f| f.adopt.filter(|(modes, _)| modes.contains(m)))
+                    .map(|(_, adopt)| (m, adopt))
+            })
             .ok_or_else(|| {
                 Error::new(
                     ResultCode::EeModenotsupp,
                     format!("adopt_fd: mode {mode} cannot adopt an fd"),
                 )
             })?;
-        let ep = crate::legacy::adopt(fd, mode)?;
+        let ep = adopt(fd, mode)?;
         let sock = self.insert(id, mode, ep);
         sock.core.state = State::DataXfer;
         sock.core.mark_connected();
@@ -338,26 +344,34 @@ impl Unisock {
         Ok(())
     }
 
-    /// An external_* efun on socket `id`, which must be of mode 22 or 23.
-    pub fn external(&mut self, id: i32, call: crate::external::Call) -> Result<Value> {
+    /// An efun of one family's own (external_* …) on socket `id`, which
+    /// must be of one of `family`'s modes, else EEMODENOTSUPP naming its mode.
+    /// `f` gets the socket's endpoint; the family takes its own type back
+    /// with `downcast_mut`. The one route for every family's efuns.
+    pub fn family_call<R>(
+        &mut self,
+        id: i32,
+        family: &FamilyDef,
+        efun: &str,
+        f: impl FnOnce(&mut Cx, &mut dyn Endpoint) -> Result<R>,
+    ) -> Result<R> {
         let mode = self
             .sockets
             .get(&id)
             .ok_or_else(|| bad_socket(id))?
             .core
             .mode;
-        if !matches!(mode, modes::EXTERNAL_PROCESS | modes::EXTERNAL_COMMAND_MODE) {
+        if !family.modes.contains(mode) {
             return Err(Error::new(
                 ResultCode::EeModenotsupp,
                 format!(
-                    "{}: socket {id} is {} (mode {mode}), not an external process \
-                     (EXTERNAL_PROCESS 22 or EXTERNAL_COMMAND_MODE 23)",
-                    call.efun(),
-                    modes::name(mode)
+                    "{efun}: socket {id} is {} (mode {mode}), not {}",
+                    modes::name(mode),
+                    family.what
                 ),
             ));
         }
-        self.with(id, |cx, ep| ep.external(cx, call))?
+        self.with(id, f)?
     }
 
     pub fn release(&mut self, id: i32) -> Result<()> {

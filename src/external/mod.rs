@@ -15,6 +15,7 @@
 //! Unsafe code lives only in the OS-facing files (`sys`, `limits`,
 //! `sandbox`, and the pre_exec hook in `spawn`).
 
+mod error;
 pub mod limits;
 pub mod process;
 pub mod sandbox;
@@ -22,8 +23,10 @@ pub mod spawn;
 pub(crate) mod sys;
 pub mod watch;
 
+pub use error::ExternalError;
+
 use crate::core::Endpoint;
-use crate::error::{Error, Result, ResultCode};
+use crate::error::{Error, Result};
 use crate::modes;
 use crate::value::Value;
 
@@ -68,16 +71,33 @@ impl Call<'_> {
     }
 }
 
+/// The external-process family as `registry::FAMILIES` lists it.
+pub static FAMILY: crate::core::FamilyDef = crate::core::FamilyDef {
+    what: "an external process (EXTERNAL_PROCESS 22 or EXTERNAL_COMMAND_MODE 23)",
+    modes: modes::ModeSet::of(&[modes::EXTERNAL_PROCESS, modes::EXTERNAL_COMMAND_MODE]),
+    new_endpoint,
+    adopt: None,
+};
+
+/// An external_* efun on socket `id`, which must be of mode 22 or 23 (the
+/// C ABI's `ffi/external.rs` calls this).
+pub fn call(u: &mut crate::core::Unisock, id: i32, call: Call) -> Result<Value> {
+    let efun = call.efun();
+    u.family_call(id, &FAMILY, efun, |cx, ep| {
+        match ep.downcast_mut::<process::Process>() {
+            Some(p) => p.efun(cx, call),
+            None => Err(crate::core::unsupported(efun)),
+        }
+    })
+}
+
 /// The endpoint for a new socket of an external mode.
 pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     match mode {
         modes::EXTERNAL_PROCESS | modes::EXTERNAL_COMMAND_MODE => {
             Ok(Box::new(process::Process::new(mode)))
         }
-        _ => Err(Error::new(
-            ResultCode::EeModenotsupp,
-            format!("mode {} is not an external-process mode", modes::name(mode)),
-        )),
+        _ => Err(ExternalError::NotExternalMode { mode }.into()),
     }
 }
 
@@ -87,11 +107,7 @@ pub fn option_set(id: u16, value: Option<&Value>) -> Result<()> {
 }
 
 pub(crate) fn refused(id: u16, why: String) -> Error {
-    let name = crate::options::catalog::find(id as i64).map_or("option", |d| d.name);
-    Error::new(
-        ResultCode::BadOptionValue,
-        format!("socket_set_option: {name} ({id}) {why}"),
-    )
+    ExternalError::OptionRefused { id, why }.into()
 }
 
 /// EXTERNAL_PRIORITY and EXTERNAL_FILE_LIMIT: refuses, at set time, a value

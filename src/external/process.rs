@@ -37,10 +37,11 @@ use super::sandbox::Sandbox;
 use super::spawn::Spec;
 use super::sys::{self, Ended};
 use super::watch::Watches;
-use super::{opt, Call};
+use super::{opt, Call, ExternalError};
 use crate::core::{Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
+use crate::policy::PolicyError;
 use crate::reactor::{CompletionKind, Readiness};
 use crate::transport::OutQueue;
 use crate::value::Value;
@@ -474,8 +475,11 @@ impl Process {
         self.pid = sp.pid;
         self.child = Some(sp.child);
         self.started = Some(Instant::now());
-        let fail = |what: &str, e: io::Error| {
-            Error::new(ResultCode::EeBind, format!("socket_bind: {what}: {e}"))
+        let fail = |what: &str, e: io::Error| -> Error {
+            ExternalError::Start {
+                why: format!("{what}: {e}"),
+            }
+            .into()
         };
         let registered = (|| -> Result<()> {
             let notifier = cx.notifier();
@@ -873,12 +877,7 @@ impl Process {
     /// The socket's watches, made and registered on first use.
     fn watch(&mut self, cx: &mut Cx) -> Result<&mut Watch> {
         if self.kept.watch.is_none() {
-            let fail = |e: io::Error| {
-                Error::new(
-                    ResultCode::EeSocket,
-                    format!("inotify: {e} (see /proc/sys/fs/inotify/max_user_instances)"),
-                )
-            };
+            let fail = |e: io::Error| ExternalError::Inotify { why: e.to_string() };
             let w = Watches::new().map_err(fail)?;
             let token = cx
                 .register(&mut SourceFd(&w.fd()), Interest::READABLE)
@@ -936,7 +935,11 @@ impl Process {
                         let _ = w.w.remove(a);
                     }
                     return Err(if policy {
-                        Error::new(ResultCode::EeSecurity, format!("socket_set_option: {why}"))
+                        PolicyError::Refused {
+                            verb: "socket_set_option",
+                            why,
+                        }
+                        .into()
                     } else {
                         refused(why)
                     });
@@ -1001,14 +1004,10 @@ impl Process {
     /// external_set_resource_limits.
     fn set_limits(&mut self, cx: &mut Cx, limits: &Value) -> Result<()> {
         let Value::Mapping(pairs) = limits else {
-            return Err(Error::new(
-                ResultCode::EeBaddata,
-                format!(
-                    "external_set_resource_limits: wants a mapping with \"cpu\", \"memory\", \
-                     \"files\" or \"priority\", not {}",
-                    limits.type_name()
-                ),
-            ));
+            return Err(ExternalError::LimitsNotMapping {
+                got: limits.type_name(),
+            }
+            .into());
         };
         // Every key is checked (as its option would be) before anything changes.
         let mut todo = Vec::new();
@@ -1018,26 +1017,13 @@ impl Process {
                 Some("memory") => opt::EXTERNAL_MEMORY_LIMIT,
                 Some("files") => opt::EXTERNAL_FILE_LIMIT,
                 Some("priority") => opt::EXTERNAL_PRIORITY,
-                _ => {
-                    return Err(Error::new(
-                        ResultCode::EeBaddata,
-                        format!(
-                            "external_set_resource_limits: unknown key {}: the keys are \
-                             \"cpu\", \"memory\", \"files\" and \"priority\"",
-                            k.describe()
-                        ),
-                    ))
-                }
+                _ => return Err(ExternalError::LimitsUnknownKey { key: k.describe() }.into()),
             };
             let def = crate::options::catalog::find(id as i64).expect("in the catalog");
             let v = crate::options::validate::validate(def, v).map_err(as_limits_error)?;
             super::option_set(id, Some(&v)).map_err(as_limits_error)?;
             if id == opt::EXTERNAL_FILE_LIMIT && v.as_int() == Some(0) && self.running() {
-                return Err(Error::new(
-                    ResultCode::EeBaddata,
-                    "external_set_resource_limits: files 0 (the driver's limit) cannot be \
-                     applied to a running process; give a number",
-                ));
+                return Err(ExternalError::LimitsFilesZero.into());
             }
             todo.push((id, v));
         }
@@ -1069,10 +1055,7 @@ impl Process {
                         cx.core.options.set_internal(id, v);
                     }
                 }
-                return Err(Error::new(
-                    ResultCode::EeBaddata,
-                    format!("external_set_resource_limits: {why}"),
-                ));
+                return Err(ExternalError::Limits { why }.into());
             }
         }
         // Stored as the options too: get_option tells the truth, and a
@@ -1192,11 +1175,10 @@ fn add_watch(
 }
 
 fn as_limits_error(e: Error) -> Error {
-    Error::new(
-        ResultCode::EeBaddata,
-        e.message
-            .replace("socket_set_option", "external_set_resource_limits"),
-    )
+    ExternalError::LimitsOption {
+        option_error: e.message,
+    }
+    .into()
 }
 
 /// Keeps `ev` for external_get_file_events, at most `max` held: past it
@@ -1276,10 +1258,7 @@ fn cut_incomplete_char(bytes: &mut Vec<u8>) -> Vec<u8> {
 impl Endpoint for Process {
     fn bind(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
         if addr.port() != 0 {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                "socket_bind: external processes start with socket_bind(id, 0)",
-            ));
+            return Err(ExternalError::BindNeedsZero.into());
         }
         // The core retries a bind error on the IPv4 wildcard: same answer, no second spawn.
         if addr.is_ipv4() {
@@ -1366,40 +1345,38 @@ impl Endpoint for Process {
 
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
         if target.is_some_and(|t| !t.is_empty()) {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                "socket_write: an external process takes no target",
-            ));
+            return Err(ExternalError::WriteTakesNoTarget.into());
         }
         let bytes: &[u8] = match data {
             Value::Str(s) => s.as_bytes(),
             Value::Buffer(b) => b,
-            Value::Mapping(_) if data.get("eof").and_then(Value::as_int).is_some_and(|i| i != 0) => &[],
+            Value::Mapping(_)
+                if data
+                    .get("eof")
+                    .and_then(Value::as_int)
+                    .is_some_and(|i| i != 0) =>
+            {
+                &[]
+            }
             _ => {
-                return Err(Error::new(
-                    ResultCode::EeBaddata,
-                    format!(
-                        "socket_write: an external process takes a string, a buffer or ([ \"eof\": 1 ]), not {}",
-                        data.type_name()
-                    ),
-                ))
+                return Err(ExternalError::WriteWrongType {
+                    got: data.type_name(),
+                }
+                .into())
             }
         };
         let eof = matches!(data, Value::Mapping(_));
         let Some(s) = &mut self.stdin else {
-            return Err(Error::new(
-                ResultCode::EeNotconn,
-                format!(
-                    "socket_write: the process's stdin is not open: {}",
-                    self.stdin_closed_why
-                ),
-            ));
+            return Err(ExternalError::StdinNotOpen {
+                why: self.stdin_closed_why,
+            }
+            .into());
         };
         if s.eof {
-            return Err(Error::new(
-                ResultCode::EeNotconn,
-                "socket_write: the process's stdin is not open: stdin was closed with ([ \"eof\": 1 ])",
-            ));
+            return Err(ExternalError::StdinNotOpen {
+                why: "stdin was closed with ([ \"eof\": 1 ])",
+            }
+            .into());
         }
         if eof {
             s.eof = true;
@@ -1409,22 +1386,16 @@ impl Endpoint for Process {
         let pending = s.queue.len();
         if pending > 0 && pending + bytes.len() > self.max_buffered {
             self.write_owed = true;
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!(
-                    "socket_write: {pending} bytes are still waiting for the process's stdin \
-                     (SO_MAX_BUFFERED is {}); wait for the write callback",
-                    self.max_buffered
-                ),
-            ));
+            return Err(ExternalError::StdinFull {
+                pending,
+                max: self.max_buffered,
+            }
+            .into());
         }
         s.queue.push(bytes);
         cx.core.stats.messages_out += 1;
         if let Err(e) = self.flush(cx) {
-            return Err(Error::new(
-                ResultCode::EeSend,
-                format!("socket_write: the process closed its stdin: {e}"),
-            ));
+            return Err(ExternalError::StdinClosed { why: e.to_string() }.into());
         }
         if self.stdin.as_ref().is_some_and(|s| !s.queue.is_empty()) {
             self.write_owed = true;
@@ -1485,17 +1456,30 @@ impl Endpoint for Process {
         }
     }
 
-    fn external(&mut self, cx: &mut Cx, call: Call) -> Result<Value> {
+    fn status(&self, out: &mut Value) {
+        out.insert(Value::str("pid"), Value::Int(self.pid as i64));
+        out.insert(Value::str("running"), Value::Int(self.running() as i64));
+        out.insert(Value::str("restarts"), Value::Int(self.kept.restarts));
+        if self.pid > 0 {
+            out.insert(Value::str("exit_watch"), Value::str(self.exit_watch));
+        }
+    }
+
+    fn raw_fd(&self) -> i32 {
+        self.out[0].as_ref().map_or(-1, |o| o.rx.as_raw_fd())
+    }
+}
+
+impl Process {
+    /// The external_* efuns (`super::call` brings them here).
+    pub(super) fn efun(&mut self, cx: &mut Cx, call: Call) -> Result<Value> {
         match call {
             Call::Write(data) => {
                 if !matches!(data, Value::Str(_) | Value::Buffer(_)) {
-                    return Err(Error::new(
-                        ResultCode::EeBaddata,
-                        format!(
-                            "external_write_process: wants a string or a buffer, not {}",
-                            data.type_name()
-                        ),
-                    ));
+                    return Err(ExternalError::WriteProcessWrongType {
+                        got: data.type_name(),
+                    }
+                    .into());
                 }
                 let n = data.as_bytes().map_or(0, <[u8]>::len);
                 self.write(cx, data, None)
@@ -1512,15 +1496,7 @@ impl Endpoint for Process {
                 let bits = u32::try_from(events)
                     .ok()
                     .filter(|b| *b <= 0xff)
-                    .ok_or_else(|| {
-                        Error::new(
-                            ResultCode::EeBaddata,
-                            format!(
-                                "external_monitor_path: events {events} is not a set of the \
-                                 bits 0x01..0x80 (0 = all but OPENED)"
-                            ),
-                        )
-                    })?;
+                    .ok_or(ExternalError::MonitorEvents { events })?;
                 let w = self.watch(cx)?;
                 let added = Watches::key(path)
                     .map_err(|why| (false, why))
@@ -1532,12 +1508,12 @@ impl Endpoint for Process {
                         Ok(id)
                     });
                 added.map(Value::Int).map_err(|(policy, why)| {
-                    let code = if policy {
-                        ResultCode::EeSecurity
+                    if policy {
+                        let verb = "external_monitor_path";
+                        PolicyError::Refused { verb, why }.into()
                     } else {
-                        ResultCode::EeBaddata
-                    };
-                    Error::new(code, format!("external_monitor_path: {why}"))
+                        ExternalError::Monitor { why }.into()
+                    }
                 })
             }
             Call::StopMonitoring(path) => {
@@ -1549,40 +1525,21 @@ impl Endpoint for Process {
                     }),
                     None => Err(format!("{path} is not watched")),
                 };
-                removed.map(|_| Value::Int(0)).map_err(|why| {
-                    Error::new(
-                        ResultCode::EeBaddata,
-                        format!("external_stop_monitoring: {why}"),
-                    )
-                })
+                removed
+                    .map(|_| Value::Int(0))
+                    .map_err(|why| ExternalError::StopMonitoring { why }.into())
             }
             Call::FileEvents => Ok(Value::Array(self.kept.pulled.drain(..).collect())),
             Call::SetLimits(limits) => self.set_limits(cx, limits).map(|_| Value::Int(0)),
             Call::Stats => Ok(self.stats()),
             Call::Spawn => {
                 if cx.core.state != State::Unbound {
-                    return Err(Error::new(
-                        ResultCode::EeIsbound,
-                        "external_spawn_process: the process was already started on this socket",
-                    ));
+                    return Err(ExternalError::AlreadyStarted.into());
                 }
                 self.bind(cx, SocketAddr::from(([0u16; 8], 0)))
                     .map(|_| Value::Int(0))
             }
         }
-    }
-
-    fn status(&self, out: &mut Value) {
-        out.insert(Value::str("pid"), Value::Int(self.pid as i64));
-        out.insert(Value::str("running"), Value::Int(self.running() as i64));
-        out.insert(Value::str("restarts"), Value::Int(self.kept.restarts));
-        if self.pid > 0 {
-            out.insert(Value::str("exit_watch"), Value::str(self.exit_watch));
-        }
-    }
-
-    fn raw_fd(&self) -> i32 {
-        self.out[0].as_ref().map_or(-1, |o| o.rx.as_raw_fd())
     }
 }
 

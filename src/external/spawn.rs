@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use super::limits::{Limits, Wanted};
 use super::sandbox::Sandbox;
-use super::{opt, sys};
-use crate::error::{Error, Result, ResultCode};
+use super::{opt, sys, ExternalError};
+use crate::error::{Error, Result};
 use crate::options::catalog;
 use crate::options::store::OptionStore;
-use crate::policy::gate;
+use crate::policy::{gate, PolicyError};
 use crate::value::Value;
 
 /// What the options ask for.
@@ -74,9 +74,8 @@ fn text(o: &OptionStore, id: u16, mode: u8) -> String {
     }
 }
 
-fn fail(msg: String) -> Error {
-    // EeBind: the process is started by socket_bind, so this is its error.
-    Error::new(ResultCode::EeBind, format!("socket_bind: {msg}"))
+fn fail(why: String) -> Error {
+    ExternalError::Start { why }.into()
 }
 
 impl Spec {
@@ -84,12 +83,7 @@ impl Spec {
         let command = o
             .string(opt::EXTERNAL_COMMAND)
             .map(str::to_string)
-            .ok_or_else(|| {
-                Error::new(
-                    ResultCode::EeNoaddr,
-                    "socket_bind: set EXTERNAL_COMMAND (140) first; it names the program to run",
-                )
-            })?;
+            .ok_or(ExternalError::NoCommand)?;
         let args: Vec<String> = match effective(o, opt::EXTERNAL_ARGS, mode) {
             Value::Array(a) => a
                 .iter()
@@ -106,13 +100,7 @@ impl Spec {
         let (program, arg0, argv) = match shell {
             None => {
                 if !command.starts_with('/') {
-                    return Err(Error::new(
-                        ResultCode::EeBadaddr,
-                        format!(
-                            "socket_bind: EXTERNAL_COMMAND {command:?} must be an absolute path \
-                             when EXTERNAL_SHELL is 0 (no PATH search is done)"
-                        ),
-                    ));
+                    return Err(ExternalError::CommandNotAbsolute { command }.into());
                 }
                 // Checked now against the policy in force, and executed
                 // as resolved then (docs/SECURITY.md says what window is left).
@@ -299,7 +287,7 @@ impl Spec {
             m => {
                 let path = m.strip_prefix("file:").unwrap_or(m);
                 let f = gate::stdio("EXTERNAL_STDIN_MODE", path, false)
-                    .map_err(|d| gate::error(d, "socket_bind", ResultCode::EeBind))?;
+                    .map_err(PolicyError::at_bind)?;
                 (Stdio::from(f), None)
             }
         };
@@ -411,5 +399,5 @@ fn append(mode: &str, option: &str) -> Result<OwnedFd> {
     let path = mode.strip_prefix("file:").unwrap_or(mode);
     gate::stdio(option, path, true)
         .map(OwnedFd::from)
-        .map_err(|d| gate::error(d, "socket_bind", ResultCode::EeBind))
+        .map_err(|d| PolicyError::at_bind(d).into())
 }

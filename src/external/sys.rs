@@ -7,6 +7,8 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+pub use crate::sys::has_cap;
+
 /// A pipe whose two ends are close-on-exec: (read end, write end).
 /// `Command` dup2s the child's end onto 0/1/2, which clears the flag there.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -286,19 +288,6 @@ pub fn without_sigpipe<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
 
 pub const CAP_SYS_NICE: u32 = 23;
 pub const CAP_SYS_RESOURCE: u32 = 24;
-
-/// Whether the calling thread has capability `cap` in its effective set
-/// (/proc/thread-self/status CapEff; false when that cannot be read).
-pub fn has_cap(cap: u32) -> bool {
-    std::fs::read_to_string("/proc/thread-self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        })
-        .is_some_and(|eff| eff & (1u64 << cap) != 0)
-}
 
 /// The calling thread's nice value (what a child it forks starts with).
 pub fn nice_now() -> i32 {

@@ -4,16 +4,23 @@
 use std::ffi::{c_char, CString};
 use std::sync::OnceLock;
 
-use super::{boundary, boundary_value, c_str, put};
-use crate::error::{Error, ResultCode};
+use super::{boundary, boundary_value, c_str, put, FfiError};
+use crate::error::ResultCode;
 use crate::modes;
 use crate::options::catalog;
 
-fn number_or<T>(name: &str, lookup: impl Fn(&str) -> Option<T>, what: &str) -> crate::Result<T>
+fn number_or<T>(
+    name: &str,
+    lookup: impl Fn(&str) -> Option<T>,
+    what: &'static str,
+) -> crate::Result<T>
 where
     T: Copy,
 {
-    lookup(name).ok_or_else(|| Error::new(ResultCode::Parse, format!("unknown {what} {name:?}")))
+    Ok(lookup(name).ok_or_else(|| FfiError::UnknownName {
+        what,
+        name: name.to_string(),
+    })?)
 }
 
 /// The number of the option named `name` (canonical name or alias,

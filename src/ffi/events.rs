@@ -7,9 +7,9 @@ use super::castable::{
     free_box, to_boxed_mut_ptr, to_const_ptr, try_ref_from_ptr, Castable, OwnershipBox,
 };
 use super::values::UnisockValue;
-use super::{boundary, boundary_value, put, with_context};
+use super::{boundary, boundary_value, put, with_context, FfiError};
 use crate::core::{Event, EventKind};
-use crate::error::{Error, ResultCode};
+use crate::error::ResultCode;
 
 /// One event (opaque to C); owned by the caller of unisock_next_event.
 pub struct UnisockEvent {
@@ -57,7 +57,7 @@ pub extern "C" fn unisock_dispatch(queued: *mut usize) -> ResultCode {
 pub extern "C" fn unisock_next_event(out: *mut *mut UnisockEvent) -> ResultCode {
     boundary(|| {
         if out.is_null() {
-            return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+            return Err(FfiError::Null { name: "out".into() }.into());
         }
         let ev = with_context(|u| Ok(u.next_event()))?;
         let p = match ev {

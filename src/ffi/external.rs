@@ -8,7 +8,7 @@ use std::ffi::c_char;
 use super::values::{borrow, put_value, UnisockValue};
 use super::{boundary, c_str, put, with_context};
 use crate::error::{Error, ResultCode};
-use crate::external::Call;
+use crate::external::{call, Call};
 use crate::value::Value;
 
 fn int_of(v: Value) -> i64 {
@@ -30,7 +30,7 @@ pub extern "C" fn unisock_external_write(
         if accepted.is_null() {
             return Err(Error::new(ResultCode::NullParameter, "accepted is NULL"));
         }
-        let n = with_context(|u| u.external(id, Call::Write(data)))?;
+        let n = with_context(|u| call(u, id, Call::Write(data)))?;
         put(accepted, int_of(n), "accepted")?;
         Ok(ResultCode::Ok)
     })
@@ -49,7 +49,7 @@ pub extern "C" fn unisock_external_read(
 ) -> ResultCode {
     boundary(|| {
         let max = usize::try_from(max_bytes).ok().filter(|&n| n > 0);
-        let v = with_context(|u| u.external(id, Call::Read(max)))?;
+        let v = with_context(|u| call(u, id, Call::Read(max)))?;
         put_value(out, v)
     })
 }
@@ -72,7 +72,7 @@ pub extern "C" fn unisock_external_monitor_path(
         if watch_id.is_null() {
             return Err(Error::new(ResultCode::NullParameter, "watch_id is NULL"));
         }
-        let w = with_context(|u| u.external(id, Call::Monitor(path, events)))?;
+        let w = with_context(|u| call(u, id, Call::Monitor(path, events)))?;
         put(watch_id, int_of(w), "watch_id")?;
         Ok(ResultCode::Ok)
     })
@@ -84,7 +84,7 @@ pub extern "C" fn unisock_external_monitor_path(
 pub extern "C" fn unisock_external_stop_monitoring(id: i32, path: *const c_char) -> ResultCode {
     boundary(|| {
         let path = c_str(path, "path")?;
-        with_context(|u| u.external(id, Call::StopMonitoring(path)))?;
+        with_context(|u| call(u, id, Call::StopMonitoring(path)))?;
         Ok(ResultCode::Ok)
     })
 }
@@ -98,7 +98,7 @@ pub extern "C" fn unisock_external_get_file_events(
     out: *mut *mut UnisockValue,
 ) -> ResultCode {
     boundary(|| {
-        let v = with_context(|u| u.external(id, Call::FileEvents))?;
+        let v = with_context(|u| call(u, id, Call::FileEvents))?;
         put_value(out, v)
     })
 }
@@ -115,7 +115,7 @@ pub extern "C" fn unisock_external_set_resource_limits(
 ) -> ResultCode {
     boundary(|| {
         let limits = borrow(limits, "limits")?;
-        with_context(|u| u.external(id, Call::SetLimits(limits)))?;
+        with_context(|u| call(u, id, Call::SetLimits(limits)))?;
         Ok(ResultCode::Ok)
     })
 }
@@ -130,7 +130,7 @@ pub extern "C" fn unisock_external_get_process_stats(
     out: *mut *mut UnisockValue,
 ) -> ResultCode {
     boundary(|| {
-        let v = with_context(|u| u.external(id, Call::Stats))?;
+        let v = with_context(|u| call(u, id, Call::Stats))?;
         put_value(out, v)
     })
 }
@@ -140,7 +140,7 @@ pub extern "C" fn unisock_external_get_process_stats(
 #[no_mangle]
 pub extern "C" fn unisock_external_spawn_process(id: i32) -> ResultCode {
     boundary(|| {
-        with_context(|u| u.external(id, Call::Spawn))?;
+        with_context(|u| call(u, id, Call::Spawn))?;
         Ok(ResultCode::Ok)
     })
 }

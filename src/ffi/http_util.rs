@@ -6,22 +6,22 @@
 use std::ffi::c_char;
 
 use super::values::{borrow, put_value, UnisockValue};
-use super::{boundary, c_bytes, put};
+use super::{boundary, c_bytes, put, FfiError};
 use crate::error::{Error, Result, ResultCode};
 use crate::http_util;
 use crate::value::Value;
 
 fn text<'a>(ptr: *const c_char, len: usize) -> Result<&'a str> {
     let b = c_bytes(ptr as *const u8, len, "ptr")?;
-    std::str::from_utf8(b).map_err(|_| Error::code(ResultCode::InvalidUtf8))
+    Ok(std::str::from_utf8(b).map_err(|_| FfiError::InvalidUtf8)?)
 }
 
 fn out_value(out: *mut *mut UnisockValue, v: Value) -> Result<ResultCode> {
     put_value(out, v)
 }
 
-fn parse_err(e: String) -> Error {
-    Error::new(ResultCode::Parse, e)
+fn parse_err(why: String) -> Error {
+    FfiError::Parse { why }.into()
 }
 
 /// http_encode_url: RFC 3986 percent-encoding of all but unreserved bytes.
@@ -72,13 +72,8 @@ pub extern "C" fn unisock_http_format_headers(
     out: *mut *mut UnisockValue,
 ) -> ResultCode {
     boundary(|| {
-        let pairs =
-            http_util::headers::pairs_from_value(borrow(headers, "headers")?).map_err(|e| {
-                Error::new(
-                    ResultCode::WrongValueKind,
-                    format!("http_format_headers: {e}"),
-                )
-            })?;
+        let pairs = http_util::headers::pairs_from_value(borrow(headers, "headers")?)
+            .map_err(|why| FfiError::BadHeaders { why })?;
         let s = http_util::format_headers(&pairs).map_err(parse_err)?;
         out_value(out, Value::Str(s))
     })

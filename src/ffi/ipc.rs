@@ -6,7 +6,7 @@
 use std::ffi::c_char;
 
 use super::values::{borrow, put_value, UnisockValue};
-use super::{boundary, c_bytes, c_str, check_thread, put};
+use super::{boundary, c_bytes, c_str, check_thread, put, FfiError};
 use crate::error::{Error, Result, ResultCode};
 use crate::ipc::codec::{self, Decoded, Scan, Scanner};
 use crate::ipc::link::MAX_MESSAGE;
@@ -17,7 +17,7 @@ use crate::value::Value;
 const ZONE: &str = "UTC";
 
 fn parse(why: String) -> Error {
-    Error::new(ResultCode::Parse, format!("ipc_decode: {why}"))
+    FfiError::IpcDecode { why }.into()
 }
 
 /// Decodes the first bus message in the `len` bytes at `bytes` (NULL allowed
@@ -48,10 +48,10 @@ pub extern "C" fn unisock_ipc_decode(
     boundary(|| {
         check_thread()?;
         if out.is_null() || consumed.is_null() {
-            return Err(Error::new(
-                ResultCode::NullParameter,
-                "out or consumed is NULL",
-            ));
+            return Err(FfiError::Null {
+                name: "out or consumed".into(),
+            }
+            .into());
         }
         let name = c_str(event_name, "event_name")?;
         let buf = c_bytes(bytes, len, "bytes")?;
@@ -79,14 +79,10 @@ fn decode(buf: &[u8], name: &str) -> Result<Option<(Value, usize)>> {
         Scan::Malformed(why) => {
             // The scanner also refuses a message past the limit: bytes in
             // which `decode` finds no fault were refused for that.
-            let code = match codec::decode(buf) {
-                Decoded::Malformed(_) => ResultCode::Parse,
-                _ => ResultCode::TooLarge,
-            };
-            return Err(Error::new(
-                code,
-                format!("ipc_decode: malformed MessagePack: {why}"),
-            ));
+            return Err(match codec::decode(buf) {
+                Decoded::Malformed(_) => parse(format!("malformed MessagePack: {why}")),
+                _ => FfiError::IpcTooLarge { why }.into(),
+            });
         }
     };
     let v = match codec::decode(&buf[..n]) {
@@ -117,12 +113,11 @@ pub extern "C" fn unisock_ipc_encode(
     boundary(|| {
         check_thread()?;
         if out.is_null() {
-            return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+            return Err(FfiError::Null { name: "out".into() }.into());
         }
         let name = c_str(event_name, "event_name")?;
         let m = borrow(message, "message")?;
-        let (kind, data) = message::outgoing(m)
-            .map_err(|why| Error::new(ResultCode::EeBaddata, format!("ipc_encode: {why}")))?;
+        let (kind, data) = message::outgoing(m).map_err(|why| FfiError::IpcEncode { why })?;
         let bytes = Stamp::new(name, ZONE).encode(kind, data);
         put_value(out, Value::Buffer(bytes))
     })

@@ -19,6 +19,7 @@
 
 mod castable;
 pub mod catalog;
+mod error;
 pub mod events;
 pub mod external;
 pub mod http_util;
@@ -32,6 +33,8 @@ use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use error::FfiError;
 
 use crate::core::Unisock;
 use crate::error::{set_last_error, Error, Result, ResultCode};
@@ -67,7 +70,7 @@ pub(crate) fn check_thread() -> Result<()> {
     match DRIVER.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Ok(()),
         Err(owner) if owner == me => Ok(()),
-        Err(_) => Err(Error::code(ResultCode::WrongThread)),
+        Err(_) => Err(FfiError::WrongThread.into()),
     }
 }
 
@@ -75,10 +78,7 @@ pub(crate) fn check_thread() -> Result<()> {
 pub(crate) fn with_context<R>(f: impl FnOnce(&mut Unisock) -> Result<R>) -> Result<R> {
     check_thread()?;
     if CONTEXT.busy.replace(true) {
-        return Err(Error::new(
-            ResultCode::WrongThread,
-            "unisock was re-entered while busy",
-        ));
+        return Err(FfiError::Reentered.into());
     }
     struct Release;
     impl Drop for Release {
@@ -91,7 +91,7 @@ pub(crate) fn with_context<R>(f: impl FnOnce(&mut Unisock) -> Result<R>) -> Resu
     // guarantees this is the only live reference to the state.
     let state = unsafe { &mut *CONTEXT.state.get() };
     if state.is_none() {
-        *state = Some(Unisock::new()?);
+        *state = Some(Unisock::new(crate::registry::FAMILIES)?);
     }
     f(state.as_mut().expect("initialised above"))
 }
@@ -131,7 +131,10 @@ pub(crate) fn boundary_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
 }
 
 fn null(name: &str) -> Error {
-    Error::new(ResultCode::NullParameter, format!("{name} is NULL"))
+    FfiError::Null {
+        name: name.to_string(),
+    }
+    .into()
 }
 
 /// Borrows a NUL-terminated UTF-8 string argument.
@@ -143,10 +146,10 @@ pub(crate) fn c_str<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
     // stays valid for the duration of the call (documented per function).
     let s = unsafe { CStr::from_ptr(p) };
     s.to_str().map_err(|_| {
-        Error::new(
-            ResultCode::InvalidUtf8,
-            format!("{name} is not valid UTF-8"),
-        )
+        FfiError::NotUtf8 {
+            name: name.to_string(),
+        }
+        .into()
     })
 }
 
@@ -168,10 +171,11 @@ pub(crate) fn c_bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u
         return Err(null(name));
     }
     if len > isize::MAX as usize {
-        return Err(Error::new(
-            ResultCode::TooLarge,
-            format!("{name}: length {len} is too large"),
-        ));
+        return Err(FfiError::LengthTooLarge {
+            name: name.to_string(),
+            len,
+        }
+        .into());
     }
     // SAFETY: non-null, length bounded; the caller promises `len` readable
     // bytes that stay valid and unmodified for the duration of the call.

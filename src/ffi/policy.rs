@@ -7,8 +7,8 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use super::values::{put_value, UnisockValue};
-use super::{boundary, c_bytes, check_thread};
-use crate::error::{Error, ResultCode};
+use super::{boundary, c_bytes, check_thread, FfiError};
+use crate::error::ResultCode;
 use crate::policy::{self, Policy};
 use crate::value::Value;
 
@@ -32,9 +32,8 @@ pub extern "C" fn unisock_set_policy(json: *const c_char, len: usize) -> ResultC
     boundary(|| {
         check_thread()?;
         let bytes = c_bytes(json as *const u8, len, "json")?;
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| Error::new(ResultCode::InvalidUtf8, "policy: the JSON is not UTF-8"))?;
-        let p = Policy::from_json(text).map_err(|e| Error::new(ResultCode::Parse, e))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| FfiError::PolicyNotUtf8)?;
+        let p = Policy::from_json(text).map_err(|why| FfiError::Parse { why })?;
         policy::set(p);
         Ok(ResultCode::Ok)
     })
@@ -81,20 +80,15 @@ pub extern "C" fn unisock_resolve_path(
     boundary(|| {
         check_thread()?;
         if out.is_null() {
-            return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+            return Err(FfiError::Null { name: "out".into() }.into());
         }
         let bytes = c_bytes(path as *const u8, len, "path")?;
-        let text = std::str::from_utf8(bytes).map_err(|_| {
-            Error::new(
-                ResultCode::InvalidUtf8,
-                "resolve_path: the path is not UTF-8",
-            )
-        })?;
+        let text = std::str::from_utf8(bytes).map_err(|_| FfiError::PathNotUtf8)?;
         if text.is_empty() || text.contains('\0') {
-            return Err(Error::new(
-                ResultCode::Parse,
-                format!("resolve_path: {text:?} is no path (empty, or a NUL byte in it)"),
-            ));
+            return Err(FfiError::NoPath {
+                text: text.to_string(),
+            }
+            .into());
         }
         let judged = policy::canonical(text, may_be_new != 0)
             .unwrap_or_else(|_| policy::lexical(Path::new(text)));

@@ -9,7 +9,7 @@ use super::castable::{
     to_boxed_mut_ptr, to_const_ptr, try_box_from_ptr, try_mut_from_ptr, try_ref_from_ptr, Castable,
     OwnershipBox,
 };
-use super::{boundary, c_bytes, put};
+use super::{boundary, c_bytes, put, FfiError};
 use crate::error::{Error, Result, ResultCode};
 use crate::value::Value;
 
@@ -59,18 +59,23 @@ fn deeper_than(v: &Value, limit: usize) -> bool {
 }
 
 /// WRONG_VALUE_KIND: "expected an int, got string".
-fn wrong_kind(expected: &str, got: &Value) -> Error {
-    Error::new(
-        ResultCode::WrongValueKind,
-        format!("expected {expected}, got {}", got.type_name()),
-    )
+fn wrong_kind(expected: &'static str, got: &Value) -> Error {
+    FfiError::WrongKind {
+        expected,
+        got: got.type_name(),
+    }
+    .into()
 }
 
 fn too_deep() -> Error {
-    Error::new(
-        ResultCode::TooLarge,
-        format!("value nested deeper than {MAX_NESTING} levels"),
-    )
+    FfiError::TooDeep.into()
+}
+
+fn null(name: &str) -> Error {
+    FfiError::Null {
+        name: name.to_string(),
+    }
+    .into()
 }
 
 fn boxed(v: Value) -> *mut UnisockValue {
@@ -81,27 +86,23 @@ fn boxed(v: Value) -> *mut UnisockValue {
 /// when `out` is NULL).
 pub(crate) fn put_value(out: *mut *mut UnisockValue, v: Value) -> Result<ResultCode> {
     if out.is_null() {
-        return Err(Error::new(ResultCode::NullParameter, "out is NULL"));
+        return Err(null("out"));
     }
     put(out, boxed(v), "out")?;
     Ok(ResultCode::Ok)
 }
 
 pub(crate) fn borrow<'a>(p: *const UnisockValue, name: &str) -> Result<&'a Value> {
-    try_ref_from_ptr(p)
-        .ok_or_else(|| Error::new(ResultCode::NullParameter, format!("{name} is NULL")))
+    try_ref_from_ptr(p).ok_or_else(|| null(name))
 }
 
 fn borrow_mut<'a>(p: *mut UnisockValue, name: &str) -> Result<&'a mut Value> {
-    try_mut_from_ptr(p)
-        .ok_or_else(|| Error::new(ResultCode::NullParameter, format!("{name} is NULL")))
+    try_mut_from_ptr(p).ok_or_else(|| null(name))
 }
 
 /// Takes back ownership of a value handed to a consuming function.
 fn take(p: *mut UnisockValue, name: &str) -> Result<Value> {
-    try_box_from_ptr(p)
-        .map(|b| *b)
-        .ok_or_else(|| Error::new(ResultCode::NullParameter, format!("{name} is NULL")))
+    try_box_from_ptr(p).map(|b| *b).ok_or_else(|| null(name))
 }
 
 fn new_value(out: *mut *mut UnisockValue, v: Value) -> ResultCode {
@@ -136,11 +137,8 @@ pub extern "C" fn unisock_value_new_string(
 ) -> ResultCode {
     boundary(|| {
         let bytes = c_bytes(ptr as *const u8, len, "ptr")?;
-        let s = std::str::from_utf8(bytes).map_err(|e| {
-            Error::new(
-                ResultCode::InvalidUtf8,
-                format!("string is not valid UTF-8 (at byte {})", e.valid_up_to()),
-            )
+        let s = std::str::from_utf8(bytes).map_err(|e| FfiError::StringNotUtf8 {
+            at: e.valid_up_to(),
         })?;
         put_value(out, Value::Str(s.to_string()))
     })
@@ -188,7 +186,7 @@ pub extern "C" fn unisock_value_array_push(
                 a.push(item);
                 Ok(ResultCode::Ok)
             }
-            Value::Array(_) => Err(Error::code(ResultCode::TooLarge)),
+            Value::Array(_) => Err(FfiError::TooManyElements.into()),
             other => Err(wrong_kind("an array", other)),
         }
     })
@@ -210,7 +208,7 @@ fn add_pair(
     }
     match borrow_mut(mapping, "mapping")? {
         Value::Mapping(pairs) if pairs.len() >= MAX_ELEMENTS => {
-            Err(Error::code(ResultCode::TooLarge))
+            Err(FfiError::TooManyElements.into())
         }
         m @ Value::Mapping(_) => {
             add(m, key, val);
@@ -322,7 +320,7 @@ pub extern "C" fn unisock_value_bytes(
             other => return Err(wrong_kind("a string or buffer", other)),
         };
         if ptr.is_null() || len.is_null() {
-            return Err(Error::new(ResultCode::NullParameter, "ptr or len is NULL"));
+            return Err(null("ptr or len"));
         }
         put(ptr, bytes.as_ptr(), "ptr")?;
         put(len, bytes.len(), "len")?;
@@ -352,9 +350,7 @@ pub extern "C" fn unisock_value_array_get(
 ) -> ResultCode {
     boundary(|| match borrow(v, "v")? {
         Value::Array(a) => {
-            let item = a
-                .get(index)
-                .ok_or_else(|| Error::code(ResultCode::IndexOutOfRange))?;
+            let item = a.get(index).ok_or(FfiError::IndexOutOfRange)?;
             put(out, to_const_ptr::<UnisockValue>(item), "out").map(|_| ResultCode::Ok)
         }
         other => Err(wrong_kind("an array", other)),
@@ -371,11 +367,9 @@ pub extern "C" fn unisock_value_mapping_get(
 ) -> ResultCode {
     boundary(|| match borrow(v, "v")? {
         Value::Mapping(m) => {
-            let (k, x) = m
-                .get(index)
-                .ok_or_else(|| Error::code(ResultCode::IndexOutOfRange))?;
+            let (k, x) = m.get(index).ok_or(FfiError::IndexOutOfRange)?;
             if key.is_null() || val.is_null() {
-                return Err(Error::new(ResultCode::NullParameter, "key or val is NULL"));
+                return Err(null("key or val"));
             }
             put(key, to_const_ptr::<UnisockValue>(k), "key")?;
             put(val, to_const_ptr::<UnisockValue>(x), "val")?;
@@ -395,8 +389,8 @@ pub extern "C" fn unisock_value_from_json(
 ) -> ResultCode {
     boundary(|| {
         let bytes = c_bytes(ptr as *const u8, len, "ptr")?;
-        let j: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new(ResultCode::Parse, format!("bad JSON: {e}")))?;
+        let j: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| FfiError::BadJson { why: e.to_string() })?;
         put_value(out, Value::from_json(&j))
     })
 }
@@ -410,7 +404,7 @@ pub extern "C" fn unisock_value_to_json(
 ) -> ResultCode {
     boundary(|| {
         let text = borrow(v, "v")?.to_json().to_string();
-        let c = std::ffi::CString::new(text).map_err(|_| Error::code(ResultCode::Parse))?;
+        let c = std::ffi::CString::new(text).map_err(|_| FfiError::Unparsable)?;
         put(out, c.into_raw(), "out")?;
         Ok(ResultCode::Ok)
     })

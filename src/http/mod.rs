@@ -107,3 +107,11 @@ pub fn check_tls_files(cx: &Cx, id: u16) -> Result<()> {
     }
     Ok(())
 }
+
+/// The HTTP family as `registry::FAMILIES` lists it.
+pub static FAMILY: crate::core::FamilyDef = crate::core::FamilyDef {
+    what: "an HTTP socket (HTTP_SERVER 10 to HTTPS_CLIENT 13)",
+    modes: modes::ModeSet::range(modes::HTTP_SERVER, modes::HTTPS_CLIENT),
+    new_endpoint,
+    adopt: None,
+};

@@ -17,9 +17,10 @@ use mio::Interest;
 use super::link::{Backlog, Deadline, Link, ReadEnd};
 use super::message::{self, Stamp};
 use super::transport::Stream;
-use super::{opt, MODE_CLIENT};
+use super::{opt, IpcError, MODE_CLIENT};
 use crate::core::{Cx, Endpoint, EventKind, State};
-use crate::error::{Error, Result, ResultCode};
+use crate::error::{Result, ResultCode};
+use crate::policy::PolicyError;
 use crate::reactor::{CompletionKind, Readiness};
 use crate::transport::conn::FLUSH_DEADLINE;
 use crate::value::Value;
@@ -113,23 +114,17 @@ impl IpcClient {
         }
         if address.starts_with('/') {
             if address.len() > 107 {
-                return Err(Error::new(
-                    ResultCode::EeBadaddr,
-                    format!("socket_connect: {address} is longer than a Unix socket path can be (107 bytes)"),
-                ));
+                return Err(IpcError::ConnectPathTooLong {
+                    address: address.to_string(),
+                }
+                .into());
             }
             let path = PathBuf::from(address);
             Self::allowed("socket_connect's address", &path)?;
             return Ok(Target::Unix(path));
         }
-        let bad = || {
-            Error::new(
-                ResultCode::EeBadaddr,
-                format!(
-                    "socket_connect: IPC_CLIENT address {address:?}: want \"\" (the options), \
-                     an absolute socket path, or \"host port\""
-                ),
-            )
+        let bad = || IpcError::BadConnectAddress {
+            address: address.to_string(),
         };
         let (host, port) = address.rsplit_once(' ').ok_or_else(bad)?;
         let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
@@ -146,11 +141,11 @@ impl IpcClient {
     /// one that does not exist (yet) is left to the connect.
     fn allowed(what: &str, path: &std::path::Path) -> Result<()> {
         match crate::policy::gate::socket_file(what, path) {
-            Err(d @ crate::policy::Denied::Policy(_)) => Err(crate::policy::gate::error(
-                d,
-                "socket_connect",
-                ResultCode::EeSecurity,
-            )),
+            Err(crate::policy::Denied::Policy(why)) => Err(PolicyError::Refused {
+                verb: "socket_connect",
+                why,
+            }
+            .into()),
             _ => Ok(()),
         }
     }
@@ -491,10 +486,7 @@ impl IpcClient {
 impl Endpoint for IpcClient {
     fn connect(&mut self, cx: &mut Cx, address: &str) -> Result<()> {
         if !matches!(cx.core.state, State::Unbound | State::Bound) {
-            return Err(Error::new(
-                ResultCode::EeIsconn,
-                "socket_connect: this IPC_CLIENT is already connected or connecting",
-            ));
+            return Err(IpcError::AlreadyConnected.into());
         }
         let name = super::event_name(&cx.core.options, "socket_connect")?;
         let target = Self::parse_target(cx, address, &name)?;
@@ -507,10 +499,7 @@ impl Endpoint for IpcClient {
         self.in_connect = false;
         if let Some(reason) = self.connect_error.take() {
             cx.core.state = State::Unbound;
-            return Err(Error::new(
-                ResultCode::EeConnrefused,
-                format!("socket_connect: {reason}"),
-            ));
+            return Err(IpcError::ConnectFailed { reason }.into());
         }
         Ok(())
     }
@@ -628,22 +617,15 @@ impl Endpoint for IpcClient {
 
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
         if target.is_some_and(|t| !t.is_empty()) {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                "socket_write: an IPC_CLIENT sends to its server; it takes no target",
-            ));
+            return Err(IpcError::ClientTakesNoTarget.into());
         }
         // Unbound with a stamp: socket_connect failed (IPC_AUTO_RECONNECT 0);
         // nothing would ever send a queued message.
         let unbound = cx.core.state == State::Unbound;
         let Some(stamp) = self.stamp.as_ref().filter(|_| !unbound) else {
-            return Err(Error::new(
-                ResultCode::EeNotconn,
-                "socket_write: connect the IPC_CLIENT first (socket_connect)",
-            ));
+            return Err(IpcError::ClientNotConnected.into());
         };
-        let (kind, body) = message::outgoing(data)
-            .map_err(|m| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}")))?;
+        let (kind, body) = message::outgoing(data).map_err(|why| IpcError::BadMessage { why })?;
         let bytes = stamp.encode(kind, body);
         let live = self.live();
         if !live {
@@ -660,17 +642,11 @@ impl Endpoint for IpcClient {
         let pending = self.link.as_ref().map_or(0, |l| l.pending());
         if pending > 0 && pending + bytes.len() > max {
             self.write_owed = true;
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!("socket_write: {pending} bytes are still waiting (SO_MAX_BUFFERED is {max}); wait for the write callback"),
-            ));
+            return Err(IpcError::ClientFull { pending, max }.into());
         }
         cx.core.stats.messages_out += 1;
         if !self.send(cx, &bytes) {
-            return Err(Error::new(
-                ResultCode::EeSend,
-                "socket_write: the connection to the server failed",
-            ));
+            return Err(IpcError::ServerLost.into());
         }
         if self.link.as_ref().is_some_and(|l| l.pending() > 0) {
             self.write_owed = true;

@@ -10,13 +10,16 @@
 
 pub mod client;
 pub mod codec;
+mod error;
 pub mod link;
 pub mod message;
 pub mod server;
 pub mod transport;
 
+pub use error::IpcError;
+
 use crate::core::Endpoint;
-use crate::error::{Error, Result, ResultCode};
+use crate::error::Result;
 use crate::modes;
 use crate::options::store::OptionStore;
 use crate::value::Value;
@@ -32,10 +35,7 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     match mode {
         modes::IPC_SERVER => Ok(Box::new(server::IpcServer::new())),
         modes::IPC_CLIENT => Ok(Box::new(client::IpcClient::new())),
-        _ => Err(Error::new(
-            ResultCode::EeModenotsupp,
-            format!("mode {} is not an IPC mode", modes::name(mode)),
-        )),
+        _ => Err(IpcError::NotIpcMode { mode }.into()),
     }
 }
 
@@ -51,15 +51,11 @@ fn string(opts: &OptionStore, id: u16, mode: u8) -> String {
 }
 
 /// IPC_EVENT_NAME, which every IPC socket needs before it starts.
-fn event_name(opts: &OptionStore, verb: &str) -> Result<String> {
-    opts.string(opt::IPC_EVENT_NAME)
+fn event_name(opts: &OptionStore, verb: &'static str) -> Result<String> {
+    Ok(opts
+        .string(opt::IPC_EVENT_NAME)
         .map(str::to_string)
-        .ok_or_else(|| {
-            Error::new(
-                ResultCode::EeNoaddr,
-                format!("{verb}: set IPC_EVENT_NAME (440) first; it names the bus"),
-            )
-        })
+        .ok_or(IpcError::NoEventName { verb })?)
 }
 
 fn is_tcp(opts: &OptionStore, mode: u8) -> bool {
@@ -115,3 +111,11 @@ fn now_secs() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// The IPC family as `registry::FAMILIES` lists it.
+pub static FAMILY: crate::core::FamilyDef = crate::core::FamilyDef {
+    what: "an IPC socket (IPC_SERVER 29 or IPC_CLIENT 30)",
+    modes: modes::ModeSet::of(&[MODE_SERVER, MODE_CLIENT]),
+    new_endpoint,
+    adopt: None,
+};

@@ -12,9 +12,10 @@ use socket2::SockRef;
 use super::link::{Backlog, Deadline, Link, ReadEnd};
 use super::message::{self, Stamp};
 use super::transport::{self, Listener, Stream};
-use super::{opt, MODE_SERVER};
+use super::{opt, IpcError, MODE_SERVER};
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
+use crate::policy::PolicyError;
 use crate::reactor::Readiness;
 use crate::transport::conn::FLUSH_DEADLINE;
 use crate::transport::linger::Lingering;
@@ -558,11 +559,7 @@ impl Endpoint for IpcServer {
         let o = &cx.core.options;
         let name = super::event_name(o, "socket_bind")?;
         if !addr.ip().is_unspecified() {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                "socket_bind: an IPC_SERVER takes its address from IPC_HOST/IPC_PORT_RANGE \
-                 (tcp) or IPC_SOCKET_DIR (unix); call socket_bind(id, 0)",
-            ));
+            return Err(IpcError::BindTakesNoAddress.into());
         }
         if super::is_tcp(o, MODE_SERVER) {
             let ip = transport::bind_ip(&super::string(o, opt::IPC_HOST, MODE_SERVER))?;
@@ -583,10 +580,7 @@ impl Endpoint for IpcServer {
             self.bound_tcp = Some(s);
         } else {
             if addr.port() != 0 {
-                return Err(Error::new(
-                    ResultCode::EeBadaddr,
-                    "socket_bind: a unix IPC_SERVER listens on <IPC_SOCKET_DIR>/<IPC_EVENT_NAME>.sock; call socket_bind(id, 0)",
-                ));
+                return Err(IpcError::BindUnixTakesNoPort.into());
             }
             let path = super::unix_path(o, &name)?;
             let perm = o.int(opt::IPC_PERMISSIONS, MODE_SERVER) as u32;
@@ -596,9 +590,7 @@ impl Endpoint for IpcServer {
             let dir = path.parent().unwrap_or(std::path::Path::new("/"));
             let dir =
                 crate::policy::gate::dir(crate::policy::Dirs::Socket, super::dir_option(o), dir)
-                    .map_err(|d| {
-                        crate::policy::gate::error(d, "socket_bind", ResultCode::EeBind)
-                    })?;
+                    .map_err(PolicyError::at_bind)?;
             let l = transport::bind_unix(&path, dir, perm, remove)?;
             self.where_ = path.display().to_string();
             self.listener = Some((l, None));
@@ -661,11 +653,7 @@ impl Endpoint for IpcServer {
     }
 
     fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
-        Err(Error::new(
-            ResultCode::EeModenotsupp,
-            "socket_accept: an IPC_SERVER accepts its clients itself; they arrive in the read \
-             callback as ([ \"type\": \"client_connected\", \"client_id\": ... ])",
-        ))
+        Err(IpcError::NoAccept.into())
     }
 
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
@@ -704,32 +692,23 @@ impl Endpoint for IpcServer {
 
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
         if cx.core.state == State::Unbound {
-            return Err(Error::new(
-                ResultCode::EeNotconn,
-                "socket_write: bind the IPC_SERVER first (socket_bind(id, 0))",
-            ));
+            return Err(IpcError::ServerNotBound.into());
         }
-        let (kind, body) = message::outgoing(data)
-            .map_err(|m| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}")))?;
+        let (kind, body) = message::outgoing(data).map_err(|why| IpcError::BadMessage { why })?;
         let bytes = self.stamp(cx).encode(kind, body);
         cx.core.stats.messages_out += 1;
         match target.filter(|t| !t.is_empty()) {
             Some(t) => {
                 let i = self.clients.iter().position(|c| c.id == t).ok_or_else(|| {
-                    Error::new(
-                        ResultCode::EeBadaddr,
-                        format!(
-                            "socket_write: no client {t:?} on this bus (IPC_CLIENTS lists them)"
-                        ),
-                    )
+                    IpcError::NoSuchClient {
+                        client: t.to_string(),
+                    }
                 })?;
                 if !self.send_to(cx, i, &bytes) {
-                    return Err(Error::new(
-                        ResultCode::EeSend,
-                        format!(
-                            "socket_write: client {t:?} was disconnected while sending (too slow, or gone; its client_disconnected says why)"
-                        ),
-                    ));
+                    return Err(IpcError::ClientLost {
+                        client: t.to_string(),
+                    }
+                    .into());
                 }
             }
             None if self.clients.is_empty() => {

@@ -11,6 +11,7 @@ use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
+use super::IpcError;
 use crate::error::{Error, Result, ResultCode};
 
 /// One connection, either transport.
@@ -207,14 +208,12 @@ const SUN_PATH_MAX: usize = 107;
 pub fn socket_path(dir: &Path, event_name: &str) -> Result<PathBuf> {
     let p = dir.join(format!("{event_name}.sock"));
     if p.as_os_str().len() > SUN_PATH_MAX {
-        return Err(Error::new(
-            ResultCode::EeBadaddr,
-            format!(
-                "IPC socket path {} is {} bytes; Unix socket paths hold at most {SUN_PATH_MAX}: use a shorter IPC_SOCKET_DIR or IPC_EVENT_NAME",
-                p.display(),
-                p.as_os_str().len()
-            ),
-        ));
+        return Err(IpcError::SocketPathTooLong {
+            path: p.display().to_string(),
+            len: p.as_os_str().len(),
+            max: SUN_PATH_MAX,
+        }
+        .into());
     }
     Ok(p)
 }
@@ -234,19 +233,14 @@ pub fn bind_unix(
     perm: u32,
     auto_remove: bool,
 ) -> Result<Listener> {
+    let shown_path = || shown.display().to_string();
     let via = crate::policy::fs::fd_path(&dir);
     let file_name = shown.file_name().unwrap_or_default();
     let local = via.join(file_name);
     let path = local.as_path();
     if let Ok(m) = std::fs::symlink_metadata(path) {
         if !m.file_type().is_socket() {
-            return Err(Error::new(
-                ResultCode::EeAddrinuse,
-                format!(
-                    "{} exists and is not a socket; unisock never removes it: choose another IPC_EVENT_NAME or IPC_SOCKET_DIR",
-                    shown.display()
-                ),
-            ));
+            return Err(IpcError::NotASocket { path: shown_path() }.into());
         }
         if held().contains(&(m.dev(), m.ino())) {
             return Err(in_use(shown));
@@ -259,36 +253,28 @@ pub fn bind_unix(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(in_use(shown)),
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
             Err(e) => {
-                return Err(Error::new(
-                    ResultCode::EeAddrinuse,
-                    format!(
-                        "cannot tell whether the socket {} is still in use ({e}); unisock leaves it alone",
-                        shown.display()
-                    ),
-                ))
+                return Err(IpcError::CannotProbe {
+                    path: shown_path(),
+                    why: e.to_string(),
+                }
+                .into())
             }
         }
         if !auto_remove {
-            return Err(Error::new(
-                ResultCode::EeAddrinuse,
-                format!(
-                    "{} is a stale socket file and IPC_AUTO_REMOVE is 0: remove it or set IPC_AUTO_REMOVE to 1",
-                    shown.display()
-                ),
-            ));
+            return Err(IpcError::StaleKept { path: shown_path() }.into());
         }
-        std::fs::remove_file(path).map_err(|e| {
-            Error::new(
-                ResultCode::EeBind,
-                format!("cannot remove the stale socket {}: {e}", shown.display()),
-            )
+        std::fs::remove_file(path).map_err(|e| IpcError::CannotRemoveStale {
+            path: shown_path(),
+            why: e.to_string(),
         })?;
     }
-    let bind_err = |what: &str, e: io::Error| {
-        Error::new(
-            ResultCode::EeBind,
-            format!("socket_bind: {what} {}: {e}", shown.display()),
-        )
+    let bind_err = |what: &'static str, e: io::Error| -> Error {
+        IpcError::Bind {
+            what,
+            path: shown_path(),
+            why: e.to_string(),
+        }
+        .into()
     };
     // Bound under a temporary name, given its mode, and only then listening
     // and linked into place: no connection is ever taken through a file
@@ -345,13 +331,7 @@ pub fn bind_unix(
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             if e.kind() == io::ErrorKind::AlreadyExists {
-                return Err(Error::new(
-                    ResultCode::EeAddrinuse,
-                    format!(
-                        "{} appeared while binding (another IPC server starting?); it was left alone",
-                        shown.display()
-                    ),
-                ));
+                return Err(IpcError::AppearedWhileBinding { path: shown_path() }.into());
             }
             Err(bind_err("cannot set up", e))
         }
@@ -359,10 +339,10 @@ pub fn bind_unix(
 }
 
 fn in_use(path: &Path) -> Error {
-    Error::new(
-        ResultCode::EeAddrinuse,
-        format!("another IPC server is listening at {}", path.display()),
-    )
+    IpcError::InUse {
+        path: path.display().to_string(),
+    }
+    .into()
 }
 
 fn temp_counter() -> u64 {
@@ -379,12 +359,10 @@ pub fn bind_ip(host: &str) -> Result<IpAddr> {
     host.trim_matches(|c| c == '[' || c == ']')
         .parse()
         .map_err(|_| {
-            Error::new(
-                ResultCode::EeBadaddr,
-                format!(
-                    "IPC_HOST {host:?}: an IPC_SERVER binds an IP address (or \"localhost\"); a host name would need a DNS lookup"
-                ),
-            )
+            IpcError::BindHostNotIp {
+                host: host.to_string(),
+            }
+            .into()
         })
 }
 
@@ -400,11 +378,9 @@ pub fn bind_tcp(ip: IpAddr, lo: u16, hi: u16) -> Result<socket2::Socket> {
             Err(e) => return Err(e),
         }
     }
-    Err(Error::new(
-        ResultCode::EeAddrinuse,
-        match last {
-            Some(_) if lo == hi => format!("socket_bind: port {lo} on {ip} is in use"),
-            _ => format!("socket_bind: no free port in IPC_PORT_RANGE ({lo}..{hi}) on {ip}"),
-        },
-    ))
+    Err(match last {
+        Some(_) if lo == hi => IpcError::PortInUse { port: lo, ip },
+        _ => IpcError::NoFreePort { lo, hi, ip },
+    }
+    .into())
 }

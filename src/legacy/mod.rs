@@ -39,3 +39,14 @@ pub fn adopt(fd: OwnedFd, mode: u8) -> Result<Box<dyn Endpoint>> {
         .map_err(|e| Error::io("adopt_fd: set non-blocking", ResultCode::EeNonblock, &e))?;
     Ok(Box::new(stream::Stream::adopted(mode, std_stream)))
 }
+
+/// The legacy family as `registry::FAMILIES` lists it.
+pub static FAMILY: crate::core::FamilyDef = crate::core::FamilyDef {
+    what: "a legacy socket (MUD 0 to STREAM_TLS_BINARY 6)",
+    modes: modes::ModeSet::range(modes::MUD, modes::STREAM_TLS_BINARY),
+    new_endpoint,
+    adopt: Some((
+        modes::ModeSet::of(&[modes::MUD, modes::STREAM, modes::STREAM_BINARY]),
+        adopt,
+    )),
+};

@@ -11,8 +11,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::fs::{self, Last};
-use super::{current, Denied, Dirs};
-use crate::error::{Error, Result, ResultCode};
+use super::{current, Denied, Dirs, PolicyError};
+use crate::error::{Error, Result};
 use crate::options::ids::{
     EXTERNAL_COMMAND, EXTERNAL_ENV, EXTERNAL_GROUP, EXTERNAL_SHELL, EXTERNAL_STDERR_MODE,
     EXTERNAL_STDIN_MODE, EXTERNAL_STDOUT_MODE, EXTERNAL_USER, EXTERNAL_WATCH_PATH, IPC_SOCKET_DIR,
@@ -23,8 +23,12 @@ use crate::value::Value;
 /// Most bytes read from a TLS file (a CA bundle of the whole web is ~250 KiB).
 pub const MAX_TLS_FILE: u64 = 16 << 20;
 
-fn security(verb: &str, msg: &str) -> Error {
-    Error::new(ResultCode::EeSecurity, format!("{verb}: {msg}"))
+fn security(verb: &'static str, msg: &str) -> Error {
+    PolicyError::Refused {
+        verb,
+        why: msg.to_string(),
+    }
+    .into()
 }
 
 /// The option ids whose values [`option`] checks.
@@ -78,10 +82,9 @@ pub fn option(id: u16, name: &str, value: &Value) -> Result<()> {
     // refused now.
     let path = |dirs: Dirs, path: &str, new: bool| match p.check_path(dirs, name, path, new) {
         Err(Denied::Policy(m)) => Err(security(verb, &m)),
-        Err(Denied::Io(m, e)) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Error::new(
-            ResultCode::BadOptionValue,
-            format!("{verb}: {m}"),
-        )),
+        Err(Denied::Io(m, e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            Err(PolicyError::NeverResolves { verb, why: m }.into())
+        }
         _ => Ok(()),
     };
     match (id, value) {
@@ -150,10 +153,7 @@ pub fn command(command: &str, shell: bool) -> Result<PathBuf> {
     }
     p.check_command(command).map_err(|d| match d {
         Denied::Policy(m) => security("socket_bind", &m),
-        Denied::Io(m, _) => Error::new(
-            ResultCode::EeBind,
-            format!("socket_bind: cannot start: {m}"),
-        ),
+        Denied::Io(why, _) => PolicyError::CannotStart { why }.into(),
     })
 }
 
@@ -176,15 +176,6 @@ pub fn child(
         p.check_env(k, v).map_err(refuse)?;
     }
     Ok(())
-}
-
-/// Maps a refusal to EESECURITY and an I/O failure to `io_code`, both
-/// prefixed with `verb`.
-pub fn error(d: Denied, verb: &str, io_code: ResultCode) -> Error {
-    match d {
-        Denied::Policy(m) => security(verb, &m),
-        Denied::Io(m, _) => Error::new(io_code, format!("{verb}: {m}")),
-    }
 }
 
 fn io(what: &str, path: &str, e: std::io::Error) -> Denied {

@@ -34,8 +34,11 @@ use serde_json::Value as Json;
 
 use crate::modes;
 
+mod error;
 pub mod fs;
 pub mod gate;
+
+pub use error::PolicyError;
 
 /// The keys of a policy, in the order the docs list them.
 pub const KEYS: &[&str] = &[

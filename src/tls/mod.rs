@@ -15,11 +15,16 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::error::{Error, Result, ResultCode};
+mod error;
+
+pub use error::TlsError;
+
+use crate::error::Result;
 use crate::options::ids::{
     SO_TLS_CA, SO_TLS_CERT, SO_TLS_KEY, SO_TLS_SNI_HOSTNAME, SO_TLS_VERIFY_PEER,
 };
 use crate::options::store::OptionStore;
+use crate::policy::PolicyError;
 
 fn provider() -> Arc<CryptoProvider> {
     static P: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
@@ -27,16 +32,12 @@ fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
-fn tls_err(msg: String) -> Error {
-    Error::new(ResultCode::TlsConfig, msg)
-}
-
 /// The bytes of the TLS file `path` (option `what`), if the policy's
 /// `tls_dirs` hold it (read through one descriptor, no link followed).
 fn read(what: &str, path: &str) -> Result<Vec<u8>> {
     crate::policy::gate::read_tls(what, path).map_err(|d| match d {
-        crate::policy::Denied::Policy(m) => Error::new(ResultCode::EeSecurity, format!("tls: {m}")),
-        crate::policy::Denied::Io(m, _) => tls_err(format!("tls: cannot read {m}")),
+        crate::policy::Denied::Policy(why) => PolicyError::Refused { verb: "tls", why }.into(),
+        crate::policy::Denied::Io(why, _) => TlsError::CannotRead { why }.into(),
     })
 }
 
@@ -58,14 +59,15 @@ fn pem_problem(e: &rustls::pki_types::pem::Error) -> &'static str {
 fn load_certs(what: &str, path: &str) -> Result<Vec<CertificateDer<'static>>> {
     let bytes = read(what, path)?;
     let certs: std::result::Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
-    let certs = certs.map_err(|e| {
-        tls_err(format!(
-            "tls: bad certificate in {path}: {}",
-            pem_problem(&e)
-        ))
+    let certs = certs.map_err(|e| TlsError::BadCertificate {
+        path: path.to_string(),
+        problem: pem_problem(&e),
     })?;
     if certs.is_empty() {
-        return Err(tls_err(format!("tls: no PEM certificate found in {path}")));
+        return Err(TlsError::NoCertificate {
+            path: path.to_string(),
+        }
+        .into());
     }
     Ok(certs)
 }
@@ -73,10 +75,11 @@ fn load_certs(what: &str, path: &str) -> Result<Vec<CertificateDer<'static>>> {
 fn load_key(path: &str) -> Result<PrivateKeyDer<'static>> {
     let bytes = read("SO_TLS_KEY", path)?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
-        tls_err(format!(
-            "tls: cannot read a PEM private key from {path}: {}",
-            pem_problem(&e)
-        ))
+        TlsError::BadKey {
+            path: path.to_string(),
+            problem: pem_problem(&e),
+        }
+        .into()
     })
 }
 
@@ -98,26 +101,18 @@ fn system_roots() -> Arc<RootCertStore> {
 /// Server configuration for a TLS listener; `alpn` lists the protocols it
 /// offers (empty: no ALPN).
 pub fn server_config(opts: &OptionStore, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>> {
-    let (cert, key) =
-        match (opts.string(SO_TLS_CERT), opts.string(SO_TLS_KEY)) {
-            (Some(c), Some(k)) => (c, k),
-            _ => return Err(Error::new(
-                ResultCode::EeListen,
-                "socket_listen: a TLS listener needs SO_TLS_CERT and SO_TLS_KEY (PEM file paths)",
-            )),
-        };
+    let (cert, key) = match (opts.string(SO_TLS_CERT), opts.string(SO_TLS_KEY)) {
+        (Some(c), Some(k)) => (c, k),
+        _ => return Err(TlsError::ListenerNeedsCertAndKey.into()),
+    };
     let certs = load_certs("SO_TLS_CERT", cert)?;
     let key = load_key(key)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| tls_err(format!("tls: {e}")))?
+        .map_err(|e| TlsError::Rustls { why: e.to_string() })?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| {
-            tls_err(format!(
-                "tls: certificate and key do not form a usable pair: {e}"
-            ))
-        })?;
+        .map_err(|e| TlsError::CertKeyMismatch { why: e.to_string() })?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
@@ -338,11 +333,17 @@ fn pinning_verifier(path: &str) -> Result<Arc<PinningVerifier>> {
     for c in &pinned {
         store
             .add(c.clone())
-            .map_err(|e| tls_err(format!("tls: bad CA certificate in {path}: {e}")))?;
+            .map_err(|e| TlsError::BadCaCertificate {
+                path: path.to_string(),
+                why: e.to_string(),
+            })?;
     }
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider())
         .build()
-        .map_err(|e| tls_err(format!("tls: unusable SO_TLS_CA {path}: {e}")))?;
+        .map_err(|e| TlsError::UnusableCa {
+            path: path.to_string(),
+            why: e.to_string(),
+        })?;
     Ok(Arc::new(PinningVerifier { webpki, pinned }))
 }
 
@@ -352,7 +353,7 @@ pub fn client_config(opts: &OptionStore, mode: u8, alpn: &[&[u8]]) -> Result<Arc
     let verify = opts.int(SO_TLS_VERIFY_PEER, mode) != 0;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| tls_err(format!("tls: {e}")))?;
+        .map_err(|e| TlsError::Rustls { why: e.to_string() })?;
     let builder = if verify {
         match opts.string(SO_TLS_CA) {
             Some(path) => builder
@@ -368,7 +369,7 @@ pub fn client_config(opts: &OptionStore, mode: u8, alpn: &[&[u8]]) -> Result<Arc
     let mut config = match (opts.string(SO_TLS_CERT), opts.string(SO_TLS_KEY)) {
         (Some(c), Some(k)) => builder
             .with_client_auth_cert(load_certs("SO_TLS_CERT", c)?, load_key(k)?)
-            .map_err(|e| tls_err(format!("tls: client certificate unusable: {e}")))?,
+            .map_err(|e| TlsError::ClientCertUnusable { why: e.to_string() })?,
         _ => builder.with_no_client_auth(),
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -378,8 +379,12 @@ pub fn client_config(opts: &OptionStore, mode: u8, alpn: &[&[u8]]) -> Result<Arc
 /// The name sent as SNI and checked against the certificate.
 pub fn server_name(opts: &OptionStore, connect_host: &str) -> Result<ServerName<'static>> {
     let host = opts.string(SO_TLS_SNI_HOSTNAME).unwrap_or(connect_host);
-    ServerName::try_from(host.to_string())
-        .map_err(|_| tls_err(format!("tls: {host:?} is not a valid server name")))
+    ServerName::try_from(host.to_string()).map_err(|_| {
+        TlsError::BadServerName {
+            host: host.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Turns a rustls error into the text LPC sees: what failed, for which host,

@@ -3,9 +3,8 @@
 //! endpoint is made (the defaults), copied from the listener to a connection
 //! it accepts (the core gives the child a copy of the listener's options),
 //! and updated in `option_set` when one of them is set, so every use sees
-//! the value the store holds then without looking it up by id. Families
-//! embed it in their own config (`http::config::HttpConfig`) or use it as it
-//! is (legacy streams).
+//! the value the store holds then without looking it up by id. A family
+//! embeds it in its own config or uses it as it is.
 
 use std::time::Duration;
 

@@ -84,7 +84,7 @@ pub(crate) fn run_as(v: &Value, group: bool) -> Result<u32, String> {
     };
     let root = geteuid().is_root();
     let cap = if group { CAP_SETGID } else { CAP_SETUID };
-    if id != mine && id != real && !root && !crate::external::sys::has_cap(cap) {
+    if id != mine && id != real && !root && !crate::sys::has_cap(cap) {
         return Err(format!(
             "the driver runs as {what} {mine} and may not switch to {what} {id} \
              (needs root or CAP_SET{}ID)",
