@@ -4,10 +4,12 @@
 //!
 //! - `request_parser`, `request_mapping`, `response_writer`, `server`: the server side;
 //! - `request_writer`, `response_parser`, `target`, `client`: the client side;
-//! - `chunked`: the transfer coding both sides decode.
+//! - `chunked`: the transfer coding both sides decode;
+//! - `config`: the options both sides act on, typed once (`HttpConfig`, `ClientConfig`).
 
 pub mod chunked;
 pub mod client;
+pub mod config;
 pub mod request_mapping;
 pub mod request_parser;
 pub mod request_writer;
@@ -19,21 +21,10 @@ pub mod target;
 use crate::core::{Cx, Endpoint};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
+use crate::transport::Conn;
 
 /// The option ids (generated from the catalog).
 pub(crate) use crate::options::ids as opt;
-
-/// A timeout option's value (milliseconds; 0 and below: none).
-fn ms(cx: &Cx, id: u16, mode: u8) -> std::time::Duration {
-    std::time::Duration::from_millis(cx.core.options.int(id, mode).max(0) as u64)
-}
-
-/// The no-progress deadline of queued output, both sides: SO_HTTP_READ_TIMEOUT,
-/// the "between bytes" deadline, applied in this direction too (bytes
-/// arriving meanwhile do not count as the output's progress).
-fn send_limit(mode: u8) -> impl FnOnce(&Cx) -> Option<std::time::Duration> {
-    move |cx| Some(ms(cx, opt::SO_HTTP_READ_TIMEOUT, mode))
-}
 
 /// The endpoint for a new socket of an HTTP mode.
 pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
@@ -56,6 +47,21 @@ pub fn refuse_unbuilt(id: u16) -> Result<()> {
         Some(family) => Err(crate::options::validate::not_built_yet(id, family)),
         None => Ok(()),
     }
+}
+
+/// What both sides do first when option `id` is set: refuse the options of
+/// families not built yet, re-apply the TCP options to a live connection,
+/// and check the TLS files of a TLS mode (`tls`); the caller then updates its
+/// config (after these, so a refused value never reaches it).
+fn option_set(cx: &Cx, id: u16, conn: Option<&Conn>, mode: u8, tls: bool) -> Result<()> {
+    refuse_unbuilt(id)?;
+    if let Some(conn) = conn {
+        conn.option_changed(id, &cx.core.options, mode);
+    }
+    if tls {
+        check_tls_files(cx, id)?;
+    }
+    Ok(())
 }
 
 /// Checks SO_TLS_CERT / SO_TLS_KEY / SO_TLS_CA files when one is set, so a

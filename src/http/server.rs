@@ -42,21 +42,20 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use socket2::Socket;
-
+use super::config::HttpConfig;
 use super::request_parser::{Parsed, Reject, RequestParser};
 use super::response_writer::{self, Answering};
-use super::{ms, opt, request_mapping, send_limit};
+use super::{opt, request_mapping};
 use crate::core::addr;
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State, CLOSED_BY_PEER};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
+use crate::options::store::OptionStore;
 use crate::reactor::Readiness;
-use crate::transport::listener::{self, Incoming, Listener, Refusal, Ticket};
-use crate::transport::{tcp, Conn, Deadline, ReadEnd};
+use crate::transport::listener::{Listener, Refusal, Ticket};
+use crate::transport::{Conn, Deadline, ReadEnd, Sock};
 use crate::value::Value;
 
 /// Most requests a connection may have waiting for LPC replies.
@@ -83,15 +82,6 @@ enum Read {
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-enum Sock {
-    None,
-    Bound(Socket),
-    Listening(Box<Listener>),
-    /// Accepted, not yet given its id by `attach`.
-    Accepted(Incoming),
-    Connected(Box<Conn>),
-}
-
 /// A request LPC has been given and must answer (or the server's own answer).
 struct Slot {
     ans: Answering,
@@ -103,6 +93,9 @@ struct Slot {
 
 pub struct HttpServer {
     mode: u8,
+    /// The options it acts on (`config`): the listener's for an accepted
+    /// connection, updated in `option_set`.
+    cfg: HttpConfig,
     sock: Sock,
     /// An accepted connection: counted among its listener's live ones.
     _ticket: Option<Ticket>,
@@ -134,9 +127,14 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn new(mode: u8) -> HttpServer {
+        HttpServer::with_config(mode, HttpConfig::read(&OptionStore::default(), mode))
+    }
+
+    fn with_config(mode: u8, cfg: HttpConfig) -> HttpServer {
         let now = Instant::now();
         HttpServer {
             mode,
+            cfg,
             sock: Sock::None,
             _ticket: None,
             peer_text: String::new(),
@@ -162,10 +160,7 @@ impl HttpServer {
     }
 
     fn conn(&mut self) -> Option<&mut Conn> {
-        match &mut self.sock {
-            Sock::Connected(c) => Some(c),
-            _ => None,
-        }
+        self.sock.conn()
     }
 
     fn queued(&self) -> usize {
@@ -175,13 +170,9 @@ impl HttpServer {
         }
     }
 
-    fn max_buffered(&self, cx: &Cx) -> usize {
-        cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize
-    }
-
-    fn paused(&self, cx: &Cx) -> bool {
+    fn paused(&self) -> bool {
         self.slots.len() >= MAX_PIPELINE
-            || self.queued() > self.max_buffered(cx)
+            || self.queued() > self.cfg.conn.max_buffered_bytes()
             || self.close_after
             || self.closing
     }
@@ -189,18 +180,18 @@ impl HttpServer {
     /// Whether the server, not the client, holds the current request up: its
     /// 100 Continue waits behind earlier replies, or reading is paused for
     /// MAX_PIPELINE or SO_MAX_BUFFERED. No request deadline runs meanwhile.
-    fn holding(&self, cx: &Cx) -> bool {
+    fn holding(&self) -> bool {
         !self.close_after
             && !self.closing
             && (self.continue_owed
                 || self.slots.len() >= MAX_PIPELINE
-                || self.queued() > self.max_buffered(cx))
+                || self.queued() > self.cfg.conn.max_buffered_bytes())
     }
 
     /// Notes the start and end of a hold; when one ends, the client's
     /// request clocks start again.
-    fn note_hold(&mut self, cx: &Cx) {
-        let holding = self.holding(cx);
+    fn note_hold(&mut self) {
+        let holding = self.holding();
         if self.held && !holding {
             let now = Instant::now();
             if self.request_started.is_some() {
@@ -222,7 +213,7 @@ impl HttpServer {
             if !matches!(self.sock, Sock::Connected(_)) {
                 return;
             }
-            let was_paused = self.paused(cx);
+            let was_paused = self.paused();
             let mut eof = false;
             if read && !was_paused {
                 let Sock::Connected(conn) = &mut self.sock else {
@@ -269,7 +260,7 @@ impl HttpServer {
             if cx.core.dead {
                 return;
             }
-            if !was_paused || self.paused(cx) {
+            if !was_paused || self.paused() {
                 break;
             }
             read = true;
@@ -280,7 +271,7 @@ impl HttpServer {
 
     /// Turns buffered bytes into requests for LPC, as far as limits allow.
     fn parse(&mut self, cx: &mut Cx) {
-        while !self.paused(cx) {
+        while !self.paused() {
             match self.parser.next(&mut self.inbuf) {
                 Ok(None) => break,
                 Ok(Some(Parsed::Continue)) => {
@@ -382,7 +373,7 @@ impl HttpServer {
     /// is below half of SO_MAX_BUFFERED; ends the connection when it is
     /// finished.
     fn flush(&mut self, cx: &mut Cx) {
-        let half = self.max_buffered(cx) / 2;
+        let half = self.cfg.conn.max_buffered_bytes() / 2;
         let Sock::Connected(conn) = &mut self.sock else {
             return;
         };
@@ -410,28 +401,28 @@ impl HttpServer {
     }
 
     /// The next deadline this connection must act on, if any.
-    fn deadline(&self, cx: &Cx) -> Option<Instant> {
+    fn deadline(&self) -> Option<Instant> {
         if self.closing {
             return None;
         }
         if let Some(start) = self.request_started {
-            if self.holding(cx) {
+            if self.holding() {
                 return None;
             }
-            let total = start + ms(cx, opt::SO_HTTP_TIMEOUT, self.mode);
+            let total = start + self.cfg.timeout;
             if self.request_bytes {
-                let gap = self.last_byte + ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode);
+                let gap = self.last_byte + self.cfg.read_timeout;
                 return Some(total.min(gap));
             }
             // Nothing of the request yet: the connection is idle as well.
-            return Some(self.idle_deadline(cx).map_or(total, |idle| idle.min(total)));
+            return Some(self.idle_deadline().map_or(total, |idle| idle.min(total)));
         }
-        self.idle_deadline(cx)
+        self.idle_deadline()
     }
 
     /// When SO_IDLE_TIMEOUT ends the connection if nothing happens first.
-    fn idle_deadline(&self, cx: &Cx) -> Option<Instant> {
-        let idle = ms(cx, opt::SO_IDLE_TIMEOUT, self.mode);
+    fn idle_deadline(&self) -> Option<Instant> {
+        let idle = self.cfg.conn.idle();
         (self.slots.is_empty() && !idle.is_zero()).then(|| self.last_activity + idle)
     }
 
@@ -442,14 +433,14 @@ impl HttpServer {
     fn arm_send(&mut self, cx: &mut Cx) {
         // Runs after every readiness: with nothing queued, no option is read.
         if let Sock::Connected(c) = &mut self.sock {
-            c.arm_send(cx, TIMER_SEND, send_limit(self.mode));
+            c.arm_send(cx, TIMER_SEND, self.cfg.send_limit());
         }
     }
 
     fn arm(&mut self, cx: &mut Cx) {
-        self.note_hold(cx);
+        self.note_hold();
         self.arm_send(cx);
-        if let Some(at) = self.deadline(cx) {
+        if let Some(at) = self.deadline() {
             self.timer.arm(cx, at, TIMER_CHECK);
         }
     }
@@ -459,13 +450,13 @@ impl HttpServer {
         if !matches!(self.sock, Sock::Connected(_)) {
             return;
         }
-        self.note_hold(cx);
+        self.note_hold();
         let now = Instant::now();
-        if self.deadline(cx).is_some_and(|at| at <= now) {
+        if self.deadline().is_some_and(|at| at <= now) {
             if self.request_started.is_some() {
                 if self.request_bytes {
                     let gap = now.duration_since(self.last_byte);
-                    let why = if gap >= ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode) {
+                    let why = if gap >= self.cfg.read_timeout {
                         "no byte within SO_HTTP_READ_TIMEOUT"
                     } else {
                         "request not complete within SO_HTTP_TIMEOUT"
@@ -484,7 +475,7 @@ impl HttpServer {
                     }
                     return;
                 }
-                if self.idle_deadline(cx).is_some_and(|at| at <= now) {
+                if self.idle_deadline().is_some_and(|at| at <= now) {
                     return cx.die(Some("idle timeout".into()));
                 }
                 return cx.die(Some("timeout: no request within SO_HTTP_TIMEOUT".into()));
@@ -502,44 +493,26 @@ fn too_many() -> Vec<u8> {
 
 impl Endpoint for HttpServer {
     fn bind(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
-        self.sock = Sock::Bound(tcp::bind_for(cx, &addr)?);
-        Ok(())
+        self.sock.bind(cx, addr)
     }
 
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
-        tcp::check_can_listen(cx)?;
-        let tls = if self.tls() {
-            Some(listener::server_tls(cx, &[b"http/1.1"])?)
-        } else {
-            None
-        };
-        let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
-            return Err(Error::code(ResultCode::EeNoaddr));
-        };
+        let alpn: Option<&[&[u8]]> = self.tls().then_some(&[b"http/1.1"]);
         // Over SO_MAX_CONNECTIONS a connection gets 503 (plain HTTP; the
         // 503 is read before the close) or is closed at once (HTTPS).
-        let refusal = tls
+        let refusal = alpn
             .is_none()
             .then_some((too_many as Refusal, TIMER_REFUSED));
-        let max = self.max_buffered(cx);
-        match Listener::listen(cx, s, self.mode, 1024, tls, max, refusal) {
-            Ok(l) => self.sock = Sock::Listening(Box::new(l)),
-            Err((s, e)) => {
-                self.sock = Sock::Bound(s);
-                return Err(e);
-            }
-        }
-        Ok(())
+        let max = self.cfg.conn.max_buffered_bytes();
+        self.sock.listen(cx, self.mode, 1024, alpn, max, refusal)
     }
 
     fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
-        let l = match &mut self.sock {
-            Sock::Listening(l) => Some(&mut **l),
-            _ => None,
-        };
         let mode = self.mode;
-        Listener::accept(l, |incoming, ticket| {
-            let mut child = HttpServer::new(mode);
+        // The core gives the child a copy of the listener's options.
+        let cfg = self.cfg.clone();
+        Listener::accept(self.sock.listener(), |incoming, ticket| {
+            let mut child = HttpServer::with_config(mode, cfg);
             child._ticket = Some(ticket);
             child.sock = Sock::Accepted(incoming);
             Box::new(child)
@@ -547,7 +520,7 @@ impl Endpoint for HttpServer {
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(incoming) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Some(incoming) = self.sock.take_accepted() else {
             return Ok(());
         };
         let conn = Conn::accepted(cx, incoming, self.mode, true)?;
@@ -562,12 +535,7 @@ impl Endpoint for HttpServer {
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         match &mut self.sock {
             Sock::Listening(l) => {
-                let max = cx
-                    .core
-                    .options
-                    .int(opt::SO_MAX_CONNECTIONS, self.mode)
-                    .max(1) as usize;
-                l.ready(cx, r.token, max);
+                l.ready(cx, r.token, self.cfg.conn.connection_limit());
             }
             Sock::Connected(_) => {
                 let was_handshaking = cx.core.state == State::Handshake;
@@ -599,7 +567,7 @@ impl Endpoint for HttpServer {
             TIMER_READ_MORE => self.pump(cx, Read::Drain),
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = send_limit(self.mode)(cx);
+                let limit = self.cfg.send_limit();
                 if let Sock::Connected(c) = &mut self.sock {
                     let why = c.deadline_fired(cx, limit, TIMER_SEND, "SO_HTTP_READ_TIMEOUT");
                     if let Some(why) = why {
@@ -637,21 +605,21 @@ impl Endpoint for HttpServer {
                 "socket_write: no request on this connection is waiting for a reply",
             ));
         };
-        let was_paused = self.paused(cx);
+        let was_paused = self.paused();
         let (bytes, done, close, streaming) = match slot.streaming {
             Some(raw) => {
                 let (b, ended) = response_writer::stream_piece(data, raw, slot.ans.head_only)?;
                 (b, ended, raw && ended, None)
             }
             None => {
-                let defaults = cx.core.options.raw(opt::SO_HTTP_HEADERS);
+                let defaults = self.cfg.headers.as_deref();
                 let r =
                     response_writer::render(data, slot.ans, defaults.unwrap_or(&Value::Undefined))?;
                 let streaming = r.streaming.then_some(r.raw_stream);
                 (r.bytes, !r.streaming, r.close, streaming)
             }
         };
-        let max = self.max_buffered(cx);
+        let max = self.cfg.conn.max_buffered_bytes();
         // SO_MAX_BUFFERED (a reply onto an empty queue always fits), then the
         // listener's budget: the connections stalled longest make room (this
         // one too, if it is among them).
@@ -695,7 +663,7 @@ impl Endpoint for HttpServer {
         };
         // Replies went out: requests that were held back may be read now
         // (when reading was not held back, everything readable was read).
-        if was_paused && !self.paused(cx) {
+        if was_paused && !self.paused() {
             self.pump(cx, Read::Drain);
         } else {
             self.arm(cx);
@@ -704,15 +672,14 @@ impl Endpoint for HttpServer {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
-        super::refuse_unbuilt(id)?;
-        if let Sock::Connected(conn) = &self.sock {
-            conn.option_changed(id, &cx.core.options, self.mode);
-        }
-        if self.tls() {
-            super::check_tls_files(cx, id)?;
-        }
+        let conn = match &self.sock {
+            Sock::Connected(c) => Some(&**c),
+            _ => None,
+        };
+        super::option_set(cx, id, conn, self.mode, self.tls())?;
+        self.cfg.update(&cx.core.options, self.mode, id);
         if let (Sock::Listening(l), opt::SO_MAX_BUFFERED) = (&self.sock, id) {
-            l.set_max_buffered(self.max_buffered(cx));
+            l.set_max_buffered(self.cfg.conn.max_buffered_bytes());
         }
         if matches!(self.sock, Sock::Connected(_))
             && matches!(
@@ -728,16 +695,12 @@ impl Endpoint for HttpServer {
 
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
-        let limit = send_limit(self.mode);
+        let limit = self.cfg.send_limit();
         crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH, TIMER_SEND, limit)
     }
 
     fn abort(&mut self, cx: &mut Cx) {
-        match std::mem::replace(&mut self.sock, Sock::None) {
-            Sock::Connected(c) => c.deregister(cx),
-            Sock::Listening(l) => l.deregister(cx),
-            _ => {}
-        }
+        self.sock.deregister(cx);
     }
 
     fn status(&self, out: &mut Value) {
@@ -765,12 +728,6 @@ impl Endpoint for HttpServer {
     }
 
     fn raw_fd(&self) -> i32 {
-        match &self.sock {
-            Sock::Connected(c) => c.stream.as_raw_fd(),
-            Sock::Listening(l) => l.raw_fd(),
-            Sock::Bound(s) => s.as_raw_fd(),
-            Sock::Accepted(i) => i.stream.as_raw_fd(),
-            Sock::None => -1,
-        }
+        self.sock.raw_fd()
     }
 }

@@ -14,22 +14,20 @@
 //!   (`transport::output`).
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use socket2::Socket;
 
 use super::framing::{mud_frame, split_text, MudDecoder, Utf8Chunker, MAX_CHUNK};
 use crate::core::addr::{self, Target};
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
-use crate::options::ids::{SO_IDLE_TIMEOUT, SO_MAX_BUFFERED, SO_MAX_CONNECTIONS, SO_SEND_TIMEOUT};
+use crate::options::ids::{SO_MAX_BUFFERED, SO_SEND_TIMEOUT};
 use crate::options::store::OptionStore;
 use crate::reactor::{CompletionKind, Readiness};
-use crate::transport::listener::{self, Incoming, Listener, Ticket};
-use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
+use crate::transport::listener::{Incoming, Listener, Ticket};
+use crate::transport::{tcp, Conn, ConnConfig, Connecting, Deadline, ReadEnd, Sock};
 use crate::value::Value;
 
 /// Most bytes read from one connection per reactor round before others get a turn.
@@ -41,57 +39,12 @@ const TIMER_FLUSH: u64 = 3;
 /// The no-progress deadline of queued output (SO_SEND_TIMEOUT), or the listener's budget.
 const TIMER_SEND: u64 = 4;
 
-enum Sock {
-    None,
-    Bound(Socket),
-    Listening(Box<Listener>),
-    /// Resolving a host name on a helper thread.
-    Resolving {
-        host: String,
-        port: u16,
-    },
-    Connected(Box<Conn>),
-    /// Accepted, not yet given its id by `attach`.
-    Accepted(Incoming),
-}
-
-/// The options a stream socket acts on, read from its store when the
-/// endpoint is made (defaults), when an accepted connection starts (the
-/// listener's, which the core copies), and again whenever one of them is
-/// set (`option_set`), so every use sees the value the store holds then.
-#[derive(Clone, Copy, Debug)]
-struct StreamConfig {
-    /// SO_IDLE_TIMEOUT, ms (0 = none).
-    idle_timeout: i64,
-    /// SO_MAX_CONNECTIONS of a listener.
-    max_connections: i64,
-    /// SO_MAX_BUFFERED, bytes: queued output, and the longest MUD frame.
-    max_buffered: i64,
-    /// SO_SEND_TIMEOUT, ms (0 = none).
-    send_timeout: i64,
-}
-
-impl StreamConfig {
-    const IDS: [u16; 4] = [
-        SO_IDLE_TIMEOUT,
-        SO_MAX_CONNECTIONS,
-        SO_MAX_BUFFERED,
-        SO_SEND_TIMEOUT,
-    ];
-
-    fn read(o: &OptionStore, mode: u8) -> StreamConfig {
-        StreamConfig {
-            idle_timeout: o.int(SO_IDLE_TIMEOUT, mode),
-            max_connections: o.int(SO_MAX_CONNECTIONS, mode),
-            max_buffered: o.int(SO_MAX_BUFFERED, mode),
-            send_timeout: o.int(SO_SEND_TIMEOUT, mode),
-        }
-    }
-}
-
 pub struct Stream {
     mode: u8,
-    cfg: StreamConfig,
+    /// The transport options it acts on: read when the endpoint is made
+    /// (defaults), the listener's for an accepted connection (the core gives
+    /// it a copy of the listener's options), updated in `option_set`.
+    cfg: ConnConfig,
     sock: Sock,
     text: Utf8Chunker,
     mud: MudDecoder,
@@ -113,7 +66,7 @@ impl Stream {
     pub fn new(mode: u8) -> Stream {
         Stream {
             mode,
-            cfg: StreamConfig::read(&OptionStore::default(), mode),
+            cfg: ConnConfig::read(&OptionStore::default(), mode),
             sock: Sock::None,
             text: Utf8Chunker::default(),
             mud: MudDecoder::default(),
@@ -140,22 +93,19 @@ impl Stream {
     }
 
     fn conn(&mut self) -> Option<&mut Conn> {
-        match &mut self.sock {
-            Sock::Connected(c) => Some(c),
-            _ => None,
-        }
+        self.sock.conn()
     }
 
     /// SO_SEND_TIMEOUT: how long queued output may make no progress (None:
     /// no deadline, as upstream). A stream handed over by the driver
     /// (external_start) talks to a local child, not a remote peer: none.
-    fn send_limit(&self) -> impl FnOnce(&Cx) -> Option<Duration> {
+    fn send_limit(&self) -> Option<Duration> {
         let (ms, adopted) = (self.cfg.send_timeout, self.adopted);
-        move |_| (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
+        (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
     }
 
     /// Arms the no-progress deadline while output is queued (runs after
-    /// every readiness: with nothing queued, the option is not even read).
+    /// every readiness).
     fn arm_send(&mut self, cx: &mut Cx) {
         let limit = self.send_limit();
         if let (Sock::Connected(c), false) = (&mut self.sock, cx.core.dead) {
@@ -366,39 +316,19 @@ fn deliver(
 
 impl Endpoint for Stream {
     fn bind(&mut self, cx: &mut Cx, addr: SocketAddr) -> Result<()> {
-        self.sock = Sock::Bound(tcp::bind_for(cx, &addr)?);
-        Ok(())
+        self.sock.bind(cx, addr)
     }
 
     fn listen(&mut self, cx: &mut Cx) -> Result<()> {
-        tcp::check_can_listen(cx)?;
-        let tls = if self.tls() {
-            Some(listener::server_tls(cx, &[])?)
-        } else {
-            None
-        };
-        let Sock::Bound(s) = std::mem::replace(&mut self.sock, Sock::None) else {
-            return Err(Error::code(ResultCode::EeNoaddr));
-        };
-        let max = self.cfg.max_buffered.max(0) as usize;
+        let alpn = self.tls().then_some(&[][..]);
+        let max = self.cfg.max_buffered_bytes();
         // Over SO_MAX_CONNECTIONS a connection is closed at once.
-        match Listener::listen(cx, s, self.mode, 128, tls, max, None) {
-            Ok(l) => self.sock = Sock::Listening(Box::new(l)),
-            Err((s, e)) => {
-                self.sock = Sock::Bound(s);
-                return Err(e);
-            }
-        }
-        Ok(())
+        self.sock.listen(cx, self.mode, 128, alpn, max, None)
     }
 
     fn accept(&mut self, _cx: &mut Cx) -> Result<Accepted> {
-        let l = match &mut self.sock {
-            Sock::Listening(l) => Some(&mut **l),
-            _ => None,
-        };
         let (mode, cfg) = (self.mode, self.cfg);
-        Listener::accept(l, |incoming, ticket| {
+        Listener::accept(self.sock.listener(), |incoming, ticket| {
             let mut child = Stream::new(mode);
             // The core gives the child a copy of the listener's options.
             child.cfg = cfg;
@@ -409,7 +339,7 @@ impl Endpoint for Stream {
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Sock::Accepted(incoming) = std::mem::replace(&mut self.sock, Sock::None) else {
+        let Some(incoming) = self.sock.take_accepted() else {
             return Ok(());
         };
         if cx.core.peer.is_none() {
@@ -421,9 +351,9 @@ impl Endpoint for Stream {
         let strict = !self.adopted;
         let conn = Conn::accepted(cx, incoming, self.mode, strict)?;
         self.sock = Sock::Connected(conn);
-        let idle = self.cfg.idle_timeout;
-        if idle > 0 {
-            let at = self.last_activity + Duration::from_millis(idle as u64);
+        let idle = self.cfg.idle();
+        if !idle.is_zero() {
+            let at = self.last_activity + idle;
             self.idle_timer.arm(cx, at, TIMER_IDLE);
         }
         // Data may have arrived before the registration; read it now.
@@ -450,10 +380,7 @@ impl Endpoint for Stream {
                 if let Sock::Bound(_) = self.sock {
                     // Keep the bound socket; resolution result connects it.
                 } else {
-                    self.sock = Sock::Resolving {
-                        host: host.clone(),
-                        port,
-                    };
+                    self.sock = Sock::Resolving;
                 }
                 cx.core.state = State::Connecting;
                 self.connecting = true;
@@ -467,15 +394,12 @@ impl Endpoint for Stream {
         let CompletionKind::Resolved(result) = kind else {
             return;
         };
-        let port_host = match &self.sock {
-            Sock::Resolving { host, port } => Some((host.clone(), *port)),
-            _ => None,
-        };
+        let resolving = matches!(self.sock, Sock::Resolving);
         match result {
             Ok(addrs) if !addrs.is_empty() => {
                 // Prefer IPv4 on a bound IPv6 dual-stack socket and alike: first answer wins.
                 let a = addrs[0];
-                if let Some((_, _)) = port_host {
+                if resolving {
                     self.sock = Sock::None;
                 }
                 if let Err(e) = self.start_connect(cx, a) {
@@ -490,8 +414,7 @@ impl Endpoint for Stream {
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
         match &mut self.sock {
             Sock::Listening(l) => {
-                let max = self.cfg.max_connections.max(1) as usize;
-                l.ready(cx, r.token, max);
+                l.ready(cx, r.token, self.cfg.connection_limit());
             }
             Sock::Connected(_) => {
                 if self.connecting {
@@ -512,7 +435,7 @@ impl Endpoint for Stream {
             TIMER_READ_MORE => self.pump(cx, true, false),
             TIMER_IDLE => {
                 self.idle_timer.forget();
-                let idle = Duration::from_millis(self.cfg.idle_timeout.max(0) as u64);
+                let idle = self.cfg.idle();
                 if idle.is_zero() {
                     return;
                 }
@@ -525,7 +448,7 @@ impl Endpoint for Stream {
             }
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = self.send_limit()(cx);
+                let limit = self.send_limit();
                 if let Sock::Connected(c) = &mut self.sock {
                     if let Some(why) = c.deadline_fired(cx, limit, TIMER_SEND, "SO_SEND_TIMEOUT") {
                         cx.die(Some(why));
@@ -568,7 +491,7 @@ impl Endpoint for Stream {
         if bytes.is_empty() {
             return Ok(ResultCode::Ok);
         }
-        let max = self.cfg.max_buffered.max(0) as usize;
+        let max = self.cfg.max_buffered_bytes();
         let Some(conn) = self.conn() else {
             return Err(Error::code(ResultCode::EeNotconn));
         };
@@ -598,13 +521,11 @@ impl Endpoint for Stream {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
-        if StreamConfig::IDS.contains(&id) {
-            self.cfg = StreamConfig::read(&cx.core.options, self.mode);
-        }
+        self.cfg.update(&cx.core.options, self.mode, id);
         match (&self.sock, id) {
             (Sock::Connected(conn), _) => conn.option_changed(id, &cx.core.options, self.mode),
             (Sock::Listening(l), SO_MAX_BUFFERED) => {
-                l.set_max_buffered(self.cfg.max_buffered.max(0) as usize)
+                l.set_max_buffered(self.cfg.max_buffered_bytes())
             }
             _ => {}
         }
@@ -622,11 +543,7 @@ impl Endpoint for Stream {
     }
 
     fn abort(&mut self, cx: &mut Cx) {
-        match std::mem::replace(&mut self.sock, Sock::None) {
-            Sock::Connected(c) => c.deregister(cx),
-            Sock::Listening(l) => l.deregister(cx),
-            _ => {}
-        }
+        self.sock.deregister(cx);
     }
 
     fn status(&self, out: &mut Value) {
@@ -643,12 +560,6 @@ impl Endpoint for Stream {
     }
 
     fn raw_fd(&self) -> i32 {
-        match &self.sock {
-            Sock::Connected(c) => c.stream.as_raw_fd(),
-            Sock::Listening(l) => l.raw_fd(),
-            Sock::Bound(s) => s.as_raw_fd(),
-            Sock::Accepted(i) => i.stream.as_raw_fd(),
-            _ => -1,
-        }
+        self.sock.raw_fd()
     }
 }

@@ -368,13 +368,12 @@ impl Conn {
     }
 
     /// Arms timer `key` for the no-progress deadline of the queued output,
-    /// `limit` (read only when output is queued: this runs after every
-    /// readiness).
-    pub fn arm_send(&mut self, cx: &mut Cx, key: u64, limit: impl FnOnce(&Cx) -> Option<Duration>) {
+    /// `limit` (None: none), when output is queued (this runs after every
+    /// readiness: with nothing queued it costs one comparison).
+    pub fn arm_send(&mut self, cx: &mut Cx, key: u64, limit: Option<Duration>) {
         if self.pending() == 0 {
             return;
         }
-        let limit = limit(cx);
         self.arm_deadline(cx, limit, key);
     }
 
@@ -540,7 +539,7 @@ pub fn close_by_lpc(
     cx: &mut Cx,
     flush_timer: u64,
     send_timer: u64,
-    send_limit: impl FnOnce(&Cx) -> Option<Duration>,
+    send_limit: Option<Duration>,
 ) -> bool {
     let Some(conn) = conn else { return true };
     if conn.finish() {

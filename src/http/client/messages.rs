@@ -12,10 +12,10 @@ use crate::value::Value;
 
 impl HttpClient {
     /// The first request, from the socket's options.
-    pub(super) fn request_from_options(cx: &Cx, mode: u8, target: Target) -> Result<Outgoing> {
+    pub(super) fn request_from_options(&self, cx: &Cx, target: Target) -> Result<Outgoing> {
         let o = &cx.core.options;
         let method = o.string(opt::SO_HTTP_METHOD).unwrap_or("GET").to_string();
-        let headers = match o.raw(opt::SO_HTTP_HEADERS) {
+        let headers = match self.cfg.http.headers.as_deref() {
             Some(h) => crate::http_util::headers::pairs_from_value(h)
                 .map_err(|e| Error::new(ResultCode::EeBaddata, format!("SO_HTTP_HEADERS: {e}")))?,
             None => Vec::new(),
@@ -25,7 +25,6 @@ impl HttpClient {
             .and_then(Value::as_bytes)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        let _ = mode;
         let req = Outgoing {
             method,
             target,
@@ -38,7 +37,7 @@ impl HttpClient {
     }
 
     /// A request LPC wrote: ([ "method", "url"|"path", "headers", "body" ]).
-    pub(super) fn request_from_write(&self, cx: &Cx, data: &Value) -> Result<Outgoing> {
+    pub(super) fn request_from_write(&self, data: &Value) -> Result<Outgoing> {
         let bad = |m: String| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}"));
         let Value::Mapping(m) = data else {
             return Err(bad(format!(
@@ -100,7 +99,7 @@ impl HttpClient {
                 )))
             }
         };
-        let mut headers = match cx.core.options.raw(opt::SO_HTTP_HEADERS) {
+        let mut headers = match self.cfg.http.headers.as_deref() {
             Some(h) => crate::http_util::headers::pairs_from_value(h).map_err(bad)?,
             None => Vec::new(),
         };

@@ -46,20 +46,21 @@ mod messages;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use self::messages::response_value;
+use super::config::ClientConfig;
+use super::opt;
 use super::request_writer::Outgoing;
 use super::response_parser::{Response, ResponseParser};
 use super::target::Target;
-use super::{ms, opt, send_limit};
 use crate::core::addr::{self, Target as Address};
 use crate::core::{Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::modes;
+use crate::options::store::OptionStore;
 use crate::reactor::{CompletionKind, Readiness};
-use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd};
+use crate::transport::{tcp, Conn, Connecting, Deadline, ReadEnd, Sock};
 use crate::value::Value;
 
 const READ_ROUND: usize = 1 << 20;
@@ -71,12 +72,6 @@ const TIMER_READ_MORE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
 /// The no-progress deadline of the queued request (SO_HTTP_READ_TIMEOUT).
 const TIMER_SEND: u64 = 4;
-
-enum Sock {
-    None,
-    Resolving,
-    Connected(Box<Conn>),
-}
 
 /// The request being answered.
 struct InFlight {
@@ -102,6 +97,8 @@ fn idempotent(method: &str) -> bool {
 
 pub struct HttpClient {
     mode: u8,
+    /// The options it acts on (`config`), updated in `option_set`.
+    cfg: ClientConfig,
     sock: Sock,
     /// Where the current connection goes (the origin of the requests on it).
     origin: Option<Target>,
@@ -149,6 +146,7 @@ impl HttpClient {
     pub fn new(mode: u8) -> HttpClient {
         HttpClient {
             mode,
+            cfg: ClientConfig::read(&OptionStore::default(), mode),
             sock: Sock::None,
             origin: None,
             home: None,
@@ -170,10 +168,7 @@ impl HttpClient {
     }
 
     fn conn(&mut self) -> Option<&mut Conn> {
-        match &mut self.sock {
-            Sock::Connected(c) => Some(c),
-            _ => None,
-        }
+        self.sock.conn()
     }
 
     /// Reports a failure to LPC (error mapping, then close_cb).
@@ -344,14 +339,8 @@ impl HttpClient {
         if !matches!(self.sock, Sock::Connected(_)) || self.tcp_pending {
             return;
         }
-        let ua = cx
-            .core
-            .options
-            .string(opt::SO_HTTP_USER_AGENT)
-            .unwrap_or("FluffOS/3.0")
-            .to_string();
         let f = self.in_flight.as_mut().expect("in flight");
-        match f.req.render(&ua) {
+        match f.req.render(self.cfg.user_agent()) {
             Ok(bytes) => {
                 f.sent = true;
                 f.reused = self.answered_here > 0;
@@ -505,11 +494,7 @@ impl HttpClient {
         let keep_alive = resp.keep_alive && !f.req.closes();
         // Kept alive, but the server has already hung up: nothing more goes on it.
         let reusable = keep_alive && !self.peer_gone;
-        let follow = cx
-            .core
-            .options
-            .int(opt::SO_HTTP_FOLLOW_REDIRECTS, self.mode)
-            != 0;
+        let follow = self.cfg.follow_redirects;
         let location = resp.header("location").map(str::to_string);
         if follow && matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
             if let Some(loc) = location {
@@ -534,7 +519,7 @@ impl HttpClient {
     }
 
     fn redirect(&mut self, cx: &mut Cx, mut f: InFlight, status: u16, loc: &str, reusable: bool) {
-        let max = cx.core.options.int(opt::SO_HTTP_MAX_REDIRECTS, self.mode);
+        let max = self.cfg.max_redirects;
         if f.redirects >= max {
             return self.fail(
                 cx,
@@ -585,19 +570,19 @@ impl HttpClient {
         }
     }
 
-    fn deadline(&self, cx: &Cx) -> Option<Instant> {
+    fn deadline(&self) -> Option<Instant> {
         if self.closing {
             return None;
         }
         let mut at: Option<Instant> = None;
         let mut min = |t: Instant| at = Some(at.map_or(t, |a: Instant| a.min(t)));
         if let Some(c) = self.connecting {
-            min(c + ms(cx, opt::SO_HTTP_CONNECT_TIMEOUT, self.mode));
+            min(c + self.cfg.connect_timeout);
         }
         if let Some(f) = &self.in_flight {
-            min(f.started + ms(cx, opt::SO_HTTP_TIMEOUT, self.mode));
+            min(f.started + self.cfg.http.timeout);
             if f.sent && self.connecting.is_none() {
-                min(self.last_byte + ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode));
+                min(self.last_byte + self.cfg.http.read_timeout);
             }
         }
         at
@@ -607,9 +592,9 @@ impl HttpClient {
         // A request the server does not read (only while something is
         // queued: no option is read otherwise).
         if let Sock::Connected(c) = &mut self.sock {
-            c.arm_send(cx, TIMER_SEND, send_limit(self.mode));
+            c.arm_send(cx, TIMER_SEND, self.cfg.http.send_limit());
         }
-        if let Some(at) = self.deadline(cx) {
+        if let Some(at) = self.deadline() {
             self.timer.arm(cx, at, TIMER_CHECK);
         }
     }
@@ -617,15 +602,15 @@ impl HttpClient {
     fn check_deadlines(&mut self, cx: &mut Cx) {
         self.timer.forget();
         let now = Instant::now();
-        let over = |start: Instant, id: u16| now.duration_since(start) >= ms(cx, id, self.mode);
+        let over = |start: Instant, limit: Duration| now.duration_since(start) >= limit;
         let origin = self
             .origin
             .as_ref()
             .map(|t| format!("{}:{}", t.host, t.port))
             .unwrap_or_default();
         if let Some(c) = self.connecting {
-            if over(c, opt::SO_HTTP_CONNECT_TIMEOUT) {
-                let limit = ms(cx, opt::SO_HTTP_CONNECT_TIMEOUT, self.mode).as_millis();
+            if over(c, self.cfg.connect_timeout) {
+                let limit = self.cfg.connect_timeout.as_millis();
                 return self.fail(
                     cx,
                     ResultCode::EeConnect,
@@ -634,8 +619,8 @@ impl HttpClient {
             }
         }
         if let Some(f) = &self.in_flight {
-            if over(f.started, opt::SO_HTTP_TIMEOUT) {
-                let limit = ms(cx, opt::SO_HTTP_TIMEOUT, self.mode).as_millis();
+            if over(f.started, self.cfg.http.timeout) {
+                let limit = self.cfg.http.timeout.as_millis();
                 return self.fail(
                     cx,
                     ResultCode::EeIntr,
@@ -644,9 +629,9 @@ impl HttpClient {
             }
             if f.sent
                 && self.connecting.is_none()
-                && over(self.last_byte, opt::SO_HTTP_READ_TIMEOUT)
+                && over(self.last_byte, self.cfg.http.read_timeout)
             {
-                let limit = ms(cx, opt::SO_HTTP_READ_TIMEOUT, self.mode).as_millis();
+                let limit = self.cfg.http.read_timeout.as_millis();
                 return self.fail(
                     cx,
                     ResultCode::EeIntr,
@@ -714,7 +699,7 @@ impl Endpoint for HttpClient {
                 )
             })?;
         }
-        let req = Self::request_from_options(cx, self.mode, target.clone())?;
+        let req = self.request_from_options(cx, target.clone())?;
         self.via = via;
         self.home = Some(target.clone());
         self.queue.push_back(req);
@@ -773,7 +758,7 @@ impl Endpoint for HttpClient {
             TIMER_READ_MORE => self.pump(cx, true),
             TIMER_FLUSH if self.closing => cx.core.state = State::Closed,
             TIMER_SEND => {
-                let limit = send_limit(self.mode)(cx);
+                let limit = self.cfg.http.send_limit();
                 let Sock::Connected(c) = &mut self.sock else {
                     return;
                 };
@@ -802,7 +787,7 @@ impl Endpoint for HttpClient {
                 "socket_write: an HTTP request takes no address argument (put \"url\" in the mapping)",
             ));
         }
-        let req = self.request_from_write(cx, data)?;
+        let req = self.request_from_write(data)?;
         if self.queue.len() >= MAX_QUEUED {
             return Err(Error::new(
                 ResultCode::EeWouldblock,
@@ -814,7 +799,7 @@ impl Endpoint for HttpClient {
         // SO_MAX_BUFFERED bounds what waits to be sent: queued request bodies
         // and bytes not yet taken by the kernel. One request always fits when
         // nothing waits, whatever its size.
-        let max = cx.core.options.int(opt::SO_MAX_BUFFERED, self.mode).max(0) as usize;
+        let max = self.cfg.http.conn.max_buffered_bytes();
         let waiting = self.conn().map_or(0, |c| c.pending())
             + self.queue.iter().map(|r| r.body.len()).sum::<usize>();
         if waiting > 0 && waiting + req.body.len() > max {
@@ -849,13 +834,13 @@ impl Endpoint for HttpClient {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
-        super::refuse_unbuilt(id)?;
-        if let Sock::Connected(conn) = &self.sock {
-            conn.option_changed(id, &cx.core.options, self.mode);
-        }
-        if self.mode == modes::HTTPS_CLIENT {
-            super::check_tls_files(cx, id)?;
-        }
+        let conn = match &self.sock {
+            Sock::Connected(c) => Some(&**c),
+            _ => None,
+        };
+        let tls = self.mode == modes::HTTPS_CLIENT;
+        super::option_set(cx, id, conn, self.mode, tls)?;
+        self.cfg.update(&cx.core.options, self.mode, id);
         if id == opt::SO_HTTP_READ_TIMEOUT {
             // The output deadline may now be sooner than the timer armed for the old value.
             self.arm(cx);
@@ -866,7 +851,7 @@ impl Endpoint for HttpClient {
     fn close(&mut self, cx: &mut Cx) -> bool {
         self.closing = true;
         // (The request deadlines stop with the close; the output's stays.)
-        let limit = send_limit(self.mode);
+        let limit = self.cfg.http.send_limit();
         crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH, TIMER_SEND, limit)
     }
 
@@ -890,9 +875,6 @@ impl Endpoint for HttpClient {
     }
 
     fn raw_fd(&self) -> i32 {
-        match &self.sock {
-            Sock::Connected(c) => c.stream.as_raw_fd(),
-            _ => -1,
-        }
+        self.sock.raw_fd()
     }
 }
