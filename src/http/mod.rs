@@ -10,6 +10,7 @@
 pub mod chunked;
 pub mod client;
 pub mod config;
+pub mod error;
 pub mod request_mapping;
 pub mod request_parser;
 pub mod request_writer;
@@ -19,9 +20,10 @@ pub mod server;
 pub mod target;
 
 use crate::core::{Cx, Endpoint};
-use crate::error::{Error, Result, ResultCode};
+use crate::error::{Error, Result};
 use crate::modes;
 use crate::transport::Conn;
+pub use error::HttpError;
 
 /// The option ids (generated from the catalog).
 pub(crate) use crate::options::ids as opt;
@@ -31,10 +33,7 @@ pub fn new_endpoint(mode: u8) -> Result<Box<dyn Endpoint>> {
     match mode {
         modes::HTTP_SERVER | modes::HTTPS_SERVER => Ok(Box::new(server::HttpServer::new(mode))),
         modes::HTTP_CLIENT | modes::HTTPS_CLIENT => Ok(Box::new(client::HttpClient::new(mode))),
-        _ => Err(Error::new(
-            ResultCode::EeModenotsupp,
-            format!("mode {} is not an HTTP mode", modes::name(mode)),
-        )),
+        _ => Err(HttpError::NotHttpMode { mode }.into()),
     }
 }
 
@@ -71,12 +70,8 @@ pub fn check_tls_files(cx: &Cx, id: u16) -> Result<()> {
     use crate::options::ids::{SO_TLS_CA, SO_TLS_CERT, SO_TLS_KEY};
     let opts = &cx.core.options;
     // The code is kept: EESECURITY for a file outside the policy's tls_dirs.
-    let with_name = |e: Error, name: &str| {
-        Error::new(
-            e.code,
-            format!("socket_set_option: {name} ({id}): {}", e.message),
-        )
-    };
+    let with_name =
+        |cause: Error, name: &'static str| Error::from(HttpError::TlsFile { name, id, cause });
     match id {
         SO_TLS_CERT => {
             crate::tls::check_cert_file("SO_TLS_CERT", opts.string(SO_TLS_CERT).unwrap_or(""))

@@ -15,7 +15,8 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, Result, ResultCode};
+use crate::error::{Error, Result};
+use crate::http::error::HttpError;
 use crate::http_util;
 use crate::value::Value;
 
@@ -41,10 +42,7 @@ pub struct Rendered {
 }
 
 fn bad(msg: impl Into<String>) -> Error {
-    Error::new(
-        ResultCode::EeBaddata,
-        format!("socket_write: {}", msg.into()),
-    )
+    HttpError::BadWrite { why: msg.into() }.into()
 }
 
 /// Calls `f` with the IMF-fixdate of now, formatted at most once per second.
@@ -351,6 +349,7 @@ pub fn canned(status: u16, why: &str, minor: u8) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ResultCode;
 
     const ANS: Answering = Answering {
         head_only: false,

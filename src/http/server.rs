@@ -45,12 +45,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::config::HttpConfig;
+use super::error::HttpError;
 use super::request_parser::{Parsed, Reject, RequestParser};
 use super::response_writer::{self, Answering};
 use super::{opt, request_mapping};
 use crate::core::addr;
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State, CLOSED_BY_PEER};
-use crate::error::{Error, Result, ResultCode};
+use crate::error::{Result, ResultCode};
 use crate::modes;
 use crate::options::store::OptionStore;
 use crate::reactor::Readiness;
@@ -586,24 +587,18 @@ impl Endpoint for HttpServer {
 
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
         if !matches!(self.sock, Sock::Connected(_)) {
-            let msg = if cx.core.state == State::Listen {
-                "socket_write: write to the connection's id (from socket_accept), not the listener"
+            return Err(if cx.core.state == State::Listen {
+                HttpError::WriteToListener
             } else {
-                "socket_write: socket is not connected"
-            };
-            return Err(Error::new(ResultCode::EeNotconn, msg));
+                HttpError::NotConnected
+            }
+            .into());
         }
         if target.is_some() {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                "socket_write: HTTP replies take no address",
-            ));
+            return Err(HttpError::ReplyTakesNoAddress.into());
         }
         let Some(slot) = self.slots.front() else {
-            return Err(Error::new(
-                ResultCode::EeBaddata,
-                "socket_write: no request on this connection is waiting for a reply",
-            ));
+            return Err(HttpError::NoRequestWaiting.into());
         };
         let was_paused = self.paused();
         let (bytes, done, close, streaming) = match slot.streaming {

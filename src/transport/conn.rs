@@ -28,6 +28,7 @@ use socket2::{SockRef, Socket};
 
 use super::listener::Incoming;
 use super::queue::OutQueue;
+use super::TransportError;
 use crate::core::{Cx, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 
@@ -320,20 +321,16 @@ impl Conn {
     ) -> Result<()> {
         let queued = self.pending();
         if (queued > 0 || !first_fits) && queued + incoming > max {
-            let more = if first_fits { "more " } else { "" };
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!(
-                    "socket_write: {incoming} {more}bytes would exceed SO_MAX_BUFFERED ({max}); nothing was written"
-                ),
-            ));
+            return Err(TransportError::OverMaxBuffered {
+                incoming,
+                max,
+                first_fits,
+            }
+            .into());
         }
         if let Err(why) = self.make_room(cx, incoming, key) {
             cx.die(Some(why.clone()));
-            return Err(Error::new(
-                ResultCode::EeSend,
-                format!("socket_write: nothing was written: the connection is closed, {why}"),
-            ));
+            return Err(TransportError::ClosedForRoom { why }.into());
         }
         Ok(())
     }
@@ -396,7 +393,7 @@ impl Conn {
         let server = match tls {
             Some(cfg) => Some(
                 rustls::ServerConnection::new(cfg)
-                    .map_err(|e| Error::new(ResultCode::EeAccept, format!("tls: {e}")))?
+                    .map_err(|e| Error::from(TransportError::TlsAccept { why: e.to_string() }))?
                     .into(),
             ),
             None => None,
@@ -480,7 +477,7 @@ impl Conn {
         let cfg = crate::tls::client_config(opts, mode, alpn)?;
         let name = crate::tls::server_name(opts, &host)?;
         let client = rustls::ClientConnection::new(cfg, name)
-            .map_err(|e| Error::new(ResultCode::TlsConfig, format!("tls: {e}")))?;
+            .map_err(|e| Error::from(TransportError::TlsClient { why: e.to_string() }))?;
         self.tls = Some(Box::new(client.into()));
         self.host = host;
         Ok(())

@@ -22,8 +22,9 @@ use socket2::Socket;
 
 use super::linger::Lingering;
 use super::output::Budget;
+use super::TransportError;
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
-use crate::error::{Error, Result, ResultCode};
+use crate::error::{Error, Result};
 
 /// A connection accepted and not yet attached to its endpoint (which gets
 /// it in `Endpoint::attach` and makes a `Conn` of it with `Conn::accepted`).
@@ -79,7 +80,7 @@ pub struct Listener {
 /// EELISTEN unless they are the security policy's.
 pub fn server_tls(cx: &Cx, alpn: &[&[u8]]) -> Result<Arc<rustls::ServerConfig>> {
     crate::tls::server_config(&cx.core.options, alpn)
-        .map_err(|e| Error::new(e.code.or_security(ResultCode::EeListen), e.message))
+        .map_err(|cause| TransportError::ListenTls { cause }.into())
 }
 
 impl Listener {
@@ -167,17 +168,12 @@ impl Listener {
         make: impl FnOnce(Incoming, Ticket) -> Box<dyn Endpoint>,
     ) -> Result<Accepted> {
         let Some(l) = l else {
-            return Err(Error::new(
-                ResultCode::EeNotlistn,
-                "socket_accept: socket is not listening",
-            ));
+            return Err(TransportError::NotListening.into());
         };
-        let (stream, peer) = l.waiting.pop_front().ok_or_else(|| {
-            Error::new(
-                ResultCode::EeWouldblock,
-                "socket_accept: no connection is waiting",
-            )
-        })?;
+        let (stream, peer) = l
+            .waiting
+            .pop_front()
+            .ok_or_else(|| Error::from(TransportError::NoneWaiting))?;
         let local = stream.local_addr().ok();
         let state = if l.tls.is_some() {
             State::Handshake

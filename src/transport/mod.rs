@@ -14,6 +14,7 @@
 pub mod config;
 pub mod conn;
 pub mod deadline;
+pub mod error;
 pub mod linger;
 pub mod listener;
 pub mod output;
@@ -24,6 +25,7 @@ pub mod tcp;
 pub use config::ConnConfig;
 pub use conn::{close_by_lpc, Conn, Connecting, ReadEnd, FLUSH_DEADLINE};
 pub use deadline::Deadline;
+pub use error::TransportError;
 pub use listener::{Incoming, Listener, Ticket};
 pub use queue::OutQueue;
 pub use sock::Sock;

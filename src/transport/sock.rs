@@ -12,9 +12,10 @@ use std::os::fd::{AsRawFd, RawFd};
 use socket2::Socket;
 
 use super::listener::{self, Incoming, Listener, Refusal};
+use super::TransportError;
 use super::{tcp, Conn};
 use crate::core::Cx;
-use crate::error::{Error, Result, ResultCode};
+use crate::error::Result;
 
 pub enum Sock {
     None,
@@ -53,7 +54,7 @@ impl Sock {
             None => None,
         };
         let Sock::Bound(s) = std::mem::replace(self, Sock::None) else {
-            return Err(Error::code(ResultCode::EeNoaddr));
+            return Err(TransportError::NotBound.into());
         };
         match Listener::listen(cx, s, mode, backlog, tls, max_buffered, refusal) {
             Ok(l) => *self = Sock::Listening(Box::new(l)),

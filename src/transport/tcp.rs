@@ -8,6 +8,7 @@ use mio::net::TcpListener;
 use mio::{Interest, Token};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use super::TransportError;
 use crate::core::{Cx, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::options::ids::{SO_KEEPALIVE, SO_NODELAY, SO_RCVBUF, SO_SNDBUF};
@@ -36,16 +37,15 @@ pub fn new_socket(addr: &SocketAddr, udp: bool) -> Result<Socket> {
 /// Binds, mapping errors to EEADDRINUSE / EEBIND as upstream does.
 pub fn bind(s: &Socket, addr: &SocketAddr) -> Result<()> {
     s.bind(&(*addr).into()).map_err(|e| {
+        let addr = *addr;
         if e.kind() == std::io::ErrorKind::AddrInUse {
-            Error::new(
-                ResultCode::EeAddrinuse,
-                format!("socket_bind: {addr} is in use"),
-            )
+            TransportError::AddrInUse { addr }.into()
         } else {
-            Error::new(
-                ResultCode::EeBind,
-                format!("socket_bind: cannot bind {addr}: {e}"),
-            )
+            TransportError::Bind {
+                addr,
+                why: e.to_string(),
+            }
+            .into()
         }
     })
 }
@@ -86,12 +86,9 @@ pub fn bind_for(cx: &mut Cx, addr: &SocketAddr) -> Result<Socket> {
 /// socket_listen's state check, the same for every TCP family.
 pub fn check_can_listen(cx: &Cx) -> Result<()> {
     match cx.core.state {
-        State::Unbound => Err(Error::new(
-            ResultCode::EeNoaddr,
-            "socket_listen: bind the socket first",
-        )),
+        State::Unbound => Err(TransportError::ListenUnbound.into()),
         State::Bound => Ok(()),
-        _ => Err(Error::code(ResultCode::EeIsconn)),
+        _ => Err(TransportError::ListenConnected.into()),
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::{HttpClient, InFlight};
 use crate::core::Cx;
-use crate::error::{Error, Result, ResultCode};
+use crate::error::{Error, Result};
+use crate::http::error::HttpError;
 use crate::http::opt;
 use crate::http::request_writer::Outgoing;
 use crate::http::response_parser::Response;
@@ -17,7 +18,7 @@ impl HttpClient {
         let method = o.string(opt::SO_HTTP_METHOD).unwrap_or("GET").to_string();
         let headers = match self.cfg.http.headers.as_deref() {
             Some(h) => crate::http_util::headers::pairs_from_value(h)
-                .map_err(|e| Error::new(ResultCode::EeBaddata, format!("SO_HTTP_HEADERS: {e}")))?,
+                .map_err(|why| HttpError::BadHeadersOption { why })?,
             None => Vec::new(),
         };
         let body = o
@@ -32,13 +33,13 @@ impl HttpClient {
             body,
         };
         req.render("")
-            .map_err(|e| Error::new(ResultCode::EeBaddata, format!("socket_connect: {e}")))?;
+            .map_err(|e| HttpError::BadRequestOptions { why: e.to_string() })?;
         Ok(req)
     }
 
     /// A request LPC wrote: ([ "method", "url"|"path", "headers", "body" ]).
     pub(super) fn request_from_write(&self, data: &Value) -> Result<Outgoing> {
-        let bad = |m: String| Error::new(ResultCode::EeBaddata, format!("socket_write: {m}"));
+        let bad = |why: String| Error::from(HttpError::BadWrite { why });
         let Value::Mapping(m) = data else {
             return Err(bad(format!(
                 "an HTTP client writes a request mapping ([ \"method\", \"url\" or \"path\", \"headers\", \"body\" ]), got {}",
@@ -56,12 +57,7 @@ impl HttpClient {
                 )));
             }
         }
-        let origin = self.home.as_ref().ok_or_else(|| {
-            Error::new(
-                ResultCode::EeNotconn,
-                "socket_write: call socket_connect first",
-            )
-        })?;
+        let origin = self.home.as_ref().ok_or(HttpError::ConnectFirst)?;
         let target = match (data.get("url"), data.get("path")) {
             (Some(_), Some(_)) => return Err(bad("give url or path, not both".into())),
             (Some(Value::Str(u)), None) => Target::parse(u).map_err(bad)?,
@@ -75,13 +71,12 @@ impl HttpClient {
             }
         };
         if !target.same_origin(origin) {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                format!(
-                    "socket_write: {} is not on this connection's origin ({}:{}); use another socket",
-                    target.url, origin.host, origin.port
-                ),
-            ));
+            return Err(HttpError::OtherOrigin {
+                url: target.url.to_string(),
+                host: origin.host.clone(),
+                port: origin.port,
+            }
+            .into());
         }
         let method = match data.get("method") {
             None => "GET".to_string(),

@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 
 use self::messages::response_value;
 use super::config::ClientConfig;
+use super::error::HttpError;
 use super::opt;
 use super::request_writer::Outgoing;
 use super::response_parser::{Response, ResponseParser};
@@ -133,13 +134,14 @@ fn ee(code: ResultCode) -> i64 {
     code.ee_code() as i64
 }
 
-/// The EE code of a failed connect.
-fn connect_code(e: &std::io::Error) -> ResultCode {
-    if e.kind() == std::io::ErrorKind::ConnectionRefused {
-        ResultCode::EeConnrefused
-    } else {
-        ResultCode::EeConnect
+/// A connect to `to` that failed with `e`.
+fn connect_failed(to: String, e: &std::io::Error) -> Error {
+    HttpError::ConnectFailed {
+        to,
+        kind: e.kind(),
+        why: e.to_string(),
     }
+    .into()
 }
 
 impl HttpClient {
@@ -251,10 +253,7 @@ impl HttpClient {
                 .map(|t| t.host.clone())
                 .unwrap_or_default();
             let mut conn = Conn::connect(cx, socket, a, self.mode, host, |e| {
-                Error::new(
-                    connect_code(&e),
-                    format!("connect to {}: {e}", addr::format(&a)),
-                )
+                connect_failed(addr::format(&a), &e)
             })?;
             if std::mem::take(&mut self.write_owed) {
                 conn.block();
@@ -278,7 +277,8 @@ impl HttpClient {
             Connecting::Pending => return,
             Connecting::Failed(e) => {
                 let to = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
-                return self.fail(cx, connect_code(&e), format!("connect to {to}: {e}"));
+                let e = connect_failed(to, &e);
+                return self.fail(cx, e.code, e.message);
             }
             Connecting::Lost(e) => {
                 return self.fail(cx, ResultCode::EeConnect, format!("connect: {e}"))
@@ -648,14 +648,11 @@ impl HttpClient {
 impl Endpoint for HttpClient {
     fn connect(&mut self, cx: &mut Cx, address: &str) -> Result<()> {
         if self.origin.is_some() || cx.core.state != State::Unbound {
-            return Err(Error::new(
-                ResultCode::EeIsconn,
-                "socket_connect: this HTTP client is already connected; socket_write sends more requests",
-            ));
+            return Err(HttpError::AlreadyConnected.into());
         }
         let address = address.trim();
         let lower = address.get(..8).unwrap_or(address).to_ascii_lowercase();
-        let bad = |m: String| Error::new(ResultCode::EeBadaddr, format!("socket_connect: {m}"));
+        let bad = |why: String| Error::from(HttpError::BadConnect { why });
         let mut via = None;
         let url = if lower.starts_with("http://") || lower.starts_with("https://") {
             address.to_string()
@@ -684,20 +681,11 @@ impl Endpoint for HttpClient {
             let o = &cx.core.options;
             use crate::options::ids::{SO_TLS_CERT, SO_TLS_KEY};
             match (o.string(SO_TLS_CERT), o.string(SO_TLS_KEY)) {
-                (Some(_), None) | (None, Some(_)) => {
-                    return Err(Error::new(
-                        ResultCode::TlsConfig,
-                        "socket_connect: a client certificate needs both SO_TLS_CERT (3) and SO_TLS_KEY (4)",
-                    ))
-                }
+                (Some(_), None) | (None, Some(_)) => return Err(HttpError::ClientCertHalf.into()),
                 _ => {}
             }
-            crate::tls::client_config(&cx.core.options, self.mode, &[]).map_err(|e| {
-                Error::new(
-                    e.code.or_security(ResultCode::TlsConfig),
-                    format!("socket_connect: {}", e.message),
-                )
-            })?;
+            crate::tls::client_config(&cx.core.options, self.mode, &[])
+                .map_err(|cause| HttpError::ConnectTls { cause })?;
         }
         let req = self.request_from_options(cx, target.clone())?;
         self.via = via;
@@ -782,19 +770,11 @@ impl Endpoint for HttpClient {
 
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
         if target.is_some() {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                "socket_write: an HTTP request takes no address argument (put \"url\" in the mapping)",
-            ));
+            return Err(HttpError::RequestTakesNoAddress.into());
         }
         let req = self.request_from_write(data)?;
         if self.queue.len() >= MAX_QUEUED {
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!(
-                    "socket_write: {MAX_QUEUED} requests are already queued; wait for responses"
-                ),
-            ));
+            return Err(HttpError::TooManyQueued { max: MAX_QUEUED }.into());
         }
         // SO_MAX_BUFFERED bounds what waits to be sent: queued request bodies
         // and bytes not yet taken by the kernel. One request always fits when
@@ -803,13 +783,12 @@ impl Endpoint for HttpClient {
         let waiting = self.conn().map_or(0, |c| c.pending())
             + self.queue.iter().map(|r| r.body.len()).sum::<usize>();
         if waiting > 0 && waiting + req.body.len() > max {
-            return Err(Error::new(
-                ResultCode::EeWouldblock,
-                format!(
-                    "socket_write: {} more bytes would exceed SO_MAX_BUFFERED ({max}) with {waiting} waiting; nothing was queued",
-                    req.body.len()
-                ),
-            ));
+            return Err(HttpError::OverMaxBuffered {
+                more: req.body.len(),
+                max,
+                waiting,
+            }
+            .into());
         }
         self.queue.push_back(req);
         let idle = self.in_flight.is_none();
@@ -819,10 +798,7 @@ impl Endpoint for HttpClient {
             self.arm(cx);
         }
         if cx.core.dead {
-            return Err(Error::new(
-                ResultCode::EeSend,
-                "socket_write: the connection failed",
-            ));
+            return Err(HttpError::ConnectionFailed.into());
         }
         match self.conn() {
             Some(c) if c.pending() > 0 => {
