@@ -71,6 +71,35 @@ pub enum HttpError {
     },
     /// socket_write on a client whose connection failed.
     ConnectionFailed,
+    /// The connecting socket was lost before it connected (`why`).
+    ConnectLost { why: String },
+    /// No connection to `origin` within `ms` (SO_HTTP_CONNECT_TIMEOUT).
+    ConnectTimeout { ms: u128, origin: String },
+    /// DNS found no address for `host`.
+    NoAddress { host: String },
+    /// DNS could not resolve `host` (`why`).
+    CannotResolve { host: String, why: String },
+    /// TLS could not start on the connection (`cause`).
+    TlsStart { cause: Error },
+    /// The response cannot be parsed or followed (`why`).
+    Protocol { why: String },
+    /// The server closed the connection before a response.
+    NoResponse,
+    /// The connection broke with a request in flight (`why`; a TLS failure
+    /// says "tls:").
+    Broken { why: String },
+    /// Writing the request failed (`why`, the OS's text).
+    Send { why: String },
+    /// `max` redirects were followed (SO_HTTP_MAX_REDIRECTS); the next was to `to`.
+    TooManyRedirects { max: i64, to: String },
+    /// A redirect this client may not follow (`why`).
+    RedirectRefused { why: String },
+    /// No complete response from `origin` within `ms` (SO_HTTP_TIMEOUT).
+    ResponseTimeout { ms: u128, origin: String },
+    /// Nothing moved to or from `origin` for `ms` (SO_HTTP_READ_TIMEOUT).
+    ReadTimeout { ms: u128, origin: String },
+    /// Sending to `to` stalled (`why`, the send deadline's).
+    SendStalled { to: String, why: String },
 }
 
 impl fmt::Display for HttpError {
@@ -121,6 +150,31 @@ impl fmt::Display for HttpError {
                  {waiting} waiting; nothing was queued"
             ),
             ConnectionFailed => f.write_str("socket_write: the connection failed"),
+            ConnectLost { why } => write!(f, "connect: {why}"),
+            ConnectTimeout { ms, origin } => write!(
+                f,
+                "connect: timed out after {ms} ms reaching {origin} (SO_HTTP_CONNECT_TIMEOUT)"
+            ),
+            NoAddress { host } => write!(f, "dns: {host} has no address"),
+            CannotResolve { host, why } => write!(f, "dns: cannot resolve {host}: {why}"),
+            TlsStart { cause } => f.write_str(&cause.message),
+            Protocol { why } | RedirectRefused { why } => write!(f, "http: {why}"),
+            NoResponse => f.write_str("http: the server closed the connection without a response"),
+            Broken { why } => f.write_str(why),
+            Send { why } => write!(f, "write: {why}"),
+            TooManyRedirects { max, to } => write!(
+                f,
+                "http: too many redirects (SO_HTTP_MAX_REDIRECTS is {max}); last was to {to}"
+            ),
+            ResponseTimeout { ms, origin } => write!(
+                f,
+                "http: no complete response from {origin} within {ms} ms (SO_HTTP_TIMEOUT)"
+            ),
+            ReadTimeout { ms, origin } => write!(
+                f,
+                "http: no data to or from {origin} for {ms} ms (SO_HTTP_READ_TIMEOUT)"
+            ),
+            SendStalled { to, why } => write!(f, "http: sending to {to}: {why}"),
         }
     }
 }
@@ -148,7 +202,14 @@ impl From<HttpError> for Error {
             ClientCertHalf => ResultCode::TlsConfig,
             ConnectTls { cause } => cause.code.or_security(ResultCode::TlsConfig),
             TooManyQueued { .. } | OverMaxBuffered { .. } => ResultCode::EeWouldblock,
-            ConnectionFailed => ResultCode::EeSend,
+            ConnectionFailed | Send { .. } => ResultCode::EeSend,
+            ConnectLost { .. } | ConnectTimeout { .. } => ResultCode::EeConnect,
+            NoAddress { .. } | CannotResolve { .. } => ResultCode::EeBadaddr,
+            TlsStart { .. } | RedirectRefused { .. } => ResultCode::EeSecurity,
+            Protocol { .. } | NoResponse | TooManyRedirects { .. } => ResultCode::EeBaddata,
+            Broken { why } if why.starts_with("tls:") => ResultCode::EeSecurity,
+            Broken { .. } => ResultCode::EeNotconn,
+            ResponseTimeout { .. } | ReadTimeout { .. } | SendStalled { .. } => ResultCode::EeIntr,
         };
         Error::new(code, e.to_string())
     }
@@ -247,6 +308,49 @@ mod tests {
                  nothing was queued",
             ),
             (ConnectionFailed, C::EeSend, "socket_write: the connection failed"),
+            (ConnectLost { why: s("w") }, C::EeConnect, "connect: w"),
+            (
+                ConnectTimeout { ms: 5, origin: s("a:80") },
+                C::EeConnect,
+                "connect: timed out after 5 ms reaching a:80 (SO_HTTP_CONNECT_TIMEOUT)",
+            ),
+            (NoAddress { host: s("h") }, C::EeBadaddr, "dns: h has no address"),
+            (
+                CannotResolve { host: s("h"), why: s("w") },
+                C::EeBadaddr,
+                "dns: cannot resolve h: w",
+            ),
+            (TlsStart { cause: Error::new(C::TlsConfig, "m") }, C::EeSecurity, "m"),
+            (Protocol { why: s("w") }, C::EeBaddata, "http: w"),
+            (
+                NoResponse,
+                C::EeBaddata,
+                "http: the server closed the connection without a response",
+            ),
+            (Broken { why: s("tls: w") }, C::EeSecurity, "tls: w"),
+            (Broken { why: s("read: w") }, C::EeNotconn, "read: w"),
+            (Send { why: s("w") }, C::EeSend, "write: w"),
+            (
+                TooManyRedirects { max: 5, to: s("/x") },
+                C::EeBaddata,
+                "http: too many redirects (SO_HTTP_MAX_REDIRECTS is 5); last was to /x",
+            ),
+            (RedirectRefused { why: s("w") }, C::EeSecurity, "http: w"),
+            (
+                ResponseTimeout { ms: 5, origin: s("a:80") },
+                C::EeIntr,
+                "http: no complete response from a:80 within 5 ms (SO_HTTP_TIMEOUT)",
+            ),
+            (
+                ReadTimeout { ms: 5, origin: s("a:80") },
+                C::EeIntr,
+                "http: no data to or from a:80 for 5 ms (SO_HTTP_READ_TIMEOUT)",
+            ),
+            (
+                SendStalled { to: s("a:80"), why: s("w") },
+                C::EeIntr,
+                "http: sending to a:80: w",
+            ),
         ];
         crate::error::assert_mapped(table);
     }

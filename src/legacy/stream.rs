@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
+use super::error::LegacyError;
 use super::framing::{mud_frame, split_text, MudDecoder, Utf8Chunker, MAX_CHUNK};
 use crate::core::addr::{self, Target};
 use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
@@ -236,14 +237,10 @@ impl Stream {
 
     fn encode(&self, data: &Value) -> Result<Vec<u8>> {
         let unsupported = || {
-            Error::new(
-                ResultCode::EeTypenotsupp,
-                format!(
-                    "socket_write: {} sockets cannot send {}",
-                    modes::name(self.mode),
-                    data.describe()
-                ),
-            )
+            Error::from(LegacyError::StreamCannotSend {
+                mode: self.mode,
+                got: data.describe(),
+            })
         };
         if self.mode == modes::MUD {
             // The shim has turned the LPC value into save_svalue text.
@@ -364,9 +361,9 @@ impl Endpoint for Stream {
 
     fn connect(&mut self, cx: &mut Cx, address: &str) -> Result<()> {
         match cx.core.state {
-            State::Listen => return Err(Error::code(ResultCode::EeIslisten)),
+            State::Listen => return Err(LegacyError::ConnectListening.into()),
             State::Connecting | State::Handshake | State::DataXfer => {
-                return Err(Error::code(ResultCode::EeIsconn))
+                return Err(LegacyError::ConnectConnected.into())
             }
             _ => {}
         }
@@ -462,30 +459,14 @@ impl Endpoint for Stream {
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
         match cx.core.state {
             State::DataXfer => {}
-            State::Connecting => {
-                return Err(Error::new(
-                    ResultCode::EeAlready,
-                    "socket_write: still connecting; wait for the write callback",
-                ))
-            }
-            _ => {
-                return Err(Error::new(
-                    ResultCode::EeNotconn,
-                    "socket_write: socket is not connected",
-                ))
-            }
+            State::Connecting => return Err(LegacyError::StillConnecting.into()),
+            _ => return Err(LegacyError::StreamNotConnected.into()),
         }
         if target.is_some() {
-            return Err(Error::new(
-                ResultCode::EeBadaddr,
-                "socket_write: stream sockets take no address",
-            ));
+            return Err(LegacyError::StreamTakesNoAddress.into());
         }
         if self.conn().is_some_and(|c| c.is_blocked()) {
-            return Err(Error::new(
-                ResultCode::EeAlready,
-                "socket_write: earlier output is still being sent; wait for the write callback",
-            ));
+            return Err(LegacyError::OutputPending.into());
         }
         let bytes = self.encode(data)?;
         if bytes.is_empty() {
@@ -493,7 +474,7 @@ impl Endpoint for Stream {
         }
         let max = self.cfg.max_buffered_bytes();
         let Some(conn) = self.conn() else {
-            return Err(Error::code(ResultCode::EeNotconn));
+            return Err(LegacyError::NoConnection.into());
         };
         // SO_MAX_BUFFERED, then the listener's budget: the connections
         // stalled longest make room (this one too, if it is among them).
@@ -513,9 +494,9 @@ impl Endpoint for Stream {
                 }
             }
             Err(e) => {
-                let msg = format!("socket_write: send failed: {e}");
-                cx.die(Some(msg.clone()));
-                Err(Error::new(ResultCode::EeSend, msg))
+                let e = Error::from(LegacyError::SendFailed { why: e.to_string() });
+                cx.die(Some(e.message.clone()));
+                Err(e)
             }
         }
     }

@@ -174,17 +174,18 @@ impl HttpClient {
     }
 
     /// Reports a failure to LPC (error mapping, then close_cb).
-    fn fail(&mut self, cx: &mut Cx, code: ResultCode, msg: String) {
+    fn fail(&mut self, cx: &mut Cx, e: impl Into<Error>) {
         if cx.core.dead {
             return;
         }
+        let Error { code, message } = e.into();
         cx.core.stats.errors += 1;
         let v = Value::mapping([
-            ("error", Value::Str(msg.clone())),
+            ("error", Value::Str(message.clone())),
             ("error_code", Value::Int(ee(code))),
         ]);
         cx.emit(EventKind::Read, Some(v), self.addr_text(cx));
-        cx.die(Some(msg));
+        cx.die(Some(message));
     }
 
     fn addr_text(&self, cx: &Cx) -> Option<String> {
@@ -264,7 +265,7 @@ impl HttpClient {
             Ok(())
         })();
         if let Err(e) = r {
-            self.fail(cx, e.code, e.message);
+            self.fail(cx, e);
         }
     }
 
@@ -277,11 +278,10 @@ impl HttpClient {
             Connecting::Pending => return,
             Connecting::Failed(e) => {
                 let to = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
-                let e = connect_failed(to, &e);
-                return self.fail(cx, e.code, e.message);
+                return self.fail(cx, connect_failed(to, &e));
             }
             Connecting::Lost(e) => {
-                return self.fail(cx, ResultCode::EeConnect, format!("connect: {e}"))
+                return self.fail(cx, HttpError::ConnectLost { why: e.to_string() })
             }
             Connecting::Done => {}
         }
@@ -299,7 +299,7 @@ impl HttpClient {
             };
             match conn.start_tls_client(&cx.core.options, mode, &[b"http/1.1"], &target.host) {
                 Ok(()) => cx.core.state = State::Handshake,
-                Err(e) => return self.fail(cx, ResultCode::EeSecurity, e.message),
+                Err(cause) => return self.fail(cx, HttpError::TlsStart { cause }),
             }
         } else {
             self.connecting = None;
@@ -351,7 +351,7 @@ impl HttpClient {
                     c.queue(&bytes);
                 }
             }
-            Err(e) => self.fail(cx, ResultCode::EeBaddata, format!("http: {e}")),
+            Err(e) => self.fail(cx, HttpError::Protocol { why: e.to_string() }),
         }
     }
 
@@ -412,7 +412,7 @@ impl HttpClient {
                 }
                 Ok(None) => break,
                 Err(_) if self.resend(cx) => return,
-                Err(msg) => return self.fail(cx, ResultCode::EeBaddata, format!("http: {msg}")),
+                Err(why) => return self.fail(cx, HttpError::Protocol { why }),
             }
         }
         if let Some(msg) = broken {
@@ -423,19 +423,13 @@ impl HttpClient {
             if self.resend(cx) {
                 return;
             }
-            let code = if msg.starts_with("tls:") {
-                ResultCode::EeSecurity
-            } else {
-                ResultCode::EeNotconn
-            };
-            return self.fail(cx, code, msg);
+            return self.fail(cx, HttpError::Broken { why: msg });
         }
         if eof {
             if self.in_flight.is_some() {
                 // The request was not out yet (TLS handshake): the same error,
                 // and the same code, as the response parser gives once it is.
-                let msg = "http: the server closed the connection without a response".to_string();
-                return self.fail(cx, ResultCode::EeBaddata, msg);
+                return self.fail(cx, HttpError::NoResponse);
             }
             return cx.die(None);
         }
@@ -458,10 +452,7 @@ impl HttpClient {
                 }
             }
             Err(_) if self.resend(cx) => {}
-            Err(e) => {
-                let msg = format!("write: {e}");
-                self.fail(cx, ResultCode::EeSend, msg)
-            }
+            Err(e) => self.fail(cx, HttpError::Send { why: e.to_string() }),
         }
     }
 
@@ -523,18 +514,18 @@ impl HttpClient {
         if f.redirects >= max {
             return self.fail(
                 cx,
-                ResultCode::EeBaddata,
-                format!(
-                    "http: too many redirects (SO_HTTP_MAX_REDIRECTS is {max}); last was to {loc}"
-                ),
+                HttpError::TooManyRedirects {
+                    max,
+                    to: loc.to_string(),
+                },
             );
         }
         let next = match f.req.target.join(loc) {
             Ok(t) => t,
-            Err(e) => return self.fail(cx, ResultCode::EeBaddata, format!("http: {e}")),
+            Err(e) => return self.fail(cx, HttpError::Protocol { why: e.to_string() }),
         };
         if let Err(e) = self.check_scheme(&next, true) {
-            return self.fail(cx, ResultCode::EeSecurity, format!("http: {e}"));
+            return self.fail(cx, HttpError::RedirectRefused { why: e });
         }
         // As browsers and curl do: 303 fetches the result with GET (HEAD stays
         // HEAD); 301 and 302 turn only a POST into a GET; 307 and 308 repeat
@@ -610,35 +601,21 @@ impl HttpClient {
             .unwrap_or_default();
         if let Some(c) = self.connecting {
             if over(c, self.cfg.connect_timeout) {
-                let limit = self.cfg.connect_timeout.as_millis();
-                return self.fail(
-                    cx,
-                    ResultCode::EeConnect,
-                    format!("connect: timed out after {limit} ms reaching {origin} (SO_HTTP_CONNECT_TIMEOUT)"),
-                );
+                let ms = self.cfg.connect_timeout.as_millis();
+                return self.fail(cx, HttpError::ConnectTimeout { ms, origin });
             }
         }
         if let Some(f) = &self.in_flight {
             if over(f.started, self.cfg.http.timeout) {
-                let limit = self.cfg.http.timeout.as_millis();
-                return self.fail(
-                    cx,
-                    ResultCode::EeIntr,
-                    format!("http: no complete response from {origin} within {limit} ms (SO_HTTP_TIMEOUT)"),
-                );
+                let ms = self.cfg.http.timeout.as_millis();
+                return self.fail(cx, HttpError::ResponseTimeout { ms, origin });
             }
             if f.sent
                 && self.connecting.is_none()
                 && over(self.last_byte, self.cfg.http.read_timeout)
             {
-                let limit = self.cfg.http.read_timeout.as_millis();
-                return self.fail(
-                    cx,
-                    ResultCode::EeIntr,
-                    format!(
-                        "http: no data to or from {origin} for {limit} ms (SO_HTTP_READ_TIMEOUT)"
-                    ),
-                );
+                let ms = self.cfg.http.read_timeout.as_millis();
+                return self.fail(cx, HttpError::ReadTimeout { ms, origin });
             }
         }
         self.arm(cx);
@@ -714,15 +691,13 @@ impl Endpoint for HttpClient {
                 self.sock = Sock::None;
                 self.start_connect(cx, addrs[0]);
             }
-            Ok(_) => self.fail(
-                cx,
-                ResultCode::EeBadaddr,
-                format!("dns: {host} has no address"),
-            ),
+            Ok(_) => self.fail(cx, HttpError::NoAddress { host }),
             Err(e) => self.fail(
                 cx,
-                ResultCode::EeBadaddr,
-                format!("dns: cannot resolve {host}: {e}"),
+                HttpError::CannotResolve {
+                    host,
+                    why: e.to_string(),
+                },
             ),
         }
     }
@@ -757,11 +732,7 @@ impl Endpoint for HttpClient {
                         .as_ref()
                         .map(|t| format!("{}:{}", t.host, t.port))
                         .unwrap_or_default();
-                    self.fail(
-                        cx,
-                        ResultCode::EeIntr,
-                        format!("http: sending to {to}: {why}"),
-                    );
+                    self.fail(cx, HttpError::SendStalled { to, why });
                 }
             }
             _ => {}
