@@ -284,6 +284,20 @@ impl Error {
     }
 }
 
+/// A typed error of one area (core, options, a family, the C ABI): its text
+/// is its `Display`, and `code` is the one `match` of that area that chooses
+/// the [`ResultCode`] of every variant. Every such error becomes an [`Error`]
+/// the same way, here.
+pub trait Coded: fmt::Display {
+    fn code(&self) -> ResultCode;
+}
+
+impl<T: Coded> From<T> for Error {
+    fn from(e: T) -> Error {
+        Error::new(e.code(), e.to_string())
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, ResultCode};
 use crate::modes;
 
 /// A failure common to every mode, found by the core.
@@ -77,10 +77,10 @@ impl fmt::Display for CoreError {
     }
 }
 
-impl From<CoreError> for Error {
-    fn from(e: CoreError) -> Error {
+impl Coded for CoreError {
+    fn code(&self) -> ResultCode {
         use CoreError::*;
-        let code = match &e {
+        match self {
             BadAddress { .. } | NotNumeric { .. } | PortOutOfRange { .. } => ResultCode::EeBadaddr,
             Unsupported { .. }
             | UnknownMode { .. }
@@ -93,8 +93,7 @@ impl From<CoreError> for Error {
             AlreadyBound => ResultCode::EeIsbound,
             Released => ResultCode::EeSockrlsd,
             NotReleased => ResultCode::EeSocknotrlsd,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

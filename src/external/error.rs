@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, ResultCode};
 use crate::modes;
 
 /// A failure of an external socket or of one of the external_* efuns.
@@ -134,10 +134,10 @@ impl fmt::Display for ExternalError {
     }
 }
 
-impl From<ExternalError> for Error {
-    fn from(e: ExternalError) -> Error {
+impl Coded for ExternalError {
+    fn code(&self) -> ResultCode {
         use ExternalError::*;
-        let code = match &e {
+        match self {
             NotExternalMode { .. } => ResultCode::EeModenotsupp,
             OptionRefused { .. } => ResultCode::BadOptionValue,
             // The process is started by socket_bind, so this is its error.
@@ -159,8 +159,7 @@ impl From<ExternalError> for Error {
             StdinNotOpen { .. } => ResultCode::EeNotconn,
             StdinFull { .. } => ResultCode::EeWouldblock,
             StdinClosed { .. } => ResultCode::EeSend,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

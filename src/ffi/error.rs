@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::values::MAX_NESTING;
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, ResultCode};
 
 /// A failure of an argument or a value handed across the C ABI.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,10 +101,10 @@ impl fmt::Display for FfiError {
     }
 }
 
-impl From<FfiError> for Error {
-    fn from(e: FfiError) -> Error {
+impl Coded for FfiError {
+    fn code(&self) -> ResultCode {
         use FfiError::*;
-        let code = match &e {
+        match self {
             Null { .. } => ResultCode::NullParameter,
             NotUtf8 { .. } | StringNotUtf8 { .. } | InvalidUtf8 | PolicyNotUtf8 | PathNotUtf8 => {
                 ResultCode::InvalidUtf8
@@ -125,8 +125,7 @@ impl From<FfiError> for Error {
             WrongThread | Reentered => ResultCode::WrongThread,
             IpcEncode { .. } => ResultCode::EeBaddata,
             NotFd { .. } => ResultCode::EeBadf,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::io;
 
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, Error, ResultCode};
 use crate::modes;
 
 /// A failure of an HTTP server or client socket.
@@ -179,10 +179,10 @@ impl fmt::Display for HttpError {
     }
 }
 
-impl From<HttpError> for Error {
-    fn from(e: HttpError) -> Error {
+impl Coded for HttpError {
+    fn code(&self) -> ResultCode {
         use HttpError::*;
-        let code = match &e {
+        match self {
             NotHttpMode { .. } => ResultCode::EeModenotsupp,
             TlsFile { cause, .. } => cause.code,
             WriteToListener | NotConnected | ConnectFirst => ResultCode::EeNotconn,
@@ -210,8 +210,7 @@ impl From<HttpError> for Error {
             Broken { why } if why.starts_with("tls:") => ResultCode::EeSecurity,
             Broken { .. } => ResultCode::EeNotconn,
             ResponseTimeout { .. } | ReadTimeout { .. } | SendStalled { .. } => ResultCode::EeIntr,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, ResultCode};
 use crate::modes;
 
 /// A failure of an IPC_SERVER or IPC_CLIENT socket, or of its socket file.
@@ -178,10 +178,10 @@ impl fmt::Display for IpcError {
     }
 }
 
-impl From<IpcError> for Error {
-    fn from(e: IpcError) -> Error {
+impl Coded for IpcError {
+    fn code(&self) -> ResultCode {
         use IpcError::*;
-        let code = match &e {
+        match self {
             NotIpcMode { .. } | NoAccept => ResultCode::EeModenotsupp,
             NoEventName { .. } => ResultCode::EeNoaddr,
             ConnectPathTooLong { .. }
@@ -206,8 +206,7 @@ impl From<IpcError> for Error {
             | PortInUse { .. }
             | NoFreePort { .. } => ResultCode::EeAddrinuse,
             CannotRemoveStale { .. } | Bind { .. } => ResultCode::EeBind,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

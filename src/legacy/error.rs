@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, ResultCode};
 use crate::modes;
 
 /// A failure of a MUD, STREAM or DATAGRAM socket (and their variants).
@@ -78,10 +78,10 @@ impl fmt::Display for LegacyError {
     }
 }
 
-impl From<LegacyError> for Error {
-    fn from(e: LegacyError) -> Error {
+impl Coded for LegacyError {
+    fn code(&self) -> ResultCode {
         use LegacyError::*;
-        let code = match &e {
+        match self {
             NotLegacyMode { .. } => ResultCode::EeModenotsupp,
             DatagramNeedsTarget => ResultCode::EeNoaddr,
             DatagramNotBytes { .. } => ResultCode::EeTypenotsupp,
@@ -93,8 +93,7 @@ impl From<LegacyError> for Error {
             StreamNotConnected | NoConnection => ResultCode::EeNotconn,
             StreamTakesNoAddress => ResultCode::EeBadaddr,
             SendFailed { .. } => ResultCode::EeSend,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, ResultCode};
 use crate::modes;
 
 /// A refused option id, access or value. `verb` is the efun
@@ -115,10 +115,10 @@ impl fmt::Display for OptionError {
     }
 }
 
-impl From<OptionError> for Error {
-    fn from(e: OptionError) -> Error {
+impl Coded for OptionError {
+    fn code(&self) -> ResultCode {
         use OptionError::*;
-        let code = match &e {
+        match self {
             Unknown { .. } | NotAnOption { .. } => ResultCode::UnknownOption,
             NotForMode { .. } | NotBuiltYet { .. } => ResultCode::OptionNotForMode,
             ReadOnly { .. } => ResultCode::OptionReadOnly,
@@ -126,8 +126,7 @@ impl From<OptionError> for Error {
             TooLate { .. } => ResultCode::OptionTooLate,
             Full { .. } => ResultCode::TooLarge,
             BadValue { .. } => ResultCode::BadOptionValue,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::Denied;
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, ResultCode};
 
 /// A refusal by the policy, or a failure of what it checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,14 +46,13 @@ impl fmt::Display for PolicyError {
     }
 }
 
-impl From<PolicyError> for Error {
-    fn from(e: PolicyError) -> Error {
-        let code = match &e {
+impl Coded for PolicyError {
+    fn code(&self) -> ResultCode {
+        match self {
             PolicyError::Refused { .. } => ResultCode::EeSecurity,
             PolicyError::NeverResolves { .. } => ResultCode::BadOptionValue,
             PolicyError::CannotStart { .. } | PolicyError::BindIo { .. } => ResultCode::EeBind,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

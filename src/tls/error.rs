@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, ResultCode};
 
 /// A TLS configuration failure; the texts start with `tls: ` except for the
 /// listener's, which is socket_listen's.
@@ -76,9 +76,9 @@ impl fmt::Display for TlsError {
     }
 }
 
-impl From<TlsError> for Error {
-    fn from(e: TlsError) -> Error {
-        let code = match &e {
+impl Coded for TlsError {
+    fn code(&self) -> ResultCode {
+        match self {
             TlsError::ListenerNeedsCertAndKey => ResultCode::EeListen,
             TlsError::CannotRead { .. }
             | TlsError::BadCertificate { .. }
@@ -90,8 +90,7 @@ impl From<TlsError> for Error {
             | TlsError::ClientCertUnusable { .. }
             | TlsError::BadServerName { .. }
             | TlsError::Rustls { .. } => ResultCode::TlsConfig,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::error::{Error, ResultCode};
+use crate::error::{Coded, Error, ResultCode};
 
 /// A failure of a TCP family's socket in the shared transport.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,10 +80,10 @@ impl fmt::Display for TransportError {
     }
 }
 
-impl From<TransportError> for Error {
-    fn from(e: TransportError) -> Error {
+impl Coded for TransportError {
+    fn code(&self) -> ResultCode {
         use TransportError::*;
-        let code = match &e {
+        match self {
             AddrInUse { .. } => ResultCode::EeAddrinuse,
             Bind { .. } => ResultCode::EeBind,
             ListenUnbound | NotBound => ResultCode::EeNoaddr,
@@ -94,8 +94,7 @@ impl From<TransportError> for Error {
             ClosedForRoom { .. } => ResultCode::EeSend,
             TlsAccept { .. } => ResultCode::EeAccept,
             TlsClient { .. } => ResultCode::TlsConfig,
-        };
-        Error::new(code, e.to_string())
+        }
     }
 }
 
