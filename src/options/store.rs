@@ -163,10 +163,15 @@ impl OptionStore {
 
     /// Effective int value of `id` (stored or default); 0 when not an int.
     pub fn int(&self, id: u16, mode: u8) -> i64 {
-        super::catalog::find(id as i64)
-            .map(|d| self.effective(d, mode))
-            .and_then(|v| v.as_int())
-            .unwrap_or(0)
+        let Some(d) = super::catalog::find(id as i64) else {
+            return 0;
+        };
+        // As `effective`, without copying a stored value to read it.
+        match self.lookup(id) {
+            Some(v) => v.as_int(),
+            None => d.default.value(mode).as_int(),
+        }
+        .unwrap_or(0)
     }
 
     /// Stored string value of `id`, if set.
