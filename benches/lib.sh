@@ -53,7 +53,8 @@ bench_stop() {
 bench_deadline() {
   local me=$$
   (
-    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sp=""
+    trap '[ -z "$sp" ] || kill "$sp" 2>/dev/null; exit 0' TERM
     sleep "$1" & sp=$!
     wait "$sp"
     echo "bench: deadline of $1 s reached; stopping" >&2
