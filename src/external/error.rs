@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::{Coded, ResultCode};
+use crate::error::{Coded, Error, ResultCode};
 use crate::modes;
 
 /// A failure of an external socket or of one of the external_* efuns.
@@ -55,6 +55,9 @@ pub enum ExternalError {
     StdinFull { pending: usize, max: usize },
     /// socket_write: the process closed its stdin.
     StdinClosed { why: String },
+    /// external_write_process: socket_write's error `cause`, told as this
+    /// efun's (its code kept).
+    WriteProcess { cause: Error },
 }
 
 impl fmt::Display for ExternalError {
@@ -130,6 +133,11 @@ impl fmt::Display for ExternalError {
                  (SO_MAX_BUFFERED is {max}); wait for the write callback"
             ),
             StdinClosed { why } => write!(f, "socket_write: the process closed its stdin: {why}"),
+            WriteProcess { cause } => f.write_str(
+                &cause
+                    .message
+                    .replace("socket_write", "external_write_process"),
+            ),
         }
     }
 }
@@ -159,6 +167,7 @@ impl Coded for ExternalError {
             StdinNotOpen { .. } => ResultCode::EeNotconn,
             StdinFull { .. } => ResultCode::EeWouldblock,
             StdinClosed { .. } => ResultCode::EeSend,
+            WriteProcess { cause } => cause.code,
         }
     }
 }
@@ -279,6 +288,14 @@ mod tests {
                 WriteProcessWrongType { got: "int" },
                 ResultCode::EeBaddata,
                 "external_write_process: wants a string or a buffer, not int",
+            ),
+            (
+                WriteProcess {
+                    cause: StdinFull { pending: 3, max: 2 }.into(),
+                },
+                ResultCode::EeWouldblock,
+                "external_write_process: 3 bytes are still waiting for the process's stdin \
+                 (SO_MAX_BUFFERED is 2); wait for the write callback",
             ),
             (
                 StdinNotOpen { why: "x" },

@@ -29,12 +29,7 @@ impl Process {
                 let n = data.as_bytes().map_or(0, <[u8]>::len);
                 self.write(cx, data, None)
                     .map(|_| Value::Int(n as i64))
-                    .map_err(|e| {
-                        Error::new(
-                            e.code,
-                            e.message.replace("socket_write", "external_write_process"),
-                        )
-                    })
+                    .map_err(|cause| ExternalError::WriteProcess { cause }.into())
             }
             Call::Read(max) => Ok(self.pull_output(max)),
             Call::Monitor(path, events) => {
