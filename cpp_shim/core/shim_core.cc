@@ -1066,6 +1066,9 @@ void Core::log_limited(LogLimit& w, const std::string& line) {
 }
 
 void Core::flush_log(bool force) {
+  // Called from every pump(): nothing to do, not even a clock read, unless
+  // lines were suppressed.
+  if (close_log_.suppressed == 0 && refusal_log_.suppressed == 0) return;
   int64_t now = d_.monotonic_ms();
   for (LogLimit* w : {&close_log_, &refusal_log_}) {
     if (w->suppressed == 0) continue;
