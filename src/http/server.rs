@@ -432,7 +432,7 @@ impl HttpServer {
     /// direction too (as nginx's send_timeout); also while LPC's requests
     /// wait, while reading is held, and after socket_close.
     fn arm_send(&mut self, cx: &mut Cx) {
-        // Runs after every readiness: with nothing queued, no option is read.
+        // Runs after every readiness: with nothing queued, one comparison.
         if let Sock::Connected(c) = &mut self.sock {
             c.arm_send(cx, TIMER_SEND, self.cfg.send_limit());
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use mio::net::{TcpStream, UnixStream};
 use mio::Interest;
 
-use super::link::{Backlog, Deadline, Link, ReadEnd};
+use super::link::{Backlog, Link};
 use super::message::{self, Stamp};
 use super::transport::Stream;
 use super::{opt, IpcError, MODE_CLIENT};
@@ -22,7 +22,7 @@ use crate::core::{Cx, Endpoint, EventKind, State};
 use crate::error::{Result, ResultCode};
 use crate::policy::PolicyError;
 use crate::reactor::{CompletionKind, Readiness};
-use crate::transport::conn::FLUSH_DEADLINE;
+use crate::transport::{Deadline, ReadEnd, FLUSH_DEADLINE};
 use crate::value::Value;
 
 const TIMER_RECONNECT: u64 = 1;

@@ -13,7 +13,7 @@ use super::codec::{self, Decoded, Scan, Scanner};
 use super::transport::Stream;
 use crate::transport::output::Watch;
 use crate::transport::OutQueue;
-pub use crate::transport::{Deadline, ReadEnd};
+use crate::transport::ReadEnd;
 use crate::value::Value;
 
 /// Largest message accepted from a peer (bytes of MessagePack).

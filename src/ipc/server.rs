@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Token};
 use socket2::SockRef;
 
-use super::link::{Backlog, Deadline, Link, ReadEnd};
+use super::link::{Backlog, Link};
 use super::message::{self, Stamp};
 use super::transport::{self, Listener, Stream};
 use super::{opt, IpcError, MODE_SERVER};
@@ -17,8 +17,8 @@ use crate::core::{Accepted, Cx, Endpoint, EventKind, State};
 use crate::error::{Error, Result, ResultCode};
 use crate::policy::PolicyError;
 use crate::reactor::Readiness;
-use crate::transport::conn::FLUSH_DEADLINE;
 use crate::transport::linger::Lingering;
+use crate::transport::{Deadline, ReadEnd, FLUSH_DEADLINE};
 use crate::value::Value;
 
 const TIMER_FLUSH: u64 = 1;

@@ -101,8 +101,7 @@ impl Stream {
     /// no deadline, as upstream). A stream handed over by the driver
     /// (external_start) talks to a local child, not a remote peer: none.
     fn send_limit(&self) -> Option<Duration> {
-        let (ms, adopted) = (self.cfg.send_timeout, self.adopted);
-        (ms > 0 && !adopted).then(|| Duration::from_millis(ms as u64))
+        self.cfg.send_limit().filter(|_| !self.adopted)
     }
 
     /// Arms the no-progress deadline while output is queued (runs after

@@ -68,6 +68,12 @@ impl ConnConfig {
     pub fn idle(&self) -> Duration {
         Duration::from_millis(self.idle_timeout.max(0) as u64)
     }
+
+    /// SO_SEND_TIMEOUT as the no-progress deadline of queued output (None:
+    /// 0, no deadline).
+    pub fn send_limit(&self) -> Option<Duration> {
+        (self.send_timeout > 0).then(|| Duration::from_millis(self.send_timeout as u64))
+    }
 }
 
 #[cfg(test)]

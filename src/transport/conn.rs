@@ -47,7 +47,7 @@ pub enum ReadEnd {
 
 pub struct Conn {
     pub stream: TcpStream,
-    pub token: Token,
+    token: Token,
     /// Boxed: rustls's state is over 1 KiB, and plain connections carry none.
     tls: Option<Box<rustls::Connection>>,
     /// Plaintext waiting to be written (or handed to TLS).
@@ -86,10 +86,6 @@ impl Conn {
             host,
             watch: super::output::Watch::default(),
         }
-    }
-
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
     }
 
     pub fn is_handshaking(&self) -> bool {
@@ -266,20 +262,7 @@ impl Conn {
         }
     }
 
-    /// Counts this (accepted) connection's queued bytes in its listener's
-    /// `budget`; `serial` is the socket's.
-    pub fn join(&mut self, budget: &super::output::Budget, serial: u64) {
-        self.watch.join(budget, serial);
-    }
-
-    /// Arms timer `key` for the no-progress deadline `limit` of the queued
-    /// output (None: no deadline). Call after queueing or flushing; cheap
-    /// when nothing is queued or the timer is armed already.
-    pub fn arm_deadline(&mut self, cx: &mut Cx, limit: Option<Duration>, key: u64) {
-        self.watch.arm(cx, limit, key);
-    }
-
-    /// Timer `key` (armed by `arm_deadline` or by the listener's budget)
+    /// Timer `key` (armed by `arm_send` or by the listener's budget)
     /// fired: the close reason when the connection must go; `option` names
     /// the deadline in it.
     pub fn deadline_fired(
@@ -291,18 +274,6 @@ impl Conn {
     ) -> Option<String> {
         let pending = self.pending();
         self.watch.fired(cx, limit, key, pending, option)
-    }
-
-    /// Before a write queues `incoming` bytes: makes room in the listener's
-    /// budget, closing the connections stalled longest (timer `key` reaches
-    /// them now). Err(reason) when this connection is the one to close.
-    pub fn make_room(
-        &mut self,
-        cx: &mut Cx,
-        incoming: usize,
-        key: u64,
-    ) -> std::result::Result<(), String> {
-        self.watch.make_room(cx, incoming, key)
     }
 
     /// Before a socket_write queues `incoming` bytes: refused (EEWOULDBLOCK,
@@ -328,7 +299,7 @@ impl Conn {
             }
             .into());
         }
-        if let Err(why) = self.make_room(cx, incoming, key) {
+        if let Err(why) = self.watch.make_room(cx, incoming, key) {
             cx.die(Some(why.clone()));
             return Err(TransportError::ClosedForRoom { why }.into());
         }
@@ -371,7 +342,7 @@ impl Conn {
         if self.pending() == 0 {
             return;
         }
-        self.arm_deadline(cx, limit, key);
+        self.watch.arm(cx, limit, key);
     }
 
     /// A connection a listener accepted, given its id: TCP options applied
@@ -405,7 +376,7 @@ impl Conn {
             .unwrap_or_default();
         let mut conn = Box::new(Conn::new(stream, token, server, host));
         if let Some(b) = &budget {
-            conn.join(b, cx.core.serial);
+            conn.watch.join(b, cx.core.serial);
         }
         Ok(conn)
     }

@@ -66,7 +66,8 @@ impl OutQueue {
 
     /// Writes `bytes` after what is queued: straight from `bytes` while
     /// nothing is queued (no copy), and what the writer does not take is
-    /// queued (not after a failure). As `write_with`, returns the bytes
+    /// queued (on a failure of that direct write, nothing is; behind queued
+    /// bytes, `bytes` is queued first). As `write_with`, returns the bytes
     /// written now and the failure.
     pub fn send_with(
         &mut self,

@@ -372,9 +372,8 @@ impl Endpoint for Process {
             }
             .into());
         }
-        s.queue.push(bytes);
         cx.core.stats.messages_out += 1;
-        if let Err(e) = self.flush(cx) {
+        if let Err(e) = self.send(cx, bytes) {
             return Err(ExternalError::StdinClosed { why: e.to_string() }.into());
         }
         if self.stdin.as_ref().is_some_and(|s| !s.queue.is_empty()) {

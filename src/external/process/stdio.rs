@@ -140,11 +140,19 @@ impl Process {
     /// Writes queued stdin bytes until the pipe is full; closes stdin after
     /// an eof request once the queue is empty. Err: the child closed its end.
     pub(super) fn flush(&mut self, cx: &mut Cx) -> io::Result<()> {
+        self.send(cx, &[])
+    }
+
+    /// As `flush`, with `bytes` written after what is queued: straight from
+    /// `bytes` while nothing is queued, the rest queued (`OutQueue::send_with`).
+    pub(super) fn send(&mut self, cx: &mut Cx, bytes: &[u8]) -> io::Result<()> {
         let Some(s) = &mut self.stdin else {
             return Ok(());
         };
         let tx = &mut s.tx;
-        let (n, r) = s.queue.write_with(|b| sys::without_sigpipe(|| tx.write(b)));
+        let (n, r) = s
+            .queue
+            .send_with(bytes, |b| sys::without_sigpipe(|| tx.write(b)));
         cx.core.stats.bytes_out += n as u64;
         if let Err(e) = r {
             self.close_stdin(cx, "the process closed its stdin");
