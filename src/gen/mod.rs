@@ -83,13 +83,13 @@ const SECTIONS: &[(&[OptFamily], &str)] = &[
     (&[OptFamily::Ipc], "IPC message bus 440–459"),
 ];
 
-/// The catalog's options by section (the catalog's family column; TLS is
+/// The catalog's options by section (each row's family, from its id; TLS is
 /// listed with the core), each with its title; empty sections are left out.
 fn sections() -> impl Iterator<Item = (&'static str, Vec<&'static OptionDef>)> {
     SECTIONS.iter().filter_map(|(families, title)| {
         let rows: Vec<&OptionDef> = OPTIONS
             .iter()
-            .filter(|d| families.contains(&d.family))
+            .filter(|d| families.contains(&d.family()))
             .collect();
         (!rows.is_empty()).then_some((*title, rows))
     })
