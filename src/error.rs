@@ -263,11 +263,6 @@ impl Error {
         }
     }
 
-    /// An error whose message is the code's own text.
-    pub fn code(code: ResultCode) -> Error {
-        Error::new(code, code.text())
-    }
-
     /// Maps an OS error to the closest EE code, keeping its text.
     pub fn io(context: &str, fallback: ResultCode, e: &std::io::Error) -> Error {
         use std::io::ErrorKind::*;

@@ -7,7 +7,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-pub use crate::sys::has_cap;
+pub use crate::sys::{has_cap, CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE};
 
 /// A pipe whose two ends are close-on-exec: (read end, write end).
 /// `Command` dup2s the child's end onto 0/1/2, which clears the flag there.
@@ -285,9 +285,6 @@ pub fn without_sigpipe<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
         r
     }
 }
-
-pub const CAP_SYS_NICE: u32 = 23;
-pub const CAP_SYS_RESOURCE: u32 = 24;
 
 /// The calling thread's nice value (what a child it forks starts with).
 pub fn nice_now() -> i32 {

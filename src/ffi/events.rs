@@ -7,7 +7,7 @@ use super::castable::{
     free_box, to_boxed_mut_ptr, to_const_ptr, try_ref_from_ptr, Castable, OwnershipBox,
 };
 use super::values::UnisockValue;
-use super::{boundary, boundary_value, put, with_context, FfiError};
+use super::{boundary, boundary_value, null, put, with_context};
 use crate::core::{Event, EventKind};
 use crate::error::ResultCode;
 
@@ -57,7 +57,7 @@ pub extern "C" fn unisock_dispatch(queued: *mut usize) -> ResultCode {
 pub extern "C" fn unisock_next_event(out: *mut *mut UnisockEvent) -> ResultCode {
     boundary(|| {
         if out.is_null() {
-            return Err(FfiError::Null { name: "out".into() }.into());
+            return Err(null("out"));
         }
         let ev = with_context(|u| Ok(u.next_event()))?;
         let p = match ev {

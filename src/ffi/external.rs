@@ -5,9 +5,8 @@
 
 use std::ffi::c_char;
 
-use super::error::FfiError;
 use super::values::{borrow, put_value, UnisockValue};
-use super::{boundary, c_str, put, with_context};
+use super::{boundary, c_str, null, put, with_context};
 use crate::error::ResultCode;
 use crate::external::{call, Call};
 use crate::value::Value;
@@ -29,10 +28,7 @@ pub extern "C" fn unisock_external_write(
     boundary(|| {
         let data = borrow(data, "data")?;
         if accepted.is_null() {
-            return Err(FfiError::Null {
-                name: "accepted".into(),
-            }
-            .into());
+            return Err(null("accepted"));
         }
         let n = with_context(|u| call(u, id, Call::Write(data)))?;
         put(accepted, int_of(n), "accepted")?;
@@ -74,10 +70,7 @@ pub extern "C" fn unisock_external_monitor_path(
     boundary(|| {
         let path = c_str(path, "path")?;
         if watch_id.is_null() {
-            return Err(FfiError::Null {
-                name: "watch_id".into(),
-            }
-            .into());
+            return Err(null("watch_id"));
         }
         let w = with_context(|u| call(u, id, Call::Monitor(path, events)))?;
         put(watch_id, int_of(w), "watch_id")?;

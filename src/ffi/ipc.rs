@@ -6,7 +6,7 @@
 use std::ffi::c_char;
 
 use super::values::{borrow, put_value, UnisockValue};
-use super::{boundary, c_bytes, c_str, check_thread, put, FfiError};
+use super::{boundary, c_bytes, c_str, check_thread, null, put, FfiError};
 use crate::error::{Error, Result, ResultCode};
 use crate::ipc::codec::{self, Decoded, Scan, Scanner};
 use crate::ipc::link::MAX_MESSAGE;
@@ -48,10 +48,7 @@ pub extern "C" fn unisock_ipc_decode(
     boundary(|| {
         check_thread()?;
         if out.is_null() || consumed.is_null() {
-            return Err(FfiError::Null {
-                name: "out or consumed".into(),
-            }
-            .into());
+            return Err(null("out or consumed"));
         }
         let name = c_str(event_name, "event_name")?;
         let buf = c_bytes(bytes, len, "bytes")?;
@@ -113,7 +110,7 @@ pub extern "C" fn unisock_ipc_encode(
     boundary(|| {
         check_thread()?;
         if out.is_null() {
-            return Err(FfiError::Null { name: "out".into() }.into());
+            return Err(null("out"));
         }
         let name = c_str(event_name, "event_name")?;
         let m = borrow(message, "message")?;

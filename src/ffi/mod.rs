@@ -130,7 +130,8 @@ pub(crate) fn boundary_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     })
 }
 
-fn null(name: &str) -> Error {
+/// NullParameter: the required pointer argument `name` was NULL.
+pub(crate) fn null(name: &str) -> Error {
     FfiError::Null {
         name: name.to_string(),
     }

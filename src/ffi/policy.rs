@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use super::values::{put_value, UnisockValue};
-use super::{boundary, c_bytes, check_thread, FfiError};
+use super::{boundary, c_bytes, check_thread, null, FfiError};
 use crate::error::ResultCode;
 use crate::policy::{self, Policy};
 use crate::value::Value;
@@ -80,7 +80,7 @@ pub extern "C" fn unisock_resolve_path(
     boundary(|| {
         check_thread()?;
         if out.is_null() {
-            return Err(FfiError::Null { name: "out".into() }.into());
+            return Err(null("out"));
         }
         let bytes = c_bytes(path as *const u8, len, "path")?;
         let text = std::str::from_utf8(bytes).map_err(|_| FfiError::PathNotUtf8)?;

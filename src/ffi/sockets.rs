@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::error::FfiError;
 use super::values::{borrow, put_value, UnisockValue};
-use super::{boundary, c_str, opt_c_str, put, with_context};
+use super::{boundary, c_str, null, opt_c_str, put, with_context};
 use crate::error::ResultCode;
 
 fn ok<T>(r: crate::Result<T>) -> crate::Result<ResultCode> {
@@ -173,7 +173,7 @@ pub extern "C" fn socket_set_option_int(id: i32, option: i64, value: i64) -> Res
 pub extern "C" fn socket_get_option_int(id: i32, option: i64, out: *mut i64) -> ResultCode {
     boundary(|| {
         if out.is_null() {
-            return Err(FfiError::Null { name: "out".into() }.into());
+            return Err(null("out"));
         }
         match with_context(|u| u.get_option_int(id, option))? {
             Some(i) => put(out, i, "out").map(|_| ResultCode::Ok),

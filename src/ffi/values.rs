@@ -9,7 +9,7 @@ use super::castable::{
     to_boxed_mut_ptr, to_const_ptr, try_box_from_ptr, try_mut_from_ptr, try_ref_from_ptr, Castable,
     OwnershipBox,
 };
-use super::{boundary, c_bytes, put, FfiError};
+use super::{boundary, c_bytes, null, put, FfiError};
 use crate::error::{Error, Result, ResultCode};
 use crate::value::Value;
 
@@ -69,13 +69,6 @@ fn wrong_kind(expected: &'static str, got: &Value) -> Error {
 
 fn too_deep() -> Error {
     FfiError::TooDeep.into()
-}
-
-fn null(name: &str) -> Error {
-    FfiError::Null {
-        name: name.to_string(),
-    }
-    .into()
 }
 
 fn boxed(v: Value) -> *mut UnisockValue {

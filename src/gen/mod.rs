@@ -5,6 +5,7 @@
 //! - `include/lpc/socket.h`: the LPC include for mudlibs ([`lpc_socket_h`]),
 //! - `include/unisock_options.h`: C constants ([`c_options_h`]),
 //! - `docs/OPTIONS.md` and `docs/MODES.md` ([`options_md`], [`modes_md`]),
+//! - `src/options/ids.rs`: the option ids as Rust constants ([`options_ids_rs`]),
 //! - the marked blocks of the hand-written efun pages under `docs/efun/`
 //!   ([`fill_blocks`]): mode and option tables, defaults, ranges, the `EE*`
 //!   codes with the texts `socket_error` returns, the watch event bits.
@@ -13,10 +14,11 @@
 //! compares them with the committed files and rewrites them when
 //! `UNISOCK_BLESS=1` is set.
 //!
-//! Files: `headers` (the two headers), `docs` (OPTIONS.md, MODES.md), `efun`
-//! (the `.spec` reader, the shim's texts, the block markers), `blocks` (what
-//! each block renders), `text` (helpers they share), `tests`. A new generated
-//! file is a renderer in a file of its own plus its line in [`FILES`].
+//! Files: `headers` (the two headers), `docs` (OPTIONS.md, MODES.md), `ids`
+//! (the Rust option ids), `efun` (the `.spec` reader, the shim's texts, the
+//! block markers), `blocks` (what each block renders), `text` (helpers they
+//! share), `tests`. A new generated file is a renderer in a file of its own
+//! plus its line in [`FILES`].
 
 use crate::modes::MODES;
 use crate::options::catalog::OPTIONS;
@@ -83,13 +85,13 @@ const SECTIONS: &[(&[OptFamily], &str)] = &[
     (&[OptFamily::Ipc], "IPC message bus 440–459"),
 ];
 
-/// The catalog's options by section (the catalog's family column; TLS is
+/// The catalog's options by section (each row's family, from its id; TLS is
 /// listed with the core), each with its title; empty sections are left out.
 fn sections() -> impl Iterator<Item = (&'static str, Vec<&'static OptionDef>)> {
     SECTIONS.iter().filter_map(|(families, title)| {
         let rows: Vec<&OptionDef> = OPTIONS
             .iter()
-            .filter(|d| families.contains(&d.family))
+            .filter(|d| families.contains(&d.family()))
             .collect();
         (!rows.is_empty()).then_some((*title, rows))
     })

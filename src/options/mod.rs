@@ -217,8 +217,6 @@ pub struct OptionDef {
     /// "an int in 1000..300000 (ms)".
     pub wants: &'static str,
     pub modes: ModeSet,
-    /// The part of unisock that reads it (from the id range).
-    pub family: Family,
     pub access: Access,
     pub when: When,
     /// The family may refuse it after it was stored (`Endpoint::option_set`
@@ -233,6 +231,12 @@ pub struct OptionDef {
 }
 
 impl OptionDef {
+    /// The part of unisock that reads it: [`Family::of`] its id (the spec's
+    /// id ranges), so it is not a column of the rows.
+    pub const fn family(&self) -> Family {
+        Family::of(self.id)
+    }
+
     /// Every name the option is known by: the canonical one, then the aliases.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         std::iter::once(self.name).chain(self.aliases.iter().copied())

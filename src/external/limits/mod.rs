@@ -116,7 +116,6 @@ pub const ENV_CGROUPS: &str = "UNISOCK_EXTERNAL_CGROUPS";
 pub const TICK: Duration = Duration::from_secs(1);
 /// The smallest memory limit (EXTERNAL_MEMORY_LIMIT).
 pub const MIN_MEMORY: u64 = crate::options::validate::external::MIN_MEMORY as u64;
-const CAP_SYS_ADMIN: u32 = 21;
 
 /// What the options ask for. None: no limit of that kind.
 #[derive(Clone, Debug, Default)]
@@ -172,7 +171,7 @@ impl Env {
         let &(cap_resource, cap_admin, cores) = DRIVER.get_or_init(|| {
             (
                 sys::has_cap(sys::CAP_SYS_RESOURCE),
-                sys::has_cap(CAP_SYS_ADMIN),
+                sys::has_cap(sys::CAP_SYS_ADMIN),
                 cores(),
             )
         });

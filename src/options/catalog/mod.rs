@@ -39,7 +39,6 @@ pub(super) const fn row(
         check,
         wants,
         modes,
-        family: Family::of(id),
         access: Access::ReadWrite,
         when: When::Anytime,
         // A family not built yet refuses its options on the built modes.

@@ -52,9 +52,6 @@ pub(crate) fn working_dir(v: &Value) -> Result<Value, String> {
     Ok(v.clone())
 }
 
-pub(crate) const CAP_SETGID: u32 = 6;
-pub(crate) const CAP_SETUID: u32 = 7;
-
 /// Looks a user (`group` false) or group name up; returns its id.
 pub(crate) fn lookup_id(name: &str, group: bool) -> Option<u32> {
     if group {
@@ -83,8 +80,9 @@ pub(crate) fn run_as(v: &Value, group: bool) -> Result<u32, String> {
         (geteuid().as_raw(), getuid().as_raw())
     };
     let root = geteuid().is_root();
+    use crate::sys::{has_cap, CAP_SETGID, CAP_SETUID};
     let cap = if group { CAP_SETGID } else { CAP_SETUID };
-    if id != mine && id != real && !root && !crate::sys::has_cap(cap) {
+    if id != mine && id != real && !root && !has_cap(cap) {
         return Err(format!(
             "the driver runs as {what} {mine} and may not switch to {what} {id} \
              (needs root or CAP_SET{}ID)",
