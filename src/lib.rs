@@ -29,3 +29,4 @@ pub mod reactor;
 pub mod registry;
 pub mod tls;
 pub mod transport;
+pub mod websocket;
