@@ -11,6 +11,8 @@ use std::ptr;
 
 use arbitrary::{Arbitrary, Unstructured};
 
+pub mod ws;
+
 use unisock::ffi::events::{
     unisock_dispatch, unisock_event_addr, unisock_event_data, unisock_event_free,
     unisock_event_get_kind, unisock_event_socket, unisock_next_event, unisock_reactor_fd,
