@@ -357,7 +357,8 @@ impl WsSocket {
                     .as_ref()
                     .map(|t| t.path.clone())
                     .unwrap_or_default();
-                self.open(cx, agreed, path, Value::Mapping(Vec::new()));
+                let headers = agreed.headers.clone().unwrap_or(Value::Mapping(Vec::new()));
+                self.open(cx, agreed, path, headers);
                 self.frames(cx);
             }
             Err(why) => self.fail(cx, WsError::Handshake { why }),
