@@ -265,7 +265,12 @@ impl WsSocket {
                 ReadEnd::Eof => eof = true,
                 ReadEnd::Error(msg) => {
                     if self.phase == Phase::ClientHandshake {
-                        return self.fail(cx, WsError::Handshake { why: msg });
+                        // As the HTTP client: a TLS failure is EESECURITY.
+                        return if msg.starts_with("tls:") {
+                            self.fail(cx, WsError::TlsFailed { why: msg })
+                        } else {
+                            self.fail(cx, WsError::Handshake { why: msg })
+                        };
                     }
                     return self.lost(cx, msg);
                 }
