@@ -347,6 +347,25 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
+    // With a valid 101 the model knows how the stream ends: a failure or the
+    // peer's close ends the connection (a failure behind messages on a later
+    // dispatch, once LPC had them).
+    let opened_now = st
+        .reads
+        .first()
+        .is_some_and(|v| v.get("type").and_then(Value::as_str) == Some("open"));
+    if !fuzzed_head && opened_now {
+        let lim = Lim {
+            max_message,
+            max_frame,
+            auto,
+            deflate: compress,
+        };
+        let m = ws::model(&frames, false, &lim);
+        if matches!(m.end, End::Fail(_) | End::Closed) {
+            st.until("the end the model says", |st| st.closed);
+        }
+    }
     if st.closed {
         st.until("the client's end", |st| st.eof);
     }
