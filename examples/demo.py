@@ -41,6 +41,8 @@ def in_thread(fn):
 
 def websocket_chapter(h):
     say("6. WEBSOCKET_SERVER (mode 16) and Python's websockets as the client")
+    # Connections the earlier chapters' listeners took are not this chapter's.
+    h.events[:] = [e for e in h.events if "accepted" not in e]
     wport = h.listen_port(10, "WEBSOCKET_SERVER", extra=['set {id} WS_PROTOCOL ["chat"]'])
     h.ok("autoaccept 10 3000")
 
@@ -92,7 +94,8 @@ def websocket_chapter(h):
     print(f"    a request for {req['path']!r} with \"upgrade\": {req.get('upgrade')!r}: "
           "LPC writes ([ \"upgrade\": \"websocket\", \"subprotocol\": \"chat\" ])")
     h.ok(f'write {up_id} {{"upgrade": "websocket", "subprotocol": "chat"}}')
-    show(h.event("read", up_id)["data"]["type"])
+    opened = h.event("read", up_id)["data"]
+    show({k: opened[k] for k in ("type", "path", "subprotocol")})
     show(h.event("read", up_id)["data"])
     h.ok(f'write {up_id} "and hello from the same id"')
     t.join(20)
