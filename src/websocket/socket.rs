@@ -38,6 +38,8 @@ const TIMER_READ_MORE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
 const TIMER_REFUSED: u64 = 4;
 const TIMER_SEND: u64 = 5;
+/// A violation found behind messages LPC has not answered yet.
+const TIMER_FAIL: u64 = 6;
 /// Timer keys at or above this belong to a WebSocket that took over an HTTP
 /// connection (`HttpServer` passes them on).
 pub const TIMER_BASE: u64 = 100;
@@ -104,6 +106,12 @@ pub struct WsSocket {
     next_ping: Option<Instant>,
     pong_due: Option<Instant>,
     close_due: Option<Instant>,
+    /// A violation waits for LPC to answer the messages before it: the
+    /// connection is failed on the next dispatch (TIMER_FAIL), so replies to
+    /// them go out first; nothing more is read meanwhile.
+    failing: Option<(u16, String)>,
+    /// The last byte read or written (SO_IDLE_TIMEOUT).
+    last_activity: Instant,
 }
 
 /// What a connection over SO_MAX_CONNECTIONS is told (plain servers).
@@ -147,6 +155,8 @@ impl WsSocket {
             next_ping: None,
             pong_due: None,
             close_due: None,
+            failing: None,
+            last_activity: Instant::now(),
         }
     }
 
@@ -275,11 +285,16 @@ impl WsSocket {
                     return self.lost(cx, msg);
                 }
             }
-            cx.core.stats.bytes_in += (self.inbuf.len() - before) as u64;
+            let got = self.inbuf.len() - before;
+            if got > 0 {
+                cx.core.stats.bytes_in += got as u64;
+                self.last_activity = Instant::now();
+            }
         }
         match self.phase {
             Phase::ServerHandshake => self.server_handshake(cx),
             Phase::ClientHandshake => self.client_handshake(cx),
+            Phase::Open | Phase::Closing if self.failing.is_some() => self.inbuf.clear(),
             Phase::Open | Phase::Closing => self.frames(cx),
             Phase::Idle | Phase::Ending => self.inbuf.clear(),
         }
@@ -385,11 +400,18 @@ impl WsSocket {
                 c.queue(&out);
             }
         }
+        let answered_first = !events.is_empty();
         for ev in events {
             self.incoming(cx, ev);
         }
         if let Err(f) = r {
-            self.violation(cx, f.code, f.reason);
+            if answered_first && self.phase == Phase::Open {
+                self.failing = Some((f.code, f.reason));
+                self.inbuf = Vec::new();
+                cx.timer(Duration::ZERO, self.timer_base + TIMER_FAIL);
+            } else {
+                self.violation(cx, f.code, f.reason);
+            }
         }
     }
 
@@ -559,7 +581,10 @@ impl WsSocket {
             return;
         };
         match conn.flush_out(cx, half) {
-            Ok(_) => {
+            Ok(n) => {
+                if n > 0 {
+                    self.last_activity = Instant::now();
+                }
                 if self.lpc_closed || self.phase != Phase::Ending {
                     return;
                 }
@@ -589,10 +614,18 @@ impl WsSocket {
             self.next_ping,
             self.pong_due,
             self.close_due,
+            self.idle_due(),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// SO_IDLE_TIMEOUT: an open connection with no byte either way for this
+    /// long is closed (1001, "going away").
+    fn idle_due(&self) -> Option<Instant> {
+        let idle = self.cfg.conn.idle();
+        (self.phase == Phase::Open && !idle.is_zero()).then(|| self.last_activity + idle)
     }
 
     fn arm(&mut self, cx: &mut Cx) {
@@ -624,6 +657,12 @@ impl WsSocket {
                 "the peer did not answer the close frame within {} s",
                 CLOSE_WAIT.as_secs()
             )));
+        }
+        if due(self.idle_due()) {
+            let ms = self.cfg.conn.idle().as_millis();
+            self.violation(cx, 1001, format!("idle for SO_IDLE_TIMEOUT ({ms} ms)"));
+            self.flush(cx);
+            return;
         }
         if due(self.pong_due) {
             self.pong_due = None;
@@ -901,6 +940,14 @@ impl WsSocket {
         match key {
             TIMER_CHECK => self.check_deadlines(cx),
             TIMER_READ_MORE => self.pump(cx, true),
+            TIMER_FAIL => {
+                if let Some((code, reason)) = self.failing.take() {
+                    if matches!(self.phase, Phase::Open | Phase::Closing) {
+                        self.violation(cx, code, reason);
+                        self.flush(cx);
+                    }
+                }
+            }
             TIMER_FLUSH if self.lpc_closed => cx.core.state = State::Closed,
             TIMER_SEND => {
                 let limit = self.cfg.conn.send_limit();
@@ -1091,6 +1138,10 @@ impl Endpoint for WsSocket {
         }
         if let (Sock::Listening(l), crate::options::ids::SO_MAX_BUFFERED) = (&self.sock, id) {
             l.set_max_buffered(self.cfg.conn.max_buffered_bytes());
+        }
+        if self.phase == Phase::Open && id == crate::options::ids::SO_IDLE_TIMEOUT {
+            // The deadline may now be sooner than the timer armed.
+            self.arm(cx);
         }
         if self.phase == Phase::Open
             && matches!(
