@@ -232,7 +232,16 @@ fuzz_target!(|data: &[u8]| {
     let frames = if flags & 8 != 0 {
         frames_in.to_vec()
     } else {
-        ws::build_frames(frames_in, false)
+        ws::build_frames(
+            frames_in,
+            false,
+            &Lim {
+                max_message,
+                max_frame,
+                auto,
+                deflate: false,
+            },
+        )
     };
 
     let port = {

@@ -86,7 +86,16 @@ fuzz_target!(|data: &[u8]| {
     let input = if flags & 4 != 0 {
         body.to_vec()
     } else {
-        ws::build_frames(body, masked)
+        ws::build_frames(
+            body,
+            masked,
+            &Lim {
+                max_message: limits.max_message,
+                max_frame: limits.max_frame,
+                auto: limits.auto_pong,
+                deflate: false,
+            },
+        )
     };
     let cuts = cut_positions(spec, input.len());
 

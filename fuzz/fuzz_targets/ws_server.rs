@@ -251,7 +251,16 @@ fuzz_target!(|data: &[u8]| {
     let frames = if flags & 8 != 0 {
         frames_in.to_vec()
     } else {
-        ws::build_frames(frames_in, true)
+        ws::build_frames(
+            frames_in,
+            true,
+            &Lim {
+                max_message,
+                max_frame,
+                auto,
+                deflate: false,
+            },
+        )
     };
     let payload = [head.clone(), frames.clone()].concat();
     let cuts = cut_positions(spec, payload.len());

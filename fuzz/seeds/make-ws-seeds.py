@@ -25,7 +25,17 @@ BIG = bytes([0x01, 0xFF, ord("a")])  # 5120 bytes: over any limit
 # RFC 7692 section 7.2.3.1: "Hello" compressed.
 DEFLATED = f(0x10, bytes.fromhex("f248cdc9c90700"))
 
+# A frame of WS_FRAME_SIZE_LIMIT bytes, then a continuation bringing the
+# message to exactly WS_MAX_MESSAGE_SIZE (length bytes 0xD0 and 0xF0), and
+# the same one byte over each limit.
+AT_LIMITS = bytes([0x09, 0xD0, ord("x"), 0x02, 0xF0, ord("y")])
+OVER_FRAME = bytes([0x01, 0xD1, ord("x")])
+OVER_MESSAGE = bytes([0x09, 0xD0, ord("x"), 0x02, 0xF1, ord("y")])
+
 exchanges = {
+    "at-limits": AT_LIMITS + CLOSE,
+    "over-frame": OVER_FRAME,
+    "over-message": OVER_MESSAGE,
     "text": TEXT + CLOSE,
     "binary": BINARY + CLOSE,
     "fragmented": FRAG + CLOSE,
@@ -50,6 +60,13 @@ for name, frames in exchanges.items():
             write(t, f"{name}-{auto}", bytes([auto << 2 | 1 << 4]) + LIMITS + b"\x05\x00" + frames)
     for t in ("ws_server", "ws_client"):
         write(t, f"{name}-small", bytes([0]) + SMALL + frames)
+
+# Limits 1000 (message) and 300 (frame).
+MIXED = struct.pack("<HH", 872, 172)
+for name in ("at-limits", "over-frame", "over-message"):
+    write("ws_frames", f"{name}-mixed", bytes([0]) + MIXED + exchanges[name])
+    for t in ("ws_server", "ws_client"):
+        write(t, f"{name}-mixed", bytes([0]) + MIXED + exchanges[name])
 
 # Compressed, with WS_COMPRESSION 1 (bit 1).
 for t in ("ws_server", "ws_client"):

@@ -149,11 +149,15 @@ pub fn put_frame(out: &mut Vec<u8>, first: u8, mask: Option<[u8; 4]>, payload: &
 /// Frames from fuzzer bytes, mostly well-formed: per frame a flags byte
 /// (bits 0–2: text, binary, continuation, ping, pong, close, the opcode in
 /// bits 4–7, text again; bit 3: not final; bit 4: RSV1 (except for the raw
-/// opcode); bits 5+6 together: the wrong masking) and a length byte (below
-/// 0x80: that many payload bytes follow; else one filler byte follows, repeated
-/// (l − 0x7f) × 40 times, up to 5 KiB, past the limits 128..4096).
+/// opcode); bits 5+6 together: the wrong masking) and a length byte: below
+/// 0x80, that many payload bytes follow; else one filler byte follows,
+/// repeated (l − 0x7f) × 40 times for l up to 0xBF, `lim.max_frame` + l −
+/// 0xD0 times for 0xC0..=0xDF, and `lim.max_message` − `lim.max_frame` + l −
+/// 0xF0 times above (after a frame of max_frame bytes, a continuation
+/// of that length brings the message to within 16 bytes of the limit), so
+/// both limits are hit exactly and by one byte.
 /// `masked`: the frames go to a server (a client's frames are masked).
-pub fn build_frames(mut b: &[u8], masked: bool) -> Vec<u8> {
+pub fn build_frames(mut b: &[u8], masked: bool, lim: &Lim) -> Vec<u8> {
     let mut out = Vec::new();
     while b.len() >= 2 {
         let (f, l) = (b[0], b[1]);
@@ -168,7 +172,12 @@ pub fn build_frames(mut b: &[u8], masked: bool) -> Vec<u8> {
                 break;
             };
             b = rest;
-            vec![fill; (l as usize - 0x7f) * 40]
+            let n = match l {
+                0x80..=0xbf => (l as usize - 0x7f) * 40,
+                0xc0..=0xdf => (lim.max_frame + l as usize).saturating_sub(0xd0),
+                _ => (lim.max_message + l as usize).saturating_sub(lim.max_frame + 0xf0),
+            };
+            vec![fill; n]
         };
         let kind = f & 7;
         let opcode = match kind {
