@@ -432,8 +432,7 @@ fuzz_target!(|data: &[u8]| {
                 });
             }
             let (sent, _) = ws::parse_sent(&st.cbuf[end..], false, agreed);
-            let certain = m.end != End::Unknown && !st.reset;
-            ws::check_replies(&sent, &m.replies, certain);
+            ws::check_replies(&sent, &m, !st.reset);
         } else {
             let (_, used) = ws::parse_sent(&st.cbuf[end..], false, agreed);
             if st.eof && !st.reset {
