@@ -29,18 +29,27 @@
 //!   are framed as compressed but not smaller (5 bytes more per 64 KiB). What
 //!   it receives is inflated normally.
 //!
-//! Inflating never has that problem: a window of 9 bits (or more) decodes
-//! anything made with 8, so the decompressor uses `max(bits, 9)`.
+//! Inflating never has that problem: the decompressor always uses a 15-bit
+//! window, which decodes anything made with a smaller one. zlib-rs
+//! allocates the same for every window size, and with the full window the
+//! outcome does not depend on how the input is cut (with a smaller one,
+//! zlib accepts a distance past the window only when it falls inside the
+//! output of the same call, so a peer that overstepped its agreed window
+//! would fail or not depending on the frames).
 //!
-//! Memory (zlib-rs, measured with a counting allocator): a compressor holds
-//! about 270 KiB at 15 window bits (about 140 KiB at 9 — the hash table does
-//! not shrink with the window), a decompressor about 40 KiB at 15 bits. Both
-//! are created on first use. With context takeover they must stay for the
+//! Memory (zlib-rs 0.6, measured with a counting allocator): a compressor
+//! allocates about 370 KiB at 15 window bits (260 KiB at 12, 245 KiB at 9:
+//! the hash table does not shrink with the window; the level changes
+//! nothing), a decompressor about 46 KiB. Both are
+//! created on first use. With context takeover they must stay for the
 //! connection's life (they are the shared history), so an idle compressed
-//! connection that has sent and received once costs about 310 KiB; a server
-//! that cannot afford that passes `ServerPrefs { no_context_takeover: true, .. }`
-//! and calls `release_idle()` when the connection goes quiet, which brings
-//! the idle cost back to nothing.
+//! connection that has sent and received once holds about 420 KiB. A server
+//! that cannot afford that passes `ServerPrefs { no_context_takeover: true,
+//! .. }` (and/or a smaller window) and calls `release_idle()` when the
+//! connection goes quiet: the compressor is freed, and so is the
+//! decompressor when the client offered `client_no_context_takeover` (as
+//! Autobahn's offers do; Chromium's and Python websockets' do not). An idle connection then holds
+//! no zlib memory; each message after a release allocates its context again.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -56,8 +65,7 @@ pub const NAME: &str = "permessage-deflate";
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// Inflated bytes produced per step of the decompressor: `out` never holds
-/// more than `max` bytes, and never more than this above what it had before
-/// the step that fails.
+/// more than `max` bytes and its capacity never passes `max` + `CHUNK`.
 const CHUNK: usize = 32 * 1024;
 
 /// Which end of the connection we are.
@@ -74,11 +82,11 @@ pub struct Params {
     pub client_no_context_takeover: bool,
     /// The server's compression window, 9..=15 when we are the server (an
     /// offer of 8 is declined: zlib cannot compress with a 256-byte window).
-    /// A client may be told 8 by a server; it inflates with 9 bits.
+    /// A client may be told 8 by a server (it inflates with 15 bits anyway).
     pub server_max_window_bits: u8,
     /// The client's compression window, 8..=15. 15 when the server's answer
     /// does not name it. A client told 8 sends stored blocks (see the module
-    /// documentation); a server inflates with `max(bits, 9)`.
+    /// documentation); a server inflates with 15 bits whatever this is.
     pub client_max_window_bits: u8,
 }
 
@@ -136,8 +144,6 @@ pub struct Deflate {
     send_bits: u8,
     /// Reset the compressor after each message.
     send_reset: bool,
-    /// The decompressor's window, 9..=15.
-    recv_bits: u8,
     /// Reset the decompressor after each message.
     recv_reset: bool,
     comp: Option<Compress>,
@@ -153,24 +159,21 @@ pub struct Deflate {
 
 impl Deflate {
     pub fn new(params: Params, side: Side) -> Deflate {
-        let (send_bits, send_reset, recv_bits, recv_reset) = match side {
+        let (send_bits, send_reset, recv_reset) = match side {
             Side::Server => (
                 params.server_max_window_bits,
                 params.server_no_context_takeover,
-                params.client_max_window_bits,
                 params.client_no_context_takeover,
             ),
             Side::Client => (
                 params.client_max_window_bits,
                 params.client_no_context_takeover,
-                params.server_max_window_bits,
                 params.server_no_context_takeover,
             ),
         };
         Deflate {
             send_bits: send_bits.clamp(8, 15),
             send_reset,
-            recv_bits: recv_bits.clamp(9, 15),
             recv_reset,
             comp: None,
             decomp: None,
@@ -283,10 +286,9 @@ impl Deflate {
     /// follows is a new stream (RFC 7692 §7.2.3.4 sends one 0x00 after it,
     /// the header of the empty stored block the tail completes).
     fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), InflateError> {
-        let bits = self.recv_bits;
         let d = self
             .decomp
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, 15));
         let mut used = 0;
         while used < input.len() || !self.just_ended {
             let len = out.len();
@@ -299,6 +301,12 @@ impl Deflate {
             let status = d.decompress(&input[used..], &mut out[len..], FlushDecompress::None);
             let took = (d.total_in() - in0) as usize;
             let made = (d.total_out() - out0) as usize;
+            // Over the limit first: the bytes made before any error in this
+            // step came first in the stream.
+            if made > room {
+                out.truncate(len);
+                return Err(InflateError::TooBig);
+            }
             out.truncate(len + made);
             let status = status.map_err(|e| {
                 InflateError::Corrupt(e.message().unwrap_or("invalid deflate data").to_string())
@@ -306,10 +314,6 @@ impl Deflate {
             used += took;
             if took > 0 {
                 self.just_ended = false;
-            }
-            if made > room {
-                out.truncate(len);
-                return Err(InflateError::TooBig);
             }
             if status == Status::StreamEnd {
                 d.reset(false);
@@ -332,8 +336,8 @@ impl Deflate {
     /// compressor when our side resets after every message, the decompressor
     /// when the peer's side does and no message is being inflated. Call it
     /// when the connection goes idle (for example when its output queue has
-    /// drained); the next message creates them again (about 300 KiB of
-    /// allocation at 15 window bits, see the module documentation). With
+    /// drained); the next message creates them again (about 370 KiB for a
+    /// compressor at 15 window bits, see the module documentation). With
     /// context takeover it frees nothing: the history is part of the stream.
     pub fn release_idle(&mut self) {
         if self.send_reset {
