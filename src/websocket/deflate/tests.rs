@@ -408,7 +408,8 @@ fn server_negotiation_table() {
     let pmd = "permessage-deflate";
     type Case<'a> = (&'a [&'a str], Option<(Params, &'a str)>);
     let cases: &[Case] = &[
-        // Autobahn's offers (13.1 … 13.7), Chromium's, Python websockets'.
+        // Autobahn's offers (13.1 … 13.7: 25.10.1 asks 9 where older
+        // releases asked 8), Chromium's, Python websockets'.
         (
             &["permessage-deflate; client_no_context_takeover; client_max_window_bits"],
             Some((p(false, true, 15, 15), "permessage-deflate; client_no_context_takeover")),
@@ -423,6 +424,13 @@ fn server_negotiation_table() {
         (
             &["permessage-deflate; client_no_context_takeover; client_max_window_bits; server_max_window_bits=8"],
             None,
+        ),
+        (
+            &["permessage-deflate; client_no_context_takeover; client_max_window_bits; server_max_window_bits=9"],
+            Some((
+                p(false, true, 9, 15),
+                "permessage-deflate; client_no_context_takeover; server_max_window_bits=9",
+            )),
         ),
         (
             &["permessage-deflate; client_no_context_takeover; client_max_window_bits; server_max_window_bits=15"],
