@@ -441,7 +441,7 @@ class PyServer:
     response extensions); a text message "close:CODE:REASON" makes the server close with them."""
 
     def __init__(self, ssl_context=None, subprotocols=None, select_subprotocol=None,
-                 compression=None, max_size=2 ** 24):
+                 compression=None, max_size=2 ** 24, **extra):
         need_websockets()
         from websockets.sync.server import serve
         self.conns = queue.Queue()
@@ -464,7 +464,7 @@ class PyServer:
             finally:
                 self.closes.put((ws.close_code, ws.close_reason))
 
-        kw = {}
+        kw = dict(extra)
         if select_subprotocol is not None:
             kw["select_subprotocol"] = select_subprotocol
         self.server = serve(handler, "127.0.0.1", 0, ssl=ssl_context, subprotocols=subprotocols,
