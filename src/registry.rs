@@ -11,6 +11,7 @@ use crate::core::Families;
 pub static FAMILIES: &Families = &[
     &crate::legacy::FAMILY,
     &crate::http::FAMILY,
+    &crate::websocket::FAMILY,
     &crate::external::FAMILY,
     &crate::ipc::FAMILY,
     #[cfg(test)]

@@ -58,6 +58,8 @@ use crate::reactor::Readiness;
 use crate::transport::listener::{Listener, Refusal, Ticket};
 use crate::transport::{Conn, Deadline, ReadEnd, Sock};
 use crate::value::Value;
+use crate::websocket::handshake::Offer;
+use crate::websocket::socket::{WsSocket, TIMER_BASE};
 
 /// Most requests a connection may have waiting for LPC replies.
 const MAX_PIPELINE: usize = 16;
@@ -90,6 +92,8 @@ struct Slot {
     canned: Option<Vec<u8>>,
     /// A streamed reply is open: Some(raw) where raw is HTTP/1.0 (no chunks).
     streaming: Option<bool>,
+    /// A WebSocket upgrade request: LPC may accept it (callbacks.md).
+    upgrade: Option<Box<Offer>>,
 }
 
 pub struct HttpServer {
@@ -124,6 +128,12 @@ pub struct HttpServer {
     timer: Deadline,
     /// The server was holding the current request up when last looked at.
     held: bool,
+    /// An upgrade request waits for LPC's answer: nothing after it is read
+    /// as HTTP (once accepted, what follows is WebSocket frames).
+    upgrade_waiting: bool,
+    /// LPC accepted an upgrade: the connection is a WebSocket now, and every
+    /// call goes to it.
+    upgraded: Option<Box<WsSocket>>,
 }
 
 impl HttpServer {
@@ -153,6 +163,8 @@ impl HttpServer {
             last_activity: now,
             timer: Deadline::default(),
             held: false,
+            upgrade_waiting: false,
+            upgraded: None,
         }
     }
 
@@ -176,6 +188,7 @@ impl HttpServer {
             || self.queued() > self.cfg.conn.max_buffered_bytes()
             || self.close_after
             || self.closing
+            || self.upgrade_waiting
     }
 
     /// Whether the server, not the client, holds the current request up: its
@@ -294,12 +307,24 @@ impl HttpServer {
                     let scheme = if self.tls() { "https" } else { "http" };
                     let id = self.next_request_id;
                     self.next_request_id += 1;
-                    let v = request_mapping::to_value(req, &self.peer_text, scheme, id);
+                    // A valid WebSocket upgrade request is offered to LPC;
+                    // an invalid one is an ordinary request (RFC 9110 §7.8
+                    // lets a server ignore Upgrade).
+                    let upgrade = Offer::is_upgrade(&req)
+                        .then(|| Offer::from_request(&req).ok())
+                        .flatten()
+                        .map(Box::new);
+                    let mut v = request_mapping::to_value(req, &self.peer_text, scheme, id);
+                    if upgrade.is_some() {
+                        v.insert(Value::str("upgrade"), Value::str("websocket"));
+                        self.upgrade_waiting = true;
+                    }
                     cx.core.stats.messages_in += 1;
                     self.slots.push_back(Slot {
                         ans,
                         canned: None,
                         streaming: None,
+                        upgrade,
                     });
                     if !ans.keep_alive {
                         // Nothing after a "close" request is read.
@@ -347,6 +372,7 @@ impl HttpServer {
             },
             canned: Some(response_writer::canned(r.status, &r.why, minor)),
             streaming: None,
+            upgrade: None,
         });
         self.close_after_replies();
     }
@@ -487,6 +513,96 @@ impl HttpServer {
     }
 }
 
+impl HttpServer {
+    /// LPC's reply `([ "upgrade": "websocket", "subprotocol", "headers" ])`
+    /// to an upgrade request: the connection becomes a WebSocket on the same
+    /// id. A mistake in the reply (a subprotocol the client did not offer, a
+    /// handshake header) is socket_write's error and the request still
+    /// waits; an Origin WS_ORIGIN does not allow is answered 403.
+    fn upgrade(&mut self, cx: &mut Cx, reply: &Value) -> Result<ResultCode> {
+        let bad = |why: String| crate::error::Error::from(HttpError::BadWrite { why });
+        match reply.get("upgrade") {
+            Some(Value::Str(s)) if s == "websocket" => {}
+            Some(v) => {
+                return Err(bad(format!(
+                    "\"upgrade\" must be \"websocket\", not {}",
+                    v.describe()
+                )))
+            }
+            None => {}
+        }
+        let chosen = match reply.get("subprotocol") {
+            None => None,
+            Some(Value::Str(s)) => Some(s.as_str()),
+            Some(v) => {
+                return Err(bad(format!(
+                    "\"subprotocol\" must be a string, not {}",
+                    v.describe()
+                )))
+            }
+        };
+        let slot = self.slots.front().expect("a request waits");
+        let Some(offer) = slot.upgrade.as_deref() else {
+            return Err(bad(
+                "this request did not ask for a WebSocket upgrade".into()
+            ));
+        };
+        if slot.streaming.is_some() {
+            return Err(bad("a streamed reply to this request has started".into()));
+        }
+        let Sock::Connected(conn) = std::mem::replace(&mut self.sock, Sock::None) else {
+            return Err(HttpError::NotConnected.into());
+        };
+        let leftover = std::mem::take(&mut self.inbuf);
+        let peer = self.peer_text.clone();
+        let mode = self.mode;
+        match WsSocket::upgraded(
+            cx,
+            mode,
+            conn,
+            leftover,
+            offer,
+            chosen,
+            reply.get("headers"),
+            peer,
+        ) {
+            Ok(ws) => {
+                self.slots.pop_front();
+                self.upgrade_waiting = false;
+                self.timer.forget();
+                cx.core.stats.messages_out += 1;
+                let mut ws = Box::new(ws);
+                let owed = ws.owes_write_callback();
+                self.upgraded = Some(ws);
+                Ok(if owed {
+                    ResultCode::EeCallback
+                } else {
+                    ResultCode::Ok
+                })
+            }
+            Err((conn, refusal)) => {
+                self.sock = Sock::Connected(conn);
+                if refusal.status != 403 {
+                    return Err(bad(format!("cannot accept the upgrade: {}", refusal.why)));
+                }
+                // The Origin is not allowed: the client is refused.
+                self.slots.pop_front();
+                self.upgrade_waiting = false;
+                self.close_why = Some((
+                    format!("websocket upgrade refused: 403 {}", refusal.why),
+                    true,
+                ));
+                self.close_after_replies();
+                if let Some(c) = self.conn() {
+                    c.queue(&crate::websocket::handshake::refusal_response(&refusal));
+                }
+                self.flush(cx);
+                Ok(ResultCode::Ok)
+            }
+        }
+    }
+}
+
 /// What a connection over SO_MAX_CONNECTIONS is told.
 fn too_many() -> Vec<u8> {
     response_writer::canned(503, "too many connections (SO_MAX_CONNECTIONS)", 1)
@@ -534,6 +650,9 @@ impl Endpoint for HttpServer {
     }
 
     fn ready(&mut self, cx: &mut Cx, r: Readiness) {
+        if let Some(ws) = self.upgraded.as_mut() {
+            return ws.ready(cx, r);
+        }
         match &mut self.sock {
             Sock::Listening(l) => {
                 l.ready(cx, r.token, self.cfg.conn.connection_limit());
@@ -563,6 +682,17 @@ impl Endpoint for HttpServer {
     }
 
     fn timer(&mut self, cx: &mut Cx, key: u64) {
+        if let Some(ws) = self.upgraded.as_mut() {
+            // The HTTP side's timers still armed are harmless to the
+            // WebSocket under its own keys; the listener's budget reaches
+            // it with TIMER_SEND.
+            let key = if key >= TIMER_BASE {
+                key
+            } else {
+                key + TIMER_BASE
+            };
+            return ws.timer(cx, key);
+        }
         match key {
             TIMER_CHECK => self.check_deadlines(cx),
             TIMER_READ_MORE => self.pump(cx, Read::Drain),
@@ -586,6 +716,9 @@ impl Endpoint for HttpServer {
     }
 
     fn write(&mut self, cx: &mut Cx, data: &Value, target: Option<&str>) -> Result<ResultCode> {
+        if let Some(ws) = self.upgraded.as_mut() {
+            return ws.write(cx, data, target);
+        }
         if !matches!(self.sock, Sock::Connected(_)) {
             return Err(if cx.core.state == State::Listen {
                 HttpError::WriteToListener
@@ -600,6 +733,9 @@ impl Endpoint for HttpServer {
         let Some(slot) = self.slots.front() else {
             return Err(HttpError::NoRequestWaiting.into());
         };
+        if data.get("upgrade").is_some() {
+            return self.upgrade(cx, data);
+        }
         let was_paused = self.paused();
         let (bytes, done, close, streaming) = match slot.streaming {
             Some(raw) => {
@@ -628,7 +764,10 @@ impl Endpoint for HttpServer {
         // A "Connection: close" reply, or a streamed HTTP/1.0 reply, ends the connection.
         let ends_connection = close || (done && !slot.ans.keep_alive);
         if done {
-            self.slots.pop_front();
+            if self.slots.pop_front().is_some_and(|s| s.upgrade.is_some()) {
+                // A refused upgrade: the connection goes on as HTTP.
+                self.upgrade_waiting = false;
+            }
             cx.core.stats.messages_out += 1;
             if ends_connection && !self.close_after {
                 // Requests read after this one get no answer.
@@ -667,6 +806,9 @@ impl Endpoint for HttpServer {
     }
 
     fn option_set(&mut self, cx: &mut Cx, id: u16) -> Result<()> {
+        if let Some(ws) = self.upgraded.as_mut() {
+            return ws.option_set(cx, id);
+        }
         let conn = match &self.sock {
             Sock::Connected(c) => Some(&**c),
             _ => None,
@@ -689,16 +831,26 @@ impl Endpoint for HttpServer {
     }
 
     fn close(&mut self, cx: &mut Cx) -> bool {
+        if let Some(ws) = self.upgraded.as_mut() {
+            return ws.close(cx);
+        }
         self.closing = true;
         let limit = self.cfg.send_limit();
         crate::transport::close_by_lpc(self.conn(), cx, TIMER_FLUSH, TIMER_SEND, limit)
     }
 
     fn abort(&mut self, cx: &mut Cx) {
+        if let Some(ws) = self.upgraded.as_mut() {
+            return ws.abort(cx);
+        }
         self.sock.deregister(cx);
     }
 
     fn status(&self, out: &mut Value) {
+        if let Some(ws) = &self.upgraded {
+            out.insert(Value::str("upgraded"), Value::str("websocket"));
+            return ws.status(out);
+        }
         match &self.sock {
             Sock::Connected(c) => {
                 if let Some(v) = c.tls_version() {
@@ -723,6 +875,9 @@ impl Endpoint for HttpServer {
     }
 
     fn raw_fd(&self) -> i32 {
-        self.sock.raw_fd()
+        match &self.upgraded {
+            Some(ws) => ws.raw_fd(),
+            None => self.sock.raw_fd(),
+        }
     }
 }

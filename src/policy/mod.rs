@@ -57,9 +57,9 @@ pub const KEYS: &[&str] = &[
 /// Modes every host may create whatever the policy says: upstream's.
 const ALWAYS: std::ops::RangeInclusive<u8> = 0..=6;
 
-/// The modes enabled when no policy was given: HTTP and HTTPS, which reach
+/// The modes enabled when no policy was given: HTTP(S) and WebSocket, which reach
 /// nothing on the host that upstream's modes do not.
-const DEFAULT_MODES: &[u8] = &[10, 11, 12, 13];
+const DEFAULT_MODES: &[u8] = &[10, 11, 12, 13, 16, 17, 18, 19];
 
 /// Most entries one list of a policy may hold.
 const MAX_ENTRIES: usize = 1024;

@@ -10,7 +10,7 @@ fn tmp(name: &str) -> PathBuf {
 #[test]
 fn the_default_enables_http_and_nothing_that_reaches_the_host() {
     let p = Policy::default();
-    for m in [0, 1, 2, 3, 4, 5, 6, 10, 11, 12, 13] {
+    for m in [0, 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 16, 17, 18, 19] {
         assert!(p.check_mode(m).is_ok(), "mode {m}");
     }
     let e = p.check_mode(22).unwrap_err();

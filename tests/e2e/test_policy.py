@@ -73,7 +73,7 @@ def test_no_policy_refuses_the_modes_that_reach_the_host(host):
                                 "HTTPS_CLIENT"], start=2):
         host.ok(f"create {sid} {mode}")
     v = host.call("policy")["value"]
-    assert v["modes"] == [10, 11, 12, 13] and v["open"] == 0 and v["commands"] == [], v
+    assert v["modes"] == [10, 11, 12, 13, 16, 17, 18, 19] and v["open"] == 0 and v["commands"] == [], v
 
 
 def test_no_policy_refuses_a_tls_file_at_set_time_and_at_use(host, pki):

@@ -44,6 +44,10 @@ const HTTP_CLIENTS: ModeSet = ModeSet::of(&[11, 13, 15]);
 const REST_SERVER: ModeSet = ModeSet::of(&[14]);
 const REST_BOTH: ModeSet = ModeSet::of(&[14, 15]);
 const WS: ModeSet = ModeSet::range(16, 19);
+/// WebSocket modes plus the HTTP servers, whose connections LPC may upgrade
+/// to WebSocket (callbacks.md): the receiving limits, pings and compression
+/// set on an HTTP server apply to its upgraded connections.
+const WS_AND_UPGRADE: ModeSet = ModeSet::of(&[10, 12, 16, 17, 18, 19]);
 const MQTT: ModeSet = ModeSet::of(&[20, 21]);
 const EXTERNAL: ModeSet = ModeSet::of(&[22, 23]);
 const EXTERNAL_LONG: ModeSet = ModeSet::of(&[22]);
@@ -245,15 +249,15 @@ pub static OPTIONS: &[OptionDef] = &[
         "an array of extension names (\"permessage-deflate\")", WS,
         "Extensions to negotiate; permessage-deflate is the one supported.")),
     row(122, "WS_ORIGIN", S.or(A), Default::Unset, "any", Check::Custom(ws_origins),
-        "a string or an array of strings (1..2048 chars each)", WS,
+        "a string or an array of strings (1..2048 chars each)", WS_AND_UPGRADE,
         "Server: allowed Origin values (others get 403); client: Origin header sent."),
     row(123, "WS_MAX_MESSAGE_SIZE", I, Default::Int(65536), "65536", Check::IntRange(128, 16_777_216),
-        "an int in 128..16777216 (bytes)", WS, "Largest message; a larger one closes with 1009."),
+        "an int in 128..16777216 (bytes)", WS_AND_UPGRADE, "Largest message; a larger one closes with 1009."),
     row(124, "WS_PING_INTERVAL", I, Default::Int(30), "30", Check::IntRange(0, 3600),
-        "an int in 0..3600 (s, 0 = no pings)", WS, "Seconds between pings."),
+        "an int in 0..3600 (s, 0 = no pings)", WS_AND_UPGRADE, "Seconds between pings."),
     row(125, "WS_PONG_TIMEOUT", I, Default::Int(10), "10", Check::IntRange(1, 3600),
-        "an int in 1..3600 (s)", WS, "No pong in time → close 1011 and close_cb."),
-    before_start(row(126, "WS_COMPRESSION", I, Default::Int(0), "0", Check::Bool, "an int 0/1", WS,
+        "an int in 1..3600 (s)", WS_AND_UPGRADE, "No pong in time → close 1011 and close_cb."),
+    before_start(row(126, "WS_COMPRESSION", I, Default::Int(0), "0", Check::Bool, "an int 0/1", WS_AND_UPGRADE,
         "Negotiate permessage-deflate (RFC 7692).")),
     access(
         row(127, "WS_SUBPROTOCOL", S, Default::Unset, "—", Check::Any, "nothing (read-only)", WS,
@@ -261,8 +265,8 @@ pub static OPTIONS: &[OptionDef] = &[
         Access::ReadOnly,
     ),
     row(128, "WS_FRAME_SIZE_LIMIT", I, Default::Int(16_777_216), "16777216", Check::IntRange(128, 16_777_216),
-        "an int in 128..16777216 (bytes)", WS, "Largest frame accepted."),
-    row(129, "WS_AUTO_PING", I, Default::Int(1), "1", Check::Bool, "an int 0/1", WS,
+        "an int in 128..16777216 (bytes)", WS_AND_UPGRADE, "Largest frame accepted."),
+    row(129, "WS_AUTO_PING", I, Default::Int(1), "1", Check::Bool, "an int 0/1", WS_AND_UPGRADE,
         "Answer pings and send WS_PING_INTERVAL pings without LPC."),
 
     // ----- MQTT 130–139 -----
