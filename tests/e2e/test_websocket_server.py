@@ -212,12 +212,12 @@ def test_close_started_by_the_node_client(host):
 
 def test_close_started_by_lpc_gets_the_peers_close(host):
     need_websockets()
-    from websockets.exceptions import ConnectionClosedOK
+    from websockets.exceptions import ConnectionClosed
     port = ws_server(host)
     ws = py_connect(f"ws://127.0.0.1:{port}/")
     sid, _ = opened(host)
     write(host, sid, {"type": "close", "code": 4001, "reason": "server says bye"})
-    with pytest.raises(ConnectionClosedOK) as ei:
+    with pytest.raises(ConnectionClosed) as ei:
         ws.recv(timeout=10)
     assert (ei.value.rcvd.code, ei.value.rcvd.reason) == (4001, "server says bye")
     m, ev = closed_with(host, sid)  # the peer's close frame (websockets echoes the code)

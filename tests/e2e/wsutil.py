@@ -104,8 +104,12 @@ def message(host, sid=None, timeout=10, kinds=None):
 
 
 def opened(host, sid=None, timeout=10):
-    """Waits for the "open" mapping; returns (id, mapping). Fails on any other first mapping."""
-    e = host.event("read", sid, timeout=timeout)
+    """Waits for the "open" mapping; returns (id, mapping). With `sid`, fails on any other
+    first mapping of that id; without, takes the next "open" of any id."""
+    pred = None
+    if sid is None:
+        pred = lambda e: isinstance(e.get("data"), dict) and e["data"].get("type") == "open"  # noqa: E731
+    e = host.event("read", sid, timeout=timeout, pred=pred)
     assert isinstance(e["data"], dict) and e["data"].get("type") == "open", e
     return e["socket"], e["data"]
 
