@@ -346,6 +346,7 @@ def test_ten_thousand_idle_connections():
         assert count["open"] == n + 1, count
         grew = rss_kb(host.proc.pid) - base_rss
         per = grew * 1024 / n
+        print(f"{n} idle connections: {per:.0f} bytes each ({grew} KiB), {elapsed:.1f} s")
         assert per < 16 * 1024, f"{per:.0f} bytes per idle connection ({grew} KiB for {n})"
         assert host.fds() - base_fds == n
         host.events.clear()
