@@ -181,12 +181,12 @@ def test_compression_with_python_server(host, pyserver):
     info = s.conns.get(timeout=5)
     assert "permessage-deflate" in info["headers"].get("sec-websocket-extensions", ""), info
     assert (info["extensions"] or "").startswith("permessage-deflate"), info
-    assert "permessage-deflate" in m["headers"].get("sec-websocket-extensions", ""), m
     big = ("lorem ipsum dolor sit amet " * 2300)[:60000]
     write(host, 1, big)
     assert message(host, 1)[1]["data"] == big
     write(host, 1, buf(bytes(50000)))
     assert unbuf(message(host, 1)[1]["data"]) == bytes(50000)
+    assert "permessage-deflate" in m["headers"].get("sec-websocket-extensions", ""), m
 
 
 def test_compression_not_offered_by_default(host, pyserver):
@@ -392,3 +392,15 @@ def test_wss_client_against_node_server(host, pki, nodeserver):
     e = p.event("close")
     assert (e["code"], e["reason"]) == (4000, "bye node")
     closed_with(host, 1)
+
+
+def test_client_open_mapping_carries_the_response_headers(host, pyserver):
+    """callbacks.md: the open mapping has "headers" on the client too: the server's response."""
+    s = pyserver(subprotocols=["chat"])
+    client(host, options=['WS_PROTOCOL "chat"'])
+    host.ok(f"connect 1 ws://127.0.0.1:{s.port}/")
+    _, m = opened(host, 1)
+    h = m["headers"]
+    assert h.get("upgrade", "").lower() == "websocket", m
+    assert h.get("sec-websocket-protocol") == "chat", m
+    assert h.get("server", "").startswith("Python/"), m

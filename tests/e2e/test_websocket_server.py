@@ -397,6 +397,17 @@ def test_compression_is_used_on_the_wire(host):
     c.shutdown()
 
 
+def test_ws_extensions_option_negotiates_deflate_too(host):
+    port = ws_server(host, options=['WS_EXTENSIONS ["permessage-deflate"]'])
+    c = RawWS(port)
+    c.handshake(extensions="permessage-deflate")
+    assert c.headers.get("sec-websocket-extensions", "").startswith("permessage-deflate"), c.headers
+    sid, _ = opened(host)
+    c.text(deflate(b"via WS_EXTENSIONS"), rsv=4)
+    assert message(host, sid)[1] == {"type": "text", "data": "via WS_EXTENSIONS"}
+    c.shutdown()
+
+
 def test_compression_off_declines_the_offer(host):
     port = ws_server(host)
     c = RawWS(port)
