@@ -89,6 +89,8 @@ impl Deflate {
         _out: &mut Vec<u8>,
         _max: usize,
     ) -> Result<(), InflateError> {
-        Err(InflateError::Corrupt("permessage-deflate is not built yet".into()))
+        Err(InflateError::Corrupt(
+            "permessage-deflate is not built yet".into(),
+        ))
     }
 }

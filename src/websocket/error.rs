@@ -35,6 +35,8 @@ pub enum WsError {
     Tls { cause: Error },
     /// The opening handshake failed (client).
     Handshake { why: String },
+    /// TLS failed during the handshake (verification, alerts).
+    TlsFailed { why: String },
     /// Compressing a message failed.
     Compress { why: String },
 }
@@ -64,6 +66,7 @@ impl fmt::Display for WsError {
             WsError::CannotResolve { host, why } => write!(f, "cannot resolve {host}: {why}"),
             WsError::Tls { cause } => write!(f, "{}", cause.message),
             WsError::Handshake { why } => write!(f, "websocket handshake: {why}"),
+            WsError::TlsFailed { why } => f.write_str(why),
             WsError::Compress { why } => write!(f, "permessage-deflate: {why}"),
         }
     }
@@ -88,6 +91,7 @@ impl Coded for WsError {
             WsError::CannotResolve { .. } => ResultCode::EeBadaddr,
             WsError::Tls { cause } => cause.code,
             WsError::Handshake { .. } => ResultCode::EeConnect,
+            WsError::TlsFailed { .. } => ResultCode::EeSecurity,
             WsError::Compress { .. } => ResultCode::EeSend,
         }
     }

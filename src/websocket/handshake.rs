@@ -56,6 +56,8 @@ fn refuse(status: u16, why: impl Into<String>) -> Refusal {
 pub struct Agreed {
     pub subprotocol: String,
     pub deflate: Option<Params>,
+    /// Client: the 101 response's headers (lower-case names), for "open".
+    pub headers: Option<Value>,
 }
 
 /// Whether the comma-separated header `value` lists `token` (case-insensitive).
@@ -240,6 +242,7 @@ pub fn accept(
         Agreed {
             subprotocol,
             deflate: agreed_deflate.map(|(p, _)| p),
+            headers: None,
         },
     ))
 }
@@ -391,10 +394,20 @@ pub fn read_response(
             ))
         }
     };
+    let mut headers: http_util::headers::Headers = Vec::new();
+    for h in resp.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        let value = String::from_utf8_lossy(h.value).into_owned();
+        match headers.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => headers.push((name, vec![value])),
+        }
+    }
     Ok(Some((
         Agreed {
             subprotocol,
             deflate,
+            headers: Some(http_util::headers::to_value(headers)),
         },
         used,
     )))

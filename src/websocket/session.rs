@@ -46,6 +46,7 @@ pub struct Limits {
 pub enum Incoming {
     Text(String),
     Binary(Vec<u8>),
+    /// Only when pings are not answered here (WS_AUTO_PING 0).
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     /// The peer's close frame (code 1005 when it carried none).
@@ -384,11 +385,9 @@ impl Session {
                     events.push(Incoming::Ping(payload));
                 }
             }
-            Control::Pong => {
-                if !self.limits.auto_pong {
-                    events.push(Incoming::Pong(payload));
-                }
-            }
+            // Always reported: the endpoint's pong deadline needs it (it
+            // drops it before LPC when WS_AUTO_PING is 1).
+            Control::Pong => events.push(Incoming::Pong(payload)),
             Control::Close => {
                 let (code, reason) = parse_close(&payload)?;
                 self.close_received = true;

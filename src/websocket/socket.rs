@@ -38,6 +38,8 @@ const TIMER_READ_MORE: u64 = 2;
 const TIMER_FLUSH: u64 = 3;
 const TIMER_REFUSED: u64 = 4;
 const TIMER_SEND: u64 = 5;
+/// A violation found behind messages LPC has not answered yet.
+const TIMER_FAIL: u64 = 6;
 /// Timer keys at or above this belong to a WebSocket that took over an HTTP
 /// connection (`HttpServer` passes them on).
 pub const TIMER_BASE: u64 = 100;
@@ -104,6 +106,10 @@ pub struct WsSocket {
     next_ping: Option<Instant>,
     pong_due: Option<Instant>,
     close_due: Option<Instant>,
+    /// A violation waits for LPC to answer the messages before it: the
+    /// connection is failed on the next dispatch (TIMER_FAIL), so replies to
+    /// them go out first; nothing more is read meanwhile.
+    failing: Option<(u16, String)>,
 }
 
 /// What a connection over SO_MAX_CONNECTIONS is told (plain servers).
@@ -147,6 +153,7 @@ impl WsSocket {
             next_ping: None,
             pong_due: None,
             close_due: None,
+            failing: None,
         }
     }
 
@@ -265,7 +272,12 @@ impl WsSocket {
                 ReadEnd::Eof => eof = true,
                 ReadEnd::Error(msg) => {
                     if self.phase == Phase::ClientHandshake {
-                        return self.fail(cx, WsError::Handshake { why: msg });
+                        // As the HTTP client: a TLS failure is EESECURITY.
+                        return if msg.starts_with("tls:") {
+                            self.fail(cx, WsError::TlsFailed { why: msg })
+                        } else {
+                            self.fail(cx, WsError::Handshake { why: msg })
+                        };
                     }
                     return self.lost(cx, msg);
                 }
@@ -275,6 +287,7 @@ impl WsSocket {
         match self.phase {
             Phase::ServerHandshake => self.server_handshake(cx),
             Phase::ClientHandshake => self.client_handshake(cx),
+            Phase::Open | Phase::Closing if self.failing.is_some() => self.inbuf.clear(),
             Phase::Open | Phase::Closing => self.frames(cx),
             Phase::Idle | Phase::Ending => self.inbuf.clear(),
         }
@@ -357,7 +370,8 @@ impl WsSocket {
                     .as_ref()
                     .map(|t| t.path.clone())
                     .unwrap_or_default();
-                self.open(cx, agreed, path, Value::Mapping(Vec::new()));
+                let headers = agreed.headers.clone().unwrap_or(Value::Mapping(Vec::new()));
+                self.open(cx, agreed, path, headers);
                 self.frames(cx);
             }
             Err(why) => self.fail(cx, WsError::Handshake { why }),
@@ -379,11 +393,18 @@ impl WsSocket {
                 c.queue(&out);
             }
         }
+        let answered_first = !events.is_empty();
         for ev in events {
             self.incoming(cx, ev);
         }
         if let Err(f) = r {
-            self.violation(cx, f.code, f.reason);
+            if answered_first && self.phase == Phase::Open {
+                self.failing = Some((f.code, f.reason));
+                self.inbuf = Vec::new();
+                cx.timer(Duration::ZERO, self.timer_base + TIMER_FAIL);
+            } else {
+                self.violation(cx, f.code, f.reason);
+            }
         }
     }
 
@@ -895,6 +916,14 @@ impl WsSocket {
         match key {
             TIMER_CHECK => self.check_deadlines(cx),
             TIMER_READ_MORE => self.pump(cx, true),
+            TIMER_FAIL => {
+                if let Some((code, reason)) = self.failing.take() {
+                    if matches!(self.phase, Phase::Open | Phase::Closing) {
+                        self.violation(cx, code, reason);
+                        self.flush(cx);
+                    }
+                }
+            }
             TIMER_FLUSH if self.lpc_closed => cx.core.state = State::Closed,
             TIMER_SEND => {
                 let limit = self.cfg.conn.send_limit();
