@@ -314,6 +314,19 @@ def test_slow_handshake_is_timed_out(host):
     still_serves(host, port)
 
 
+def test_idle_open_connection_is_closed_by_the_idle_timeout(host):
+    port = ws_server(host, options=["SO_IDLE_TIMEOUT 1000", "WS_PING_INTERVAL 0"])
+    c = RawWS(port)
+    c.handshake()
+    sid, _ = opened(host)
+    started = time.monotonic()
+    ev = host.event("close", sid, timeout=10)
+    assert time.monotonic() - started < 5
+    assert "idle" in ev["data"], ev
+    c.shutdown()
+    still_serves(host, port)
+
+
 # ---- many idle connections ------------------------------------------------------------------
 
 @pytest.mark.skipif(WRAPPED, reason="10 000 connections under valgrind take too long")
