@@ -259,7 +259,7 @@ def test_pong_that_never_comes_closes_with_1011(host):
     assert op == 9, (op, payload)  # a ping, which this client ignores
     got, reason = c.recv_close()
     assert got == 1011, (got, reason)
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < (15 if WRAPPED else 6)
     m, _ = closed_with(host, sid)
     assert m["code"] == 1011 and "WS_PONG_TIMEOUT" in m["reason"], m
     c.shutdown()
@@ -321,7 +321,7 @@ def test_idle_open_connection_is_closed_by_the_idle_timeout(host):
     sid, _ = opened(host)
     started = time.monotonic()
     ev = host.event("close", sid, timeout=10)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < (10 if WRAPPED else 5)
     assert "idle" in ev["data"], ev
     c.shutdown()
     still_serves(host, port)
