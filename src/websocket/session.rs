@@ -505,12 +505,21 @@ fn new_mask() -> [u8; 4] {
     rand::random()
 }
 
-/// XORs `buf` (payload bytes from `offset` on) with the frame's mask.
+/// XORs `buf` (payload bytes from `offset` on) with the frame's mask,
+/// eight bytes at a time (the compiler vectorises the loop).
 fn unmask(buf: &mut [u8], mask: Option<[u8; 4]>, offset: u64) {
     let Some(mask) = mask else { return };
     let start = (offset % 4) as usize;
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b ^= mask[(start + i) & 3];
+    let m: [u8; 4] = std::array::from_fn(|i| mask[(start + i) & 3]);
+    let wide = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let v = u64::from_ne_bytes(c.try_into().expect("8 bytes")) ^ wide;
+        c.copy_from_slice(&v.to_ne_bytes());
+    }
+    // The rest starts at a multiple of 8 bytes: the mask's phase is m[0].
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= m[i & 3];
     }
 }
 
@@ -610,6 +619,24 @@ mod tests {
             &mut unmasked,
         );
         assert_eq!(run(&mut s, &unmasked).0.unwrap_err().code, 1002);
+    }
+
+    #[test]
+    fn unmasking_in_pieces_is_unmasking_whole() {
+        let mask = [1, 2, 3, 4];
+        let data: Vec<u8> = (0..100u8).collect();
+        let mut whole = data.clone();
+        unmask(&mut whole, Some(mask), 0);
+        for (i, b) in whole.iter().enumerate() {
+            assert_eq!(*b, data[i] ^ mask[i % 4]);
+        }
+        for cut in 0..data.len() {
+            let mut pieces = data.clone();
+            let (a, b) = pieces.split_at_mut(cut);
+            unmask(a, Some(mask), 0);
+            unmask(b, Some(mask), cut as u64);
+            assert_eq!(pieces, whole, "cut {cut}");
+        }
     }
 
     #[test]

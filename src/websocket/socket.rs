@@ -110,6 +110,8 @@ pub struct WsSocket {
     /// connection is failed on the next dispatch (TIMER_FAIL), so replies to
     /// them go out first; nothing more is read meanwhile.
     failing: Option<(u16, String)>,
+    /// The last byte read or written (SO_IDLE_TIMEOUT).
+    last_activity: Instant,
 }
 
 /// What a connection over SO_MAX_CONNECTIONS is told (plain servers).
@@ -154,6 +156,7 @@ impl WsSocket {
             pong_due: None,
             close_due: None,
             failing: None,
+            last_activity: Instant::now(),
         }
     }
 
@@ -282,7 +285,11 @@ impl WsSocket {
                     return self.lost(cx, msg);
                 }
             }
-            cx.core.stats.bytes_in += (self.inbuf.len() - before) as u64;
+            let got = self.inbuf.len() - before;
+            if got > 0 {
+                cx.core.stats.bytes_in += got as u64;
+                self.last_activity = Instant::now();
+            }
         }
         match self.phase {
             Phase::ServerHandshake => self.server_handshake(cx),
@@ -574,7 +581,10 @@ impl WsSocket {
             return;
         };
         match conn.flush_out(cx, half) {
-            Ok(_) => {
+            Ok(n) => {
+                if n > 0 {
+                    self.last_activity = Instant::now();
+                }
                 if self.lpc_closed || self.phase != Phase::Ending {
                     return;
                 }
@@ -604,10 +614,18 @@ impl WsSocket {
             self.next_ping,
             self.pong_due,
             self.close_due,
+            self.idle_due(),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// SO_IDLE_TIMEOUT: an open connection with no byte either way for this
+    /// long is closed (1001, "going away").
+    fn idle_due(&self) -> Option<Instant> {
+        let idle = self.cfg.conn.idle();
+        (self.phase == Phase::Open && !idle.is_zero()).then(|| self.last_activity + idle)
     }
 
     fn arm(&mut self, cx: &mut Cx) {
@@ -639,6 +657,12 @@ impl WsSocket {
                 "the peer did not answer the close frame within {} s",
                 CLOSE_WAIT.as_secs()
             )));
+        }
+        if due(self.idle_due()) {
+            let ms = self.cfg.conn.idle().as_millis();
+            self.violation(cx, 1001, format!("idle for SO_IDLE_TIMEOUT ({ms} ms)"));
+            self.flush(cx);
+            return;
         }
         if due(self.pong_due) {
             self.pong_due = None;
@@ -1114,6 +1138,10 @@ impl Endpoint for WsSocket {
         }
         if let (Sock::Listening(l), crate::options::ids::SO_MAX_BUFFERED) = (&self.sock, id) {
             l.set_max_buffered(self.cfg.conn.max_buffered_bytes());
+        }
+        if self.phase == Phase::Open && id == crate::options::ids::SO_IDLE_TIMEOUT {
+            // The deadline may now be sooner than the timer armed.
+            self.arm(cx);
         }
         if self.phase == Phase::Open
             && matches!(
