@@ -30,6 +30,13 @@
  * `autoecho` writes every string or buffer read back to its socket; a
  * mapping with "data" (an IPC bus message) goes back to where it came from:
  * to its "client_id" on an IPC_SERVER, to the server from an IPC_CLIENT.
+ * A WebSocket message (a mapping with "type" "text" or "binary") goes back
+ * as one message of the same kind: its "data" written as a string (a text
+ * frame) or a buffer (a binary frame); the other WebSocket mappings (open,
+ * close, ping, pong) are not echoed (and not printed under `quiet`). While a
+ * socket's write is refused (EE_ALREADY, EE_WOULDBLOCK) the echoes wait, in
+ * order, for its write event: stream bytes joined, WebSocket messages one by
+ * one.
  * `burst` writes the same value N times as LPC would: after EE_CALLBACK it
  * runs the loop until the socket's write event (which it does not print)
  * before the next write; it prints {"cmd":"burst",...,"written":N,
@@ -193,6 +200,10 @@ static int echo_all = 0;
 static unsigned char echo_on[MAX_AUTO];
 typedef struct { unsigned char *data; size_t len; int binary; } pending_t;
 static pending_t pending[MAX_AUTO];
+/* WebSocket echoes waiting for the socket's write event, in order. */
+typedef struct ws_msg { unisock_value *v; struct ws_msg *next; } ws_msg;
+typedef struct { ws_msg *head, *tail; } ws_queue;
+static ws_queue ws_pending[MAX_AUTO];
 static int quiet_echo = 0;
 
 static int is_echo(int id) { return id >= 0 && id < MAX_AUTO && (echo_all || echo_on[id]); }
@@ -256,6 +267,80 @@ static const unisock_value *map_get(const unisock_value *m, const char *key) {
       return v;
   }
   return NULL;
+}
+
+/* A copy of the string or buffer `v` (owned by the caller), or NULL. */
+static unisock_value *value_copy(const unisock_value *v) {
+  const uint8_t *ptr;
+  size_t len;
+  unisock_value *out = NULL;
+  if (unisock_value_bytes(v, &ptr, &len) != UNISOCK_RESULT_OK) return NULL;
+  if (unisock_value_get_kind(v) == UNISOCK_VALUE_KIND_BUFFER) unisock_value_new_buffer(ptr, len, &out);
+  else unisock_value_new_string((const char *)ptr, len, &out);
+  return out;
+}
+
+static int write_refused(unisock_result r) {
+  return r == UNISOCK_RESULT_EE_ALREADY || r == UNISOCK_RESULT_EE_WOULDBLOCK;
+}
+
+static void ws_queue_push(int id, const unisock_value *v) {
+  ws_msg *m = malloc(sizeof *m);
+  m->v = value_copy(v);
+  m->next = NULL;
+  if (!m->v) { free(m); return; }
+  ws_queue *q = &ws_pending[id];
+  if (q->tail) q->tail->next = m; else q->head = m;
+  q->tail = m;
+}
+
+static void ws_queue_pop(int id) {
+  ws_queue *q = &ws_pending[id];
+  ws_msg *m = q->head;
+  if (!m) return;
+  q->head = m->next;
+  if (!q->head) q->tail = NULL;
+  unisock_value_free(m->v);
+  free(m);
+}
+
+/* Writes the waiting WebSocket echoes of `id` until one is refused or stays
+ * queued in unisock (EE_CALLBACK: the next write event goes on). */
+static void ws_flush(int id) {
+  while (ws_pending[id].head) {
+    unisock_result r = unisock_write(id, ws_pending[id].head->v, NULL);
+    if (write_refused(r)) return;
+    if (r != UNISOCK_RESULT_OK && r != UNISOCK_RESULT_EE_CALLBACK) print_result("autoecho-write", id, r);
+    ws_queue_pop(id);
+    if (r == UNISOCK_RESULT_EE_CALLBACK) return;
+  }
+}
+
+/* The string value of key `key` in mapping `m` equals `want`. */
+static int map_str_is(const unisock_value *m, const char *key, const char *want) {
+  const unisock_value *v = map_get(m, key);
+  const uint8_t *p;
+  size_t len;
+  if (!v || unisock_value_get_kind(v) != UNISOCK_VALUE_KIND_STRING) return 0;
+  if (unisock_value_bytes(v, &p, &len) != UNISOCK_RESULT_OK) return 0;
+  return len == strlen(want) && !memcmp(p, want, len);
+}
+
+/* autoecho of a WebSocket mapping: "text" and "binary" messages go back as
+ * one message of the same kind. Returns 1 for a WebSocket mapping ("type"
+ * text, binary, open, close, ping or pong), echoed or not; 0 for any other
+ * mapping (IPC messages and notices). */
+static int ws_echo(int id, const unisock_value *msg) {
+  if (!map_str_is(msg, "type", "text") && !map_str_is(msg, "type", "binary"))
+    return map_str_is(msg, "type", "open") || map_str_is(msg, "type", "close") ||
+           map_str_is(msg, "type", "ping") || map_str_is(msg, "type", "pong");
+  const unisock_value *data = map_get(msg, "data");
+  if (!data) return 1;
+  if (ws_pending[id].head) { ws_queue_push(id, data); return 1; }
+  unisock_result r = unisock_write(id, data, NULL);
+  if (write_refused(r)) ws_queue_push(id, data);
+  else if (r != UNISOCK_RESULT_OK && r != UNISOCK_RESULT_EE_CALLBACK) print_result("autoecho-write", id, r);
+  return 1;
 }
 
 /* autoecho of a mapping: an IPC bus message (it has "data") goes back as
@@ -339,17 +424,20 @@ static int drain(const char *want, int want_id) {
       handled_quietly = 1;
     } else if (kind == UNISOCK_EVENT_KIND_READ && is_echo(id) && data &&
                unisock_value_get_kind(data) == UNISOCK_VALUE_KIND_MAPPING) {
-      handled_quietly = ipc_echo(id, data) && quiet_echo;
+      if (id < MAX_AUTO && ws_echo(id, data)) handled_quietly = quiet_echo;
+      else handled_quietly = ipc_echo(id, data) && quiet_echo;
     } else if (kind == UNISOCK_EVENT_KIND_READ && is_echo(id) && data) {
       echo_write(id, data);
       handled_quietly = quiet_echo;
     } else if (kind == UNISOCK_EVENT_KIND_WRITE && is_echo(id)) {
       echo_flush(id);
+      ws_flush(id);
       handled_quietly = quiet_echo;
     } else if (kind == UNISOCK_EVENT_KIND_CLOSE && id >= 0 && id < MAX_AUTO) {
       free(pending[id].data);
       pending[id].data = NULL;
       pending[id].len = 0;
+      while (ws_pending[id].head) ws_queue_pop(id);
       handled_quietly = (quiet_echo && is_echo(id)) || (quiet_reply && is_reply(id));
     }
     if (!handled_quietly) {

@@ -112,16 +112,16 @@ pub const REST_RATE_LIMIT: u16 = 119;
 /// Subprotocols offered (client) or supported in preference order (server).
 pub const WS_PROTOCOL: u16 = 120;
 
-/// Extensions to negotiate; permessage-deflate is the one supported.
+/// Extensions to negotiate; ({ "permessage-deflate" }) is the same as WS_COMPRESSION 1.
 pub const WS_EXTENSIONS: u16 = 121;
 
-/// Server: allowed Origin values (others get 403); client: Origin header sent.
+/// Server: allowed Origin values, compared without regard to case (others, and a missing Origin, get 403); client: the Origin header sent (the first of an array); on HTTP servers: checked when LPC accepts an upgrade.
 pub const WS_ORIGIN: u16 = 122;
 
-/// Largest message; a larger one closes with 1009.
+/// Largest message after decompression, fragments joined: exactly the limit is accepted, one byte more closes with 1009.
 pub const WS_MAX_MESSAGE_SIZE: u16 = 123;
 
-/// Seconds between pings.
+/// Seconds between the pings unisock sends when WS_AUTO_PING is 1 (0 = none).
 pub const WS_PING_INTERVAL: u16 = 124;
 
 /// No pong in time → close 1011 and close_cb.
@@ -130,13 +130,13 @@ pub const WS_PONG_TIMEOUT: u16 = 125;
 /// Negotiate permessage-deflate (RFC 7692).
 pub const WS_COMPRESSION: u16 = 126;
 
-/// Read-only after the handshake: the negotiated subprotocol (0 when none).
+/// Read-only: the negotiated subprotocol after the handshake ("" when none was agreed; 0 before the handshake).
 pub const WS_SUBPROTOCOL: u16 = 127;
 
-/// Largest frame accepted.
+/// Largest frame accepted; one byte more closes with 1009.
 pub const WS_FRAME_SIZE_LIMIT: u16 = 128;
 
-/// Answer pings and send WS_PING_INTERVAL pings without LPC.
+/// 1: unisock answers pings and sends WS_PING_INTERVAL pings; 0: pings and pongs reach LPC as mappings, and LPC answers.
 pub const WS_AUTO_PING: u16 = 129;
 
 /// The broker to connect to (an IPv6 host is written [addr]).

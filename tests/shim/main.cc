@@ -623,6 +623,11 @@ static void test_connect_target() {
       {"http://good.test\\@evil.test/", "good.test", 80},
       {"ws://h.test#frag", "h.test", 80},
       {"wss://h.test", "h.test", 443},
+      // WebSocket URLs: path and query are not part of the host (the library gets the
+      // address unchanged; only valid_socket sees the host and port).
+      {"ws://127.0.0.1:8080/chat?room=1", "127.0.0.1", 8080},
+      {"WSS://[::1]/play", "::1", 443},
+      {"ws://mud.test?x=1", "mud.test", 80},
       {"mqtt://broker.test", "broker.test", 1883},
       {"mqtts://broker.test:9999", "broker.test", 9999},
       {"http://h.test:notaport/", "h.test", 80},
@@ -642,6 +647,91 @@ static void test_connect_target() {
       g_ok = false;
     }
   }
+}
+
+// Modes 16/17 through the core: the address "ws://..." reaches unisock unchanged
+// (path and query arrive in "open"), a string goes out as a text message and
+// comes back as a string, a buffer as a binary message and a buffer, a mapping
+// as the message it names; a string that is not UTF-8 goes out as binary.
+// socket_close on the client sends close 1000: the server gets it and its close
+// callback, the client nothing.
+static void test_websocket_values() {
+  Obj srv("/ws_srv"), cli("/ws_cli");
+  int accepted = -1;
+  srv.def("srv_listen", [&](svalue_t* a, int) {
+    accepted = C->accept(static_cast<int>(a[0].u.number), A->callback("conn_read"),
+                         A->callback("conn_write"), srv.ob);
+  });
+  srv.def("conn_read", [&](svalue_t* a, int) {  // echo text and binary as they came
+    const svalue_t* type = field(a[1], "type");
+    const svalue_t* data = field(a[1], "data");
+    if (type && data && type->type == T_STRING &&
+        (std::string(type->u.string) == "text" || std::string(type->u.string) == "binary")) {
+      int r = C->write(static_cast<int>(a[0].u.number), FakeAdapter::view(data), nullptr, srv.ob);
+      CHECK(r == us::kEeSuccess || r == -29);  // EECALLBACK: queued
+    }
+  });
+  srv.def("conn_write");
+  srv.def("srv_close");
+  int lfd = -1;
+  int port = listen_local(srv, UNISOCK_MODE_WEBSOCKET_SERVER, &lfd);
+  CHECK(port > 0);
+
+  int cfd = -1;
+  cli.def("cli_write");
+  cli.def("cli_close");
+  cli.def("cli_read", [&](svalue_t* a, int) {
+    if (field_text(a[1], "type") != "\"open\"") return;
+    svalue_t text = make_str("h\xc3\xa9llo");
+    svalue_t bin = make_buf(std::string("\0\x01\xff", 3));
+    svalue_t not_utf8 = make_str("\xff\xfe");
+    svalue_t mapped = make_map({{make_str("type"), make_str("text")}, {make_str("data"), make_str("m")}});
+    for (svalue_t* v : {&text, &bin, &not_utf8, &mapped}) {
+      CHECK_EQ(C->write(cfd, FakeAdapter::view(v), nullptr, cli.ob), us::kEeSuccess);
+      free_svalue(v);
+    }
+  });
+  cfd = C->create(UNISOCK_MODE_WEBSOCKET_CLIENT, A->callback("cli_read"), A->callback("cli_close"),
+                  cli.ob);
+  CHECK(cfd >= 0);
+  std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/chat?x=1";
+  CHECK_EQ(C->connect(cfd, url.c_str(), A->callback("cli_read"), A->callback("cli_write"), cli.ob),
+           us::kEeSuccess);
+  CHECK(run_until([&] { return cli.count("cli_read") >= 5; }));
+  std::vector<std::string> got;
+  for (auto& c : cli.calls) {
+    if (c.fn != "cli_read") continue;
+    got.push_back(field_text(c.values[1], "type") + " " + field_text(c.values[1], "data"));
+    CHECK_EQ(c.args[2], "\"127.0.0.1 " + std::to_string(port) + "\"");
+  }
+  std::vector<std::string> want = {
+      "\"open\" (missing)", "\"text\" \"h\xc3\xa9llo\"", "\"binary\" buffer(" + std::string("\0\x01\xff", 3) + ")",
+      "\"binary\" buffer(\xff\xfe)", "\"text\" \"m\""};
+  CHECK(got == want);
+  if (got != want) {
+    for (auto& g : got) printf("    got %s\n", g.c_str());
+  }
+  const Call* open = nullptr;
+  for (auto& c : srv.calls) {
+    if (c.fn == "conn_read") {
+      open = &c;
+      break;
+    }
+  }
+  CHECK(open != nullptr);
+  if (open) {
+    CHECK_EQ(field_text(open->values[1], "type"), std::string("\"open\""));
+    CHECK_EQ(field_text(open->values[1], "path"), std::string("\"/chat?x=1\""));
+  }
+  // socket_close on the client: close 1000 to the server, no callback on the client.
+  CHECK_EQ(C->close(cfd, cli.ob), us::kEeSuccess);
+  CHECK(run_until([&] { return srv.count("srv_close") > 0; }));
+  const Call* last = srv.last("conn_read");
+  CHECK(last && field_text(last->values[1], "type") == "\"close\"");
+  if (last) CHECK_EQ(field_text(last->values[1], "code"), std::string("1000"));
+  CHECK_EQ(cli.count("cli_close"), 0);
+  CHECK(!C->live(accepted));
+  CHECK_EQ(C->close(lfd, srv.ob), us::kEeSuccess);
 }
 
 static void test_mud_exchange() {
@@ -1724,6 +1814,8 @@ int main() {
   run("HTTP server and client: mappings, addr, status names, close callbacks",
       test_http_server_and_client);
   run("IPC bus: client_connected, unicast by client id, client_id on messages", test_ipc_bus);
+  run("WebSocket server and client: ws:// URL unchanged, string/buffer/mapping messages, close 1000",
+      test_websocket_values);
   run("valid_socket's host and port for a connect address or URL", test_connect_target);
   run("close_cb(id, reason): optional reason, abnormal closes logged", test_close_reason_and_log);
   run("mode names: unisock's catalog (upstream's for 0-6)", test_mode_names);
