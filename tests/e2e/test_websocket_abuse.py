@@ -45,7 +45,10 @@ def unisock_closes(host, c, sid, code, names=None):
     mapping with the same code (its reason naming `names` when given) and then close_cb."""
     got, reason = c.recv_close()
     assert got == code, (got, reason)
-    c.close(got)  # our half of the closing handshake
+    try:
+        c.close(got)  # our half of the closing handshake
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may have closed already (a peer still sending when it failed it)
     assert c.at_eof()
     m, ev = closed_with(host, sid)
     assert m["code"] == code, m
@@ -106,7 +109,10 @@ def test_compression_bomb_is_stopped_at_the_limit(host):
     assert unbuf(message(host, sid)[1]["data"]) == bytes(65536)
     bomb = deflate(b"\x00" * (200 << 20))  # 200 MiB of zeros in ~200 KiB
     assert len(bomb) < 300_000
-    c.binary(bomb, rsv=4)
+    try:
+        c.binary(bomb, rsv=4)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # failed before all of it was sent: the close frame is read below
     unisock_closes(host, c, sid, 1009, "WS_MAX_MESSAGE_SIZE")
     grew = rss_kb(host.proc.pid) - base_rss
     assert grew < 32 * 1024, f"the harness grew by {grew} KiB inflating a bomb"
