@@ -457,6 +457,13 @@ impl Session {
         if self.packed.capacity() > INFLATE_PIECE * 2 {
             self.packed = Vec::new();
         }
+        // With no context takeover, the zlib contexts hold nothing between
+        // messages: an idle connection does not keep them.
+        if let Some(d) = self.deflate.as_mut() {
+            if self.message.is_none() {
+                d.release_idle();
+            }
+        }
     }
 }
 

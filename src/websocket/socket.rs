@@ -274,6 +274,24 @@ impl WsSocket {
                 ReadEnd::Limit => cx.timer(Duration::ZERO, self.timer_base + TIMER_READ_MORE),
                 ReadEnd::Eof => eof = true,
                 ReadEnd::Error(msg) => {
+                    // What arrived before the error (the peer's close frame,
+                    // before a TLS connection dropped without close_notify)
+                    // is read first.
+                    if matches!(self.phase, Phase::Open | Phase::Closing) {
+                        self.frames(cx);
+                        if cx.core.dead || self.phase == Phase::Ending {
+                            self.flush(cx);
+                            if !cx.core.dead {
+                                let (why, abnormal) = self.end_why.take().unwrap_or_default();
+                                if abnormal {
+                                    cx.die(Some(why));
+                                } else {
+                                    cx.end(&why);
+                                }
+                            }
+                            return;
+                        }
+                    }
                     if self.phase == Phase::ClientHandshake {
                         // As the HTTP client: a TLS failure is EESECURITY.
                         return if msg.starts_with("tls:") {
@@ -625,7 +643,8 @@ impl WsSocket {
     /// long is closed (1001, "going away").
     fn idle_due(&self) -> Option<Instant> {
         let idle = self.cfg.conn.idle();
-        (self.phase == Phase::Open && !idle.is_zero()).then(|| self.last_activity + idle)
+        let watched = matches!(self.phase, Phase::Open | Phase::ServerHandshake);
+        (watched && !idle.is_zero()).then(|| self.last_activity + idle)
     }
 
     fn arm(&mut self, cx: &mut Cx) {
@@ -660,6 +679,11 @@ impl WsSocket {
         }
         if due(self.idle_due()) {
             let ms = self.cfg.conn.idle().as_millis();
+            if self.phase == Phase::ServerHandshake {
+                return cx.die(Some(format!(
+                    "no byte of the handshake for SO_IDLE_TIMEOUT ({ms} ms)"
+                )));
+            }
             self.violation(cx, 1001, format!("idle for SO_IDLE_TIMEOUT ({ms} ms)"));
             self.flush(cx);
             return;

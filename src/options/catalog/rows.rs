@@ -260,7 +260,7 @@ pub static OPTIONS: &[OptionDef] = &[
     before_start(row(126, "WS_COMPRESSION", I, Default::Int(0), "0", Check::Bool, "an int 0/1", WS_AND_UPGRADE,
         "Negotiate permessage-deflate (RFC 7692).")),
     access(
-        row(127, "WS_SUBPROTOCOL", S, Default::Unset, "—", Check::Any, "nothing (read-only)", WS,
+        row(127, "WS_SUBPROTOCOL", S, Default::Unset, "—", Check::Any, "nothing (read-only)", WS_AND_UPGRADE,
             "Read-only: the negotiated subprotocol after the handshake (\"\" when none was agreed; 0 before the handshake)."),
         Access::ReadOnly,
     ),
