@@ -8,11 +8,15 @@
 //! 1 client), bit 1 WS_AUTO_PING, bit 2 raw frames (else built by
 //! `ws::build_frames`), bits 3–5 the number of cuts; bytes 1–2 and 3–4
 //! (little-endian) WS_MAX_MESSAGE_SIZE and WS_FRAME_SIZE_LIMIT as 128 + n %
-//! 3969; 2 bytes per cut; then the frames.
+//! 3969; 2 bytes per cut; then the frames. Byte 0 bit 6: permessage-deflate
+//! agreed (RSV1 messages are inflated; the model stops at the first one and
+//! only whole-versus-pieces is compared after it), bit 7: with
+//! no_context_takeover both ways.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
+use unisock::websocket::deflate::{Deflate, Params, Side};
 use unisock::websocket::session::{Fail, Incoming, Limits, Role, Session};
 use unisock_fuzz::ws::{self, End, Item, Lim};
 use unisock_fuzz::{cut_positions, pieces};
@@ -21,9 +25,14 @@ use unisock_fuzz::{cut_positions, pieces};
 fn run(
     role: Role,
     limits: Limits,
+    deflate: Option<Params>,
     parts: &[&[u8]],
 ) -> (Vec<Incoming>, Vec<u8>, Option<Fail>, bool) {
-    let mut s = Session::new(role, limits, None);
+    let side = match role {
+        Role::Server => Side::Server,
+        Role::Client => Side::Client,
+    };
+    let mut s = Session::new(role, limits, deflate.map(|p| Deflate::new(p, side)));
     let mut buf = Vec::new();
     let mut events = Vec::new();
     let mut out = Vec::new();
@@ -99,8 +108,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let cuts = cut_positions(spec, input.len());
 
-    let (ev1, out1, fail1, closed1) = run(role, limits, &[&input]);
-    let (ev2, out2, fail2, closed2) = run(role, limits, &pieces(&input, &cuts));
+    let deflate = (flags & 0x40 != 0).then(|| Params {
+        server_no_context_takeover: flags & 0x80 != 0,
+        client_no_context_takeover: flags & 0x80 != 0,
+        ..Params::default()
+    });
+    let (ev1, out1, fail1, closed1) = run(role, limits, deflate, &[&input]);
+    let (ev2, out2, fail2, closed2) = run(role, limits, deflate, &pieces(&input, &cuts));
     assert_eq!(ev1, ev2, "events depend on the cuts {cuts:?}");
     assert_eq!(fail1, fail2, "the failure depends on the cuts {cuts:?}");
     assert_eq!(closed1, closed2);
@@ -122,7 +136,7 @@ fuzz_target!(|data: &[u8]| {
         max_message: limits.max_message,
         max_frame: limits.max_frame,
         auto: limits.auto_pong,
-        deflate: false,
+        deflate: deflate.is_some(),
     };
     let m = ws::model(&input, masked, &lim);
     // The session reports every pong (the endpoint's pong deadline needs
@@ -155,7 +169,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(closed1, m.end == End::Closed);
             ws::check_replies(&f1, &m, true);
         }
-        End::Unknown => unreachable!("no compression here"),
+        End::Unknown => {
+            assert!(deflate.is_some(), "RSV1 accepted without compression");
+            assert!(
+                items.len() >= m.items.len() && items[..m.items.len()] == m.items[..],
+                "before the compressed message: {items:?} vs {:?}",
+                m.items
+            );
+        }
     }
     for i in &items {
         match i {

@@ -68,6 +68,11 @@ for name in ("at-limits", "over-frame", "over-message"):
     for t in ("ws_server", "ws_client"):
         write(t, f"{name}-mixed", bytes([0]) + MIXED + exchanges[name])
 
+# ws_frames with permessage-deflate agreed (bit 6; bit 7: no context takeover).
+for ctx in (0, 0x80):
+    write("ws_frames", f"deflate-server-{ctx}", bytes([0x40 | ctx]) + LIMITS + DEFLATED + DEFLATED + CLOSE)
+    write("ws_frames", f"deflate-client-{ctx}", bytes([0x41 | ctx | 1 << 3]) + LIMITS + b"\x04\x00" + DEFLATED + TEXT + CLOSE)
+
 # Compressed, with WS_COMPRESSION 1 (bit 1).
 for t in ("ws_server", "ws_client"):
     write(t, "deflate", bytes([2]) + LIMITS + DEFLATED + CLOSE)
