@@ -352,7 +352,7 @@ pub fn parse_sent(b: &[u8], masked: bool, deflate: bool) -> (Vec<Frame>, usize) 
             break;
         }
         assert!(
-            !frames.last().is_some_and(|f| f.opcode == 8),
+            frames.last().is_none_or(|f| f.opcode != 8),
             "a frame after the close frame: {h:?}"
         );
         assert_eq!(h.mask.is_some(), masked, "masking of a sent frame: {h:?}");
