@@ -637,12 +637,10 @@ impl Endpoint for HttpServer {
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Some(incoming) = self.sock.take_accepted() else {
+        if !self.sock.attach_accepted(cx, self.mode)? {
             return Ok(());
-        };
-        let conn = Conn::accepted(cx, incoming, self.mode, true)?;
+        }
         self.peer_text = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
-        self.sock = Sock::Connected(conn);
         // The first request is awaited from now (the TLS handshake included).
         self.request_started = Some(Instant::now());
         self.pump(cx, Read::Drain);

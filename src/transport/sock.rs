@@ -83,6 +83,18 @@ impl Sock {
         }
     }
 
+    /// For `Endpoint::attach` of a family whose accepted connections need
+    /// nothing special: the connection accepted for this endpoint is made
+    /// (`Conn::accepted`, options applied strictly) and kept as `Connected`.
+    /// Ok(false): this endpoint was not an accepted one.
+    pub fn attach_accepted(&mut self, cx: &mut Cx, mode: u8) -> Result<bool> {
+        let Some(incoming) = self.take_accepted() else {
+            return Ok(false);
+        };
+        *self = Sock::Connected(Conn::accepted(cx, incoming, mode, true)?);
+        Ok(true)
+    }
+
     pub fn conn(&mut self) -> Option<&mut Conn> {
         match self {
             Sock::Connected(c) => Some(c),

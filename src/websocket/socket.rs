@@ -1026,12 +1026,10 @@ impl Endpoint for WsSocket {
     }
 
     fn attach(&mut self, cx: &mut Cx) -> Result<()> {
-        let Some(incoming) = self.sock.take_accepted() else {
+        if !self.sock.attach_accepted(cx, self.mode)? {
             return Ok(());
-        };
-        let conn = Conn::accepted(cx, incoming, self.mode, true)?;
+        }
         self.peer_text = cx.core.peer.as_ref().map(addr::format).unwrap_or_default();
-        self.sock = Sock::Connected(conn);
         self.phase = Phase::ServerHandshake;
         self.handshake_due = Some(Instant::now() + HANDSHAKE_DEADLINE);
         self.pump(cx, true);
