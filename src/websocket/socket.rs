@@ -898,7 +898,7 @@ impl WsSocket {
                         let code = match data.get("code") {
                             None => Some(1000),
                             Some(Value::Int(c)) if (1000..=4999).contains(c) && super::session::close_code_allowed(*c as u16) => Some(*c as u16),
-                            Some(v) => return Err(bad(format!("close code {} is not one a peer may send (1000-1003, 1007-1014, 3000-4999)", v.describe()))),
+                            Some(v) => return Err(bad(format!("close code {} is not one a peer may send (1000-1003, 1007-1013, 3000-4999)", v.describe()))),
                         };
                         let reason = match data.get("reason") {
                             None => "",
