@@ -332,7 +332,12 @@ impl Session {
             self.data.extend_from_slice(piece);
             unmask(&mut self.data[at..], mask, offset);
         }
-        self.check_utf8(last)
+        if last {
+            // The whole message is checked once more when it is made a
+            // String (`end_message`): checking here too would read it twice.
+            return Ok(());
+        }
+        self.check_utf8(false)
     }
 
     /// Checks the text message's bytes that arrived since the last check;
@@ -360,8 +365,12 @@ impl Session {
         let m = self.message.take().expect("a message");
         let data = std::mem::take(&mut self.data);
         events.push(if m.text {
-            // Checked piece by piece above.
-            Incoming::Text(String::from_utf8(data).map_err(|_| fail(1007, "invalid UTF-8"))?)
+            // Earlier pieces were checked as they came (a bad byte fails at
+            // once); this checks the message whole.
+            Incoming::Text(
+                String::from_utf8(data)
+                    .map_err(|_| fail(1007, "invalid UTF-8 in a text message"))?,
+            )
         } else {
             Incoming::Binary(data)
         });
