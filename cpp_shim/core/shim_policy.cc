@@ -307,12 +307,12 @@ ConfigPolicy policy_from_config(const DriverConfig& cfg) {
   const std::string where = cfg.path.empty() ? std::string("the driver's config file") : cfg.path;
   std::vector<std::string> cmds = external_commands(cfg, &p.notes);
 
-  // The default: HTTP (unisock's own default) and TLS files in the mudlib,
+  // The default: HTTP and WebSocket (unisock's own default) and TLS files in the mudlib,
   // which upstream could load from anywhere.
   Keys dflt;
   {
     UValue modes = v_arr();
-    for (int m : {10, 11, 12, 13}) push(modes, v_int(m));
+    for (int m : {10, 11, 12, 13, 16, 17, 18, 19}) push(modes, v_int(m));
     dflt.emplace("modes", std::move(modes));
     UValue tls = v_arr();
     if (!cfg.mudlib_host.empty()) push(tls, v_str(cfg.mudlib_host));

@@ -21,7 +21,7 @@
 //   unisock policy_file : /etc/fluffos/unisock-policy.json
 //
 // Without a policy_file every key no line names keeps the driver's default:
-// modes 10 11 12 13 and tls_dirs the mudlib directory, nothing else. A
+// modes 10 11 12 13 16 17 18 19 and tls_dirs the mudlib directory, nothing else. A
 // policy_file is the whole policy in unisock's JSON form (a key it leaves out
 // allows nothing); lines given beside it replace its keys. The external_cmd_N
 // commands are always added to "commands". Any problem is logged, naming the

@@ -1433,7 +1433,7 @@ static void test_config_policy() {
     CHECK(contains(log[1], "unisock: policy in force (the default: no unisock line in " + lib +
                                "/etc/config.test): {"));
   }
-  CHECK_EQ(policy_key("modes"), std::string("[10,11,12,13]"));
+  CHECK_EQ(policy_key("modes"), std::string("[10,11,12,13,16,17,18,19]"));
   CHECK_EQ(policy_key("tls_dirs"), "[\"" + lib + "\"]");
   CHECK_EQ(policy_key("commands"), "[\"" + sh + "\",\"" + lib + "/c:\\\\Windows\\\\curl.exe\"]");
   CHECK_EQ(policy_key("shell"), std::string("0"));
@@ -1518,7 +1518,7 @@ static void test_config_policy() {
     if (!all) printf("    for %s got: %s\n", b.lines.c_str(), log[0].c_str());
     CHECK(all);
     CHECK(contains(log.back(), "policy in force (the default, because of the problem above"));
-    CHECK_EQ(policy_key("modes"), std::string("[10,11,12,13]"));
+    CHECK_EQ(policy_key("modes"), std::string("[10,11,12,13,16,17,18,19]"));
     CHECK_EQ(policy_key("open"), std::string("0"));
     CHECK_EQ(policy_key("tls_dirs"), "[\"" + lib + "\"]");
   }
