@@ -11,6 +11,7 @@ import base64
 import json
 import socket
 import struct
+import ssl
 import threading
 
 import pytest
@@ -308,6 +309,32 @@ def test_wss_client_verifies_with_the_test_ca(host, pki, pyserver):
     write(host, 1, {"type": "close", "code": 1000, "reason": "done"})
     m, _ = closed_with(host, 1)
     assert m["code"] == 1000
+
+
+def test_wss_client_presents_its_certificate(host, pki):
+    """Mutual TLS: a server that requires a client certificate accepts the one set with
+    SO_TLS_CERT / SO_TLS_KEY, and refuses a client without one (error mapping, close)."""
+    ctx = server_ssl(pki)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(pki["self_cert"])  # the client's own (self-signed) certificate
+    s = PyServer(ssl_context=ctx)
+    try:
+        client(host, mode="WEBSOCKET_TLS_CLIENT",
+               options=["SO_TLS_CA " + json.dumps(pki["ca"]),
+                        "SO_TLS_CERT " + json.dumps(pki["self_cert"]),
+                        "SO_TLS_KEY " + json.dumps(pki["self_key"])])
+        host.ok(f"connect 1 wss://localhost:{s.port}/mtls")
+        _, m = opened(host, 1)
+        assert m["path"] == "/mtls"
+        write(host, 1, "with a certificate")
+        assert message(host, 1)[1]["data"] == "with a certificate"
+        client(host, sid=2, mode="WEBSOCKET_TLS_CLIENT",
+               options=["SO_TLS_CA " + json.dumps(pki["ca"])])
+        host.ok(f"connect 2 wss://localhost:{s.port}/mtls")
+        m, ev = failed(host, 2)
+        assert m["error"].startswith("tls:") or "certificate" in m["error"], m
+    finally:
+        s.stop()
 
 
 def test_wss_unknown_issuer_fails(host, pki):
