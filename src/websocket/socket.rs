@@ -79,7 +79,7 @@ struct ClientTarget {
 
 pub struct WsSocket {
     mode: u8,
-    /// The mode the socket was made with (an upgraded HTTP connection keeps its own).
+    /// Server or client (an upgraded HTTP connection is a server).
     role: Role,
     cfg: WsConfig,
     sock: Sock,
@@ -279,17 +279,11 @@ impl WsSocket {
                     // is read first.
                     if matches!(self.phase, Phase::Open | Phase::Closing) {
                         self.frames(cx);
-                        if cx.core.dead || self.phase == Phase::Ending {
-                            self.flush(cx);
-                            if !cx.core.dead {
-                                let (why, abnormal) = self.end_why.take().unwrap_or_default();
-                                if abnormal {
-                                    cx.die(Some(why));
-                                } else {
-                                    cx.end(&why);
-                                }
-                            }
+                        if cx.core.dead {
                             return;
+                        }
+                        if self.phase == Phase::Ending {
+                            return self.eof(cx);
                         }
                     }
                     if self.phase == Phase::ClientHandshake {
@@ -453,8 +447,7 @@ impl WsSocket {
                 Value::mapping([("type", Value::str("pong")), ("data", Value::Buffer(p))])
             }
             Incoming::Close { code, reason } => {
-                let ours = self.phase == Phase::Closing;
-                let peer_started = !ours;
+                let peer_started = self.phase != Phase::Closing;
                 // A close unisock started for a violation was reported when it started.
                 if self.end_why.is_none() {
                     self.emit(
@@ -549,13 +542,19 @@ impl WsSocket {
         }
         // Ending: write what is left, then end.
         self.flush(cx);
-        if !cx.core.dead {
-            let (why, abnormal) = self.end_why.take().unwrap_or_default();
-            if abnormal {
-                cx.die(Some(why));
-            } else {
-                cx.end(&why);
-            }
+        self.ended(cx);
+    }
+
+    /// The connection ends now, for the reason `end_after_output` kept.
+    fn ended(&mut self, cx: &mut Cx) {
+        if cx.core.dead {
+            return;
+        }
+        let (why, abnormal) = self.end_why.take().unwrap_or_default();
+        if abnormal {
+            cx.die(Some(why));
+        } else {
+            cx.end(&why);
         }
     }
 
@@ -612,12 +611,7 @@ impl WsSocket {
                 conn.send_close_notify();
                 let _ = conn.flush();
                 let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-                let (why, abnormal) = self.end_why.take().unwrap_or_default();
-                if abnormal {
-                    cx.die(Some(why));
-                } else {
-                    cx.end(&why);
-                }
+                self.ended(cx);
             }
             Err(e) => {
                 let msg = format!("write: {e}");
