@@ -656,6 +656,42 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_session_without_context_takeover_keeps_no_zlib_context() {
+        use crate::websocket::deflate::{Params, Side};
+        let params = Params {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            ..Params::default()
+        };
+        let mut peer = Deflate::new(params, Side::Client);
+        let mut packed = Vec::new();
+        peer.compress(b"hello hello hello", &mut packed).unwrap();
+        let mut wire = Vec::new();
+        frame(
+            Role::Client,
+            OpCode::Data(Data::Text),
+            true,
+            true,
+            &packed,
+            &mut wire,
+        );
+        let mut s = Session::new(
+            Role::Server,
+            limits(),
+            Some(Deflate::new(params, Side::Server)),
+        );
+        let (r, ev, _) = run(&mut s, &wire);
+        r.unwrap();
+        assert_eq!(ev, vec![Incoming::Text("hello hello hello".into())]);
+        let mut out = Vec::new();
+        s.message(true, b"reply", &mut out).unwrap();
+        let d = s.deflate.as_ref().unwrap();
+        assert_eq!(d.holds_contexts(), (true, true), "both were used");
+        s.trim();
+        assert_eq!(s.deflate.as_ref().unwrap().holds_contexts(), (false, false));
+    }
+
+    #[test]
     fn close_is_answered_with_the_peers_code() {
         let mut s = Session::new(Role::Server, limits(), None);
         let mut p = 4000u16.to_be_bytes().to_vec();
